@@ -1,0 +1,87 @@
+//! The API: one request in, one response out. Authentication, authorization, routing to the
+//! discovery, operations and resource handlers, and request metrics.
+
+use crate::authn::{TokenFile, User, authenticate};
+use crate::authz::{Authorizer, Decision, PUBLIC_PATHS, Request};
+use crate::error::ApiError;
+use crate::handlers::{self, Ctx};
+use crate::http_util::{Body, error_response};
+use crate::metrics::Metrics;
+use crate::request_info::{Query, Target, parse};
+use crate::service_alloc::ServiceAllocator;
+use crate::watch_cache::WatchCaches;
+use http::{Request as HttpRequest, Response};
+use hyper::body::Incoming;
+use registry::Registry;
+use std::sync::Arc;
+use std::time::Instant;
+use store::Store;
+
+pub struct Api {
+    pub store: Arc<dyn Store>,
+    pub registry: Registry,
+    pub caches: WatchCaches,
+    pub tokens: TokenFile,
+    pub authorizer: Box<dyn Authorizer>,
+    pub metrics: Metrics,
+    pub services: ServiceAllocator,
+    /// The address clients reach this server at, for `/api`'s serverAddressByClientCIDRs.
+    pub advertise: String,
+}
+
+impl Api {
+    pub async fn handle(self: &Arc<Self>, req: HttpRequest<Incoming>, cert_user: Option<&User>) -> Response<Body> {
+        let started = Instant::now();
+        let query = Query::parse(req.uri().query());
+        let path = req.uri().path().to_string();
+        let target = parse(req.method(), &path, &query);
+        let (verb, resource) = match &target {
+            Target::Resource(r) => (r.verb.to_string(), r.resource.clone()),
+            _ => (req.method().as_str().to_ascii_lowercase(), String::new()),
+        };
+        let response = match self.route(req, cert_user, target, query, &path).await {
+            Ok(resp) => resp,
+            Err(e) => error_response(&e),
+        };
+        if verb != "watch" {
+            self.metrics.observe_request(&verb, &resource, response.status().as_u16(), started.elapsed());
+        }
+        response
+    }
+
+    async fn route(
+        self: &Arc<Self>,
+        req: HttpRequest<Incoming>,
+        cert_user: Option<&User>,
+        target: Target,
+        query: Query,
+        path: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let user = authenticate(cert_user, authorization, &self.tokens)?;
+        let verb = req.method().as_str().to_ascii_lowercase();
+        let request = match &target {
+            Target::Resource(r) => Request::Resource(r),
+            _ => Request::NonResource { verb: &verb, path },
+        };
+        let public = matches!(request, Request::NonResource { .. })
+            && PUBLIC_PATHS.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        if user.is_anonymous() && !public {
+            return Err(ApiError::unauthorized());
+        }
+        if !public && let Decision::Deny(why) = self.authorizer.authorize(&user, &request) {
+            return Err(ApiError::forbidden(why));
+        }
+        match target {
+            Target::ApiVersions => Ok(handlers::discovery::api_versions(self, req.headers())),
+            Target::ApiGroups => Ok(handlers::discovery::api_groups(self, req.headers())),
+            Target::ApiGroup(g) => handlers::discovery::api_group(self, &g),
+            Target::GroupVersion { group, version } => handlers::discovery::resource_list(self, &group, &version),
+            Target::NonResource(p) => handlers::ops::serve(self, &p, &query).await,
+            Target::Resource(r) => {
+                let ctx = Ctx::new(self.clone(), r, query, req.headers().clone(), user)?;
+                handlers::resource(ctx, req).await
+            }
+        }
+    }
+}

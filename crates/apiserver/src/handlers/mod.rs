@@ -1,0 +1,122 @@
+//! Resource requests: the context every handler gets, and the routing by verb and
+//! subresource.
+
+pub mod delete;
+pub mod discovery;
+pub mod ops;
+pub mod read;
+pub mod review;
+pub mod scale;
+pub mod watch;
+pub mod write;
+
+use crate::api::Api;
+use crate::authn::User;
+use crate::error::{ApiError, ApiResult, Subject};
+use crate::http_util::{Body, Format, negotiate};
+use crate::objects;
+use crate::request_info::{Query, ResourceRequest};
+use http::{HeaderMap, Request, Response};
+use hyper::body::Incoming;
+use registry::object_meta::UpdateScope;
+use registry::{ResourceInfo, Verbs};
+use std::sync::Arc;
+
+pub struct Ctx {
+    pub api: Arc<Api>,
+    index: usize,
+    pub req: ResourceRequest,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub user: User,
+    pub dry_run: bool,
+}
+
+impl Ctx {
+    pub fn new(api: Arc<Api>, req: ResourceRequest, query: Query, headers: HeaderMap, user: User) -> ApiResult<Ctx> {
+        let index = api
+            .registry
+            .all()
+            .iter()
+            .position(|r| r.group == req.group && r.version == req.version && r.plural == req.resource)
+            .ok_or_else(ApiError::not_found_path)?;
+        let info = &api.registry.all()[index];
+        // A namespaced object is named inside a namespace; a cluster-scoped one never is.
+        let by_name = req.name.is_some() || req.verb == "create";
+        if (info.namespaced && by_name && req.namespace.is_none() && info.verbs == Verbs::All)
+            || (!info.namespaced && req.namespace.is_some())
+        {
+            return Err(ApiError::not_found_path());
+        }
+        let dry_run = match query.get("dryRun") {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(other) => return Err(ApiError::bad_request(format!("Unsupported value: \"{other}\": supported values: \"All\""))),
+        };
+        Ok(Ctx { api, index, req, query, headers, user, dry_run })
+    }
+
+    pub fn info(&self) -> &ResourceInfo {
+        &self.api.registry.all()[self.index]
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.req.namespace.as_deref()
+    }
+
+    pub fn name(&self) -> &str {
+        self.req.name.as_deref().unwrap_or("")
+    }
+
+    pub fn key(&self, name: &str) -> String {
+        objects::key(self.info(), self.namespace(), name)
+    }
+
+    pub fn subject<'a>(&'a self, name: &'a str) -> Subject<'a> {
+        let info = self.info();
+        Subject { group: info.group, plural: info.plural, kind: info.kind, name }
+    }
+
+    pub fn format(&self, tables: bool) -> ApiResult<Format> {
+        negotiate(&self.headers, tables)
+    }
+}
+
+pub async fn resource(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    let info = ctx.info();
+    let sub = ctx.req.subresource.clone();
+    match sub.as_deref() {
+        None | Some("status") if sub.is_none() || info.status => {}
+        Some("scale") if info.scale => {}
+        Some("binding") if info.plural == "pods" => {}
+        Some("finalize") if info.plural == "namespaces" => {}
+        Some(s) if info.connect_subresources.contains(&s) => {
+            return Err(ApiError::service_unavailable(format!(
+                "pods/{s} is not available yet: skiff's node agent, which serves it, is not running on this cluster"
+            )));
+        }
+        _ => return Err(ApiError::not_found_path()),
+    }
+    if info.verbs == Verbs::CreateOnly {
+        return match ctx.req.verb {
+            "create" => review::create(ctx, req).await,
+            _ => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource"))),
+        };
+    }
+    let scope = if sub.as_deref() == Some("status") { UpdateScope::Status } else { UpdateScope::Main };
+    match (ctx.req.verb, sub.as_deref()) {
+        ("get", Some("scale")) => scale::get(ctx).await,
+        ("update" | "patch", Some("scale")) => scale::write(ctx, req).await,
+        ("get", _) => read::get(ctx).await,
+        ("list", None) => read::list(ctx).await,
+        ("watch", None) => watch::watch(ctx).await,
+        ("create", None) => write::create(ctx, req).await,
+        ("create", Some("binding")) => write::bind(ctx, req).await,
+        ("update", Some("finalize")) => write::finalize_namespace(ctx, req).await,
+        ("update", _) => write::update(ctx, req, scope).await,
+        ("patch", _) => write::patch(ctx, req, scope).await,
+        ("delete", None) => delete::delete(ctx, req).await,
+        ("deletecollection", None) => delete::delete_collection(ctx, req).await,
+        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+    }
+}

@@ -1,0 +1,98 @@
+//! The `scale` subresource: an autoscaling/v1 Scale view of spec.replicas, for
+//! `kubectl scale` and autoscalers.
+
+use super::Ctx;
+use super::read::fetch;
+use super::write::{apply_patch, update_with};
+use crate::error::{ApiError, ApiResult};
+use crate::http_util::{Body, Format, content_type, decode_object, read_body, respond};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use registry::FieldError;
+use registry::object_meta::UpdateScope;
+use serde_json::{Value, json};
+
+/// The label selector of a workload, in its string form.
+fn selector_string(obj: &Value) -> String {
+    let Some(sel) = obj.pointer("/spec/selector") else { return String::new() };
+    // ReplicationControllers select by a plain map.
+    let (labels, exprs) = match sel.get("matchLabels") {
+        Some(m) => (m.clone(), sel.get("matchExpressions").cloned()),
+        None if sel.get("matchExpressions").is_none() => (sel.clone(), None),
+        None => (json!({}), sel.get("matchExpressions").cloned()),
+    };
+    let mut parts: Vec<String> = labels
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    for e in exprs.as_ref().and_then(Value::as_array).into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or("");
+        let values: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        parts.push(match e["operator"].as_str().unwrap_or("") {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_string(),
+            _ => format!("!{key}"),
+        });
+    }
+    parts.join(",")
+}
+
+fn scale_of(obj: &Value) -> Value {
+    let meta = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector_string(obj),
+        },
+    })
+}
+
+pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
+    let obj = fetch(&ctx, ctx.name()).await?;
+    Ok(respond(200, &scale_of(&obj), Format::Json))
+}
+
+/// PUT or PATCH of a Scale: sets spec.replicas, guarded by the Scale's resourceVersion.
+pub async fn write(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    let headers = req.headers().clone();
+    let patch_type = (ctx.req.verb == "patch").then(|| content_type(&headers));
+    let body = read_body(req.into_body()).await?;
+    let name = ctx.name().to_string();
+    let updated = update_with(&ctx, &name, UpdateScope::Main, &|current| {
+        let scale = match &patch_type {
+            Some(ct) => apply_patch(ct, &scale_of(current), &body)?,
+            None => decode_object(&headers, &body)?,
+        };
+        let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                crate::error::Subject { group: "autoscaling", plural: "scale", kind: "Scale", name: &name },
+                &[FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+            ));
+        }
+        let mut next = current.clone();
+        next["spec"]["replicas"] = json!(replicas);
+        next["metadata"]["resourceVersion"] = scale.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+        if next["metadata"]["resourceVersion"].is_null()
+            && let Some(m) = next["metadata"].as_object_mut()
+        {
+            m.remove("resourceVersion");
+        }
+        Ok(next)
+    })
+    .await?;
+    Ok(respond(200, &scale_of(&updated), Format::Json))
+}

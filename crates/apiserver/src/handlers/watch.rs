@@ -1,0 +1,220 @@
+//! watch: a chunked stream of ADDED, MODIFIED, DELETED, BOOKMARK and ERROR events, served from
+//! the resource's watch cache (or from the store's history for an older resourceVersion).
+
+use super::Ctx;
+use super::read::select;
+use crate::error::{ApiError, ApiResult};
+use crate::http_util::{Body, Format};
+use crate::objects;
+use crate::selectors::Selection;
+use crate::table::{Include, table};
+use crate::watch_cache::{CacheItem, CachedEvent};
+use bytes::Bytes;
+use http::{Response, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{EventKind, WatchItem, WatchStream};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+/// How often a watch that asked for bookmarks gets one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
+
+enum Source {
+    Cache { backlog: VecDeque<Arc<CachedEvent>>, live: broadcast::Receiver<CacheItem> },
+    Store(WatchStream),
+}
+
+impl Source {
+    /// The next item, or `None` when the feed ended (the client should watch again).
+    async fn next(&mut self) -> Option<CacheItem> {
+        match self {
+            Source::Cache { backlog, live } => {
+                if let Some(e) = backlog.pop_front() {
+                    return Some(CacheItem::Event(e));
+                }
+                live.recv().await.ok()
+            }
+            Source::Store(stream) => loop {
+                match stream.recv().await? {
+                    Ok(WatchItem::Event(e)) => {
+                        if let Some(ce) = CachedEvent::from_store(&e) {
+                            return Some(CacheItem::Event(Arc::new(ce)));
+                        }
+                    }
+                    Ok(WatchItem::Progress(rev)) => return Some(CacheItem::Progress(rev)),
+                    Err(_) => return None,
+                }
+            },
+        }
+    }
+}
+
+/// What one client sees: its prefix, selection and format.
+struct View {
+    prefix: String,
+    selection: Selection,
+    table: Option<Include>,
+    api_version: String,
+    kind: String,
+    conversion: bool,
+    columns_sent: bool,
+}
+
+impl View {
+    fn frame(&mut self, kind: &str, obj: &Value, json_bytes: Option<&Bytes>) -> Bytes {
+        let mut out = Vec::with_capacity(64 + json_bytes.map_or(256, |b| b.len()));
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\",\"object\":");
+        match (self.table, json_bytes) {
+            (Some(include), _) if kind != "BOOKMARK" && kind != "ERROR" => {
+                let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")});
+                let t = table(std::slice::from_ref(obj), meta, include, !self.columns_sent);
+                self.columns_sent = true;
+                out.extend_from_slice(&serde_json::to_vec(&t).unwrap_or_default());
+            }
+            (None, Some(bytes)) => out.extend_from_slice(bytes),
+            _ => out.extend_from_slice(&serde_json::to_vec(obj).unwrap_or_default()),
+        }
+        out.extend_from_slice(b"}\n");
+        Bytes::from(out)
+    }
+
+    /// The frame a change makes for this client, if it sees it at all.
+    fn event(&mut self, info: &registry::ResourceInfo, e: &CachedEvent) -> Option<Bytes> {
+        if !e.key.starts_with(&self.prefix) {
+            return None;
+        }
+        let now = e.kind == EventKind::Put && self.selection.matches(&e.object);
+        let before = e.prev.as_ref().is_some_and(|p| self.selection.matches(p));
+        let kind = match (e.kind, e.prev.is_some(), before, now) {
+            (EventKind::Delete, _, _, _) if self.selection.matches(&e.object) => "DELETED",
+            (EventKind::Delete, ..) => return None,
+            (_, false, _, true) | (_, true, false, true) => "ADDED",
+            (_, true, true, true) => "MODIFIED",
+            (_, true, true, false) => "DELETED",
+            _ => return None,
+        };
+        if self.conversion {
+            let served = objects::to_served(info, e.object.clone());
+            return Some(self.frame(kind, &served, None));
+        }
+        Some(self.frame(kind, &e.object, Some(&e.json)))
+    }
+
+    fn bookmark(&mut self, revision: i64) -> Bytes {
+        let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": {"resourceVersion": revision.to_string()}});
+        self.frame("BOOKMARK", &obj, None)
+    }
+}
+
+fn error_frame(e: &ApiError) -> Bytes {
+    let mut out = serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
+pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
+    let format = ctx.format(true)?;
+    let info = ctx.info();
+    let selection = Selection::parse(info, ctx.query.get("labelSelector"), ctx.query.get("fieldSelector"))?;
+    let timeout = match ctx.query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
+        Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?),
+        None => Duration::from_secs(1800 + rand_secs(1800)),
+    };
+    let bookmarks = ctx.query.flag("allowWatchBookmarks");
+    let rv = ctx.query.get("resourceVersion").unwrap_or("");
+    // From "" or "0", the client first gets the current objects as ADDED events.
+    let (initial, after) = if rv.is_empty() || rv == "0" {
+        let page = select(&ctx, &selection, 0).await?;
+        (page.items, page.revision)
+    } else {
+        (Vec::new(), rv.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: \"{rv}\"")))?)
+    };
+    let storage_prefix = objects::prefix(info, None);
+    let cache = ctx.api.caches.get(&ctx.api.store, &storage_prefix).await?;
+    let source = match cache.subscribe(after) {
+        Some(sub) => Ok(Source::Cache { backlog: sub.backlog.into(), live: sub.live }),
+        None => match ctx.api.store.watch(&storage_prefix, after + 1).await {
+            Ok(stream) => Ok(Source::Store(stream)),
+            Err(store::Error::Compacted { compacted, .. }) => {
+                Err(ApiError::gone(format!("too old resource version: {after} ({compacted})")))
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let mut view = View {
+        prefix: objects::prefix(info, ctx.namespace()),
+        selection,
+        table: (format == Format::Table).then(|| Include::parse(ctx.query.get("includeObject"))),
+        api_version: info.api_version(),
+        kind: info.kind.to_string(),
+        conversion: info.conversion.is_some(),
+        columns_sent: false,
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let api = ctx.api.clone();
+    tokio::spawn(async move {
+        let info = api.registry.all().iter().find(|r| r.api_version() == view.api_version && r.kind == view.kind);
+        let Some(info) = info else { return };
+        api.metrics.watches.inc();
+        let mut source = match source {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(error_frame(&e)).await;
+                api.metrics.watches.dec();
+                return;
+            }
+        };
+        for obj in &initial {
+            if tx.send(view.frame("ADDED", obj, None)).await.is_err() {
+                api.metrics.watches.dec();
+                return;
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        let mut last_bookmark = Instant::now();
+        loop {
+            let item = tokio::select! {
+                item = source.next() => item,
+                _ = tokio::time::sleep_until(deadline) => None,
+                _ = tx.closed() => None,
+            };
+            let frame = match item {
+                None => break,
+                Some(CacheItem::Event(e)) if e.revision > after => view.event(info, &e),
+                Some(CacheItem::Event(_)) => None,
+                Some(CacheItem::Progress(rev)) if bookmarks && rev > after && last_bookmark.elapsed() >= BOOKMARK_INTERVAL => {
+                    last_bookmark = Instant::now();
+                    Some(view.bookmark(rev))
+                }
+                Some(CacheItem::Progress(_)) => None,
+            };
+            if let Some(f) = frame
+                && tx.send(f).await.is_err()
+            {
+                break;
+            }
+        }
+        api.metrics.watches.dec();
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(Frame::data(b)), rx)) });
+    let body: Body = StreamBody::new(stream).boxed();
+    Ok(Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(body)
+        .expect("static response parts are valid"))
+}
+
+/// A spread for default watch timeouts, so that watches do not all end at once.
+fn rand_secs(max: u64) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    u64::from(nanos) % max
+}

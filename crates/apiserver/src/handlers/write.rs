@@ -1,0 +1,339 @@
+//! create, update and patch: decoding, the kind's rules, the namespace's existence, service
+//! allocations, and the guarded store write (409 on a stale resourceVersion).
+
+use super::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::http_util::{Body, Format, decode_object, read_body, respond};
+use crate::objects;
+use crate::service_alloc::AllocError;
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use registry::object_meta::{self, UpdateRefusal, UpdateScope};
+use registry::{AdmitError, FieldError};
+use serde_json::Value;
+
+/// Checks the body's apiVersion and kind against the endpoint, filling them in if absent.
+pub fn check_type(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+    let info = ctx.info();
+    let expected_version = info.api_version();
+    let map = obj.as_object_mut().ok_or_else(|| ApiError::bad_request("the body must be an object"))?;
+    match map.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if !v.is_empty() && v != expected_version => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({expected_version})"
+            )));
+        }
+        _ => map.insert("apiVersion".into(), Value::String(expected_version)),
+    };
+    match map.get("kind").and_then(Value::as_str) {
+        Some(k) if !k.is_empty() && k != info.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                info.kind
+            )));
+        }
+        _ => map.insert("kind".into(), Value::String(info.kind.into())),
+    };
+    Ok(())
+}
+
+pub fn admit_error(ctx: &Ctx, name: &str, e: AdmitError) -> ApiError {
+    match e {
+        AdmitError::BadRequest(msg) => ApiError::bad_request(format!("the object provided is unrecognized or malformed: {msg}")),
+        AdmitError::Invalid(errors) => ApiError::invalid(ctx.subject(name), &errors),
+    }
+}
+
+/// Objects may only be created in a namespace that exists and is not being deleted.
+async fn check_namespace_open(ctx: &Ctx) -> ApiResult<()> {
+    let Some(ns) = ctx.namespace().filter(|_| ctx.info().namespaced) else { return Ok(()) };
+    let key = format!("{}core/namespaces/{ns}", objects::ROOT);
+    let kv = ctx.api.store.get(&key).await?;
+    let Some(kv) = kv else {
+        return Err(ApiError::not_found(crate::error::Subject { group: "", plural: "namespaces", kind: "Namespace", name: ns }));
+    };
+    let namespace = objects::parse_stored(&kv)?;
+    if namespace.pointer("/metadata/deletionTimestamp").is_some() {
+        let mut e = ApiError::forbidden(format!(
+            "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+            ctx.info().plural,
+            ctx.name()
+        ));
+        e.details = Some(serde_json::json!({"name": ctx.name(), "kind": ctx.info().plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}));
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn alloc_error(ctx: &Ctx, name: &str, e: AllocError) -> ApiError {
+    let field = |f: &str, v: String, msg: &str| ApiError::invalid(ctx.subject(name), &[FieldError::invalid(f, v, msg)]);
+    match e {
+        AllocError::IpTaken(ip) => field("spec.clusterIPs", ip, "failed to allocate IP: provided IP is already allocated"),
+        AllocError::IpOutOfRange(ip) => field("spec.clusterIPs", ip, "failed to allocate IP: the provided IP is not in the valid range"),
+        AllocError::IpInvalid(ip) => field("spec.clusterIPs", ip, "must be a valid IP address"),
+        AllocError::PortTaken(p) => field("spec.ports[].nodePort", p.to_string(), "provided port is already allocated"),
+        AllocError::Full(msg) => ApiError::internal(msg),
+    }
+}
+
+fn respond_object(ctx: &Ctx, code: u16, obj: &Value) -> ApiResult<Response<Body>> {
+    let format = match ctx.format(false)? {
+        Format::Table => Format::Json,
+        f => f,
+    };
+    Ok(respond(code, obj, format))
+}
+
+pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    let headers = req.headers().clone();
+    let body = read_body(req.into_body()).await?;
+    let mut obj = decode_object(&headers, &body)?;
+    check_type(&ctx, &mut obj)?;
+    let info = ctx.info();
+    let provisional_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    object_meta::prepare_create(info, &mut obj, ctx.namespace()).map_err(|e| admit_error(&ctx, &provisional_name, e))?;
+    let name = objects::name_of(&obj).to_string();
+    let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(&ctx, &name, e))?;
+    check_namespace_open(&ctx).await?;
+    let is_service = info.group.is_empty() && info.plural == "services";
+    if is_service {
+        ctx.api.services.allocate(&mut obj).map_err(|e| alloc_error(&ctx, &name, e))?;
+    }
+    if ctx.dry_run {
+        if is_service {
+            ctx.api.services.release(&obj);
+        }
+        return respond_object(&ctx, 201, &obj);
+    }
+    let bytes = objects::encode(info, &obj)?;
+    let started = std::time::Instant::now();
+    let result = ctx.api.store.create(&ctx.key(&name), bytes).await;
+    ctx.api.metrics.observe_store("create", started.elapsed());
+    match result {
+        Ok(rev) => {
+            objects::set_resource_version(&mut obj, rev);
+            respond_object(&ctx, 201, &objects::to_served(info, obj))
+        }
+        Err(e) => {
+            if is_service {
+                ctx.api.services.release(&obj);
+            }
+            Err(match e {
+                store::Error::AlreadyExists => ApiError::already_exists(ctx.subject(&name)),
+                other => other.into(),
+            })
+        }
+    }
+}
+
+/// What an update wants the object to become, given the current one.
+pub type Mutation<'a> = dyn Fn(&Value) -> ApiResult<Value> + Send + Sync + 'a;
+
+/// Updates object `name` to what `mutate` makes of the current one, retrying on a lost race
+/// unless the caller named the resourceVersion it started from. Returns the stored object.
+pub async fn update_with(ctx: &Ctx, name: &str, scope: UpdateScope, mutate: &Mutation<'_>) -> ApiResult<Value> {
+    let info = ctx.info();
+    let key = ctx.key(name);
+    loop {
+        let current_kv = ctx.api.store.get(&key).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
+        let current = objects::decode(info, &current_kv)?;
+        let mut new = mutate(&current)?;
+        check_type(ctx, &mut new)?;
+        let body_name = objects::name_of(&new);
+        if !body_name.is_empty() && body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        object_meta::check_namespace(info, &mut new, ctx.namespace()).map_err(|e| admit_error(ctx, name, e))?;
+        let precondition = objects::resource_version_of(&new);
+        if let Some(rv) = precondition
+            && rv != current_kv.mod_revision
+        {
+            return Err(ApiError::conflict(
+                ctx.subject(name),
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        object_meta::prepare_update(info, &mut new, &current, scope).map_err(|e| match e {
+            UpdateRefusal::Admit(a) => admit_error(ctx, name, a),
+            UpdateRefusal::UidMismatch(uid) => ApiError::conflict(
+                ctx.subject(name),
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")),
+            ),
+        })?;
+        if info.group.is_empty() && info.plural == "services" {
+            keep_service_allocations(&mut new, &current);
+        }
+        let mut new = info.behaviour.admit(new, Some(&current)).map_err(|e| admit_error(ctx, name, e))?;
+        objects::set_resource_version(&mut new, current_kv.mod_revision);
+        if new == current || ctx.dry_run {
+            return Ok(new);
+        }
+        // An object being deleted goes once its last finalizer is removed.
+        if super::delete::ready_to_go(&new) {
+            return super::delete::remove(ctx, name, &current, current_kv.mod_revision).await;
+        }
+        let started = std::time::Instant::now();
+        let result = ctx.api.store.update(&key, objects::encode(info, &new)?, current_kv.mod_revision).await;
+        ctx.api.metrics.observe_store("update", started.elapsed());
+        match result {
+            Ok(rev) => {
+                objects::set_resource_version(&mut new, rev);
+                return Ok(new);
+            }
+            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
+            Err(store::Error::Conflict { .. }) => {
+                return Err(ApiError::conflict(
+                    ctx.subject(name),
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+            Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A Service keeps its cluster IP and node ports across updates that leave them out.
+fn keep_service_allocations(new: &mut Value, old: &Value) {
+    for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+        if new.pointer(&format!("/spec/{field}")).is_none()
+            && let (Some(v), Some(spec)) = (old.pointer(&format!("/spec/{field}")), new.get_mut("spec").and_then(Value::as_object_mut))
+        {
+            spec.insert(field.into(), v.clone());
+        }
+    }
+    let old_ports = old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+        for port in ports {
+            if port.get("nodePort").is_none()
+                && let Some(np) = old_ports.iter().find(|p| p.get("port") == port.get("port")).and_then(|p| p.get("nodePort"))
+            {
+                port["nodePort"] = np.clone();
+            }
+        }
+    }
+}
+
+pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
+    let headers = req.headers().clone();
+    let body = read_body(req.into_body()).await?;
+    let obj = decode_object(&headers, &body)?;
+    let name = ctx.name().to_string();
+    let updated = update_with(&ctx, &name, scope, &|_| Ok(obj.clone())).await?;
+    respond_object(&ctx, 200, &updated)
+}
+
+/// Applies a JSON merge patch or a JSON patch to a JSON document.
+pub fn apply_patch(content_type: &str, target: &Value, patch: &Bytes) -> ApiResult<Value> {
+    let mut doc = target.clone();
+    match content_type {
+        "application/merge-patch+json" => {
+            let p: Value = serde_json::from_slice(patch).map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
+            if !p.is_object() {
+                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+            }
+            json_patch::merge(&mut doc, &p);
+        }
+        "application/json-patch+json" => {
+            let p: json_patch::Patch =
+                serde_json::from_slice(patch).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+            json_patch::patch(&mut doc, &p).map_err(|e| {
+                ApiError::new(422, "Invalid", format!("the JSON patch could not be applied: {e}"))
+            })?;
+        }
+        other => {
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {other})"),
+            ));
+        }
+    }
+    Ok(doc)
+}
+
+pub async fn patch(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
+    let content_type = crate::http_util::content_type(req.headers());
+    let body = read_body(req.into_body()).await?;
+    let name = ctx.name().to_string();
+    let updated = update_with(&ctx, &name, scope, &|current| apply_patch(&content_type, current, &body)).await?;
+    respond_object(&ctx, 200, &updated)
+}
+
+/// Writes what `change` makes of the current object, bypassing the kind's update rules: for
+/// the dedicated subresources (binding, finalize) that set fields an update may not touch.
+async fn write_through(ctx: &Ctx, name: &str, change: &Mutation<'_>) -> ApiResult<Value> {
+    let info = ctx.info();
+    let key = ctx.key(name);
+    loop {
+        let kv = ctx.api.store.get(&key).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
+        let current = objects::decode(info, &kv)?;
+        let mut next = change(&current)?;
+        if ctx.dry_run {
+            return Ok(next);
+        }
+        if super::delete::ready_to_go(&next) {
+            return super::delete::remove(ctx, name, &current, kv.mod_revision).await;
+        }
+        match ctx.api.store.update(&key, objects::encode(info, &next)?, kv.mod_revision).await {
+            Ok(rev) => {
+                objects::set_resource_version(&mut next, rev);
+                return Ok(next);
+            }
+            Err(store::Error::Conflict { .. }) => continue,
+            Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `pods/binding`: assigns a pod to a node, once, and marks it scheduled.
+pub async fn bind(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    let headers = req.headers().clone();
+    let body = read_body(req.into_body()).await?;
+    let binding = decode_object(&headers, &body)?;
+    let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = ctx.name().to_string();
+    if node.is_empty() {
+        return Err(ApiError::invalid(ctx.subject(&name), &[FieldError::required("target.name", "")]));
+    }
+    write_through(&ctx, &name, &|current| {
+        if let Some(bound) = current.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            return Err(ApiError::conflict(ctx.subject(&name), &format!("pod {name} is already assigned to node \"{bound}\"")));
+        }
+        if current.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(ApiError::conflict(ctx.subject(&name), &format!("pod {name} is being deleted, cannot be assigned to a host")));
+        }
+        let mut next = current.clone();
+        next["spec"]["nodeName"] = Value::String(node.clone());
+        let conditions = next["status"].get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+        conditions.push(serde_json::json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object_meta::now_rfc3339()}));
+        next["status"]["conditions"] = Value::Array(conditions);
+        Ok(next)
+    })
+    .await?;
+    let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+    Ok(respond(201, &status, Format::Json))
+}
+
+/// `namespaces/finalize`: sets the namespace's spec.finalizers; a namespace being deleted
+/// whose finalizers are all gone is removed.
+pub async fn finalize_namespace(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    let headers = req.headers().clone();
+    let body = read_body(req.into_body()).await?;
+    let obj = decode_object(&headers, &body)?;
+    let name = ctx.name().to_string();
+    let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(Value::Array(vec![]));
+    let updated = write_through(&ctx, &name, &|current| {
+        let mut next = current.clone();
+        next["spec"]["finalizers"] = finalizers.clone();
+        Ok(next)
+    })
+    .await?;
+    respond_object(&ctx, 200, &updated)
+}

@@ -1,0 +1,77 @@
+//! The Kubernetes API server: the only component that touches the store. Everything else
+//! (scheduler, controllers, node agents, kubectl) reaches the cluster through it.
+
+mod api;
+mod authn;
+mod authz;
+mod bootstrap;
+mod error;
+mod handlers;
+mod http_util;
+mod metrics;
+mod objects;
+mod request_info;
+mod selectors;
+mod server;
+mod service_alloc;
+mod table;
+mod tls;
+mod watch_cache;
+
+pub use authn::TokenFile;
+pub use handlers::ops::KUBERNETES_VERSION;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+
+pub struct Config {
+    pub listen: SocketAddr,
+    /// host:port that clients reach this server at.
+    pub advertise: String,
+    pub ca_cert: PathBuf,
+    pub serving_cert: PathBuf,
+    pub serving_key: PathBuf,
+    pub token_auth_file: Option<PathBuf>,
+    pub service_cidr: String,
+}
+
+/// How often open watches are told how far the store has got (for bookmarks and for
+/// keeping the watch caches' windows current).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Binds, bootstraps the cluster's built-in objects, and serves until the process ends.
+/// Returns once the server is listening, with the task that serves.
+pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let tls = tls::server_config(&config.ca_cert, &config.serving_cert, &config.serving_key)?;
+    let tokens = match &config.token_auth_file {
+        Some(path) => TokenFile::load(path)?,
+        None => TokenFile::default(),
+    };
+    let api = Arc::new(api::Api {
+        store: store.clone(),
+        registry: registry::Registry::builtin(),
+        caches: Default::default(),
+        tokens,
+        authorizer: Box::new(authz::MastersOnly),
+        metrics: Default::default(),
+        services: service_alloc::ServiceAllocator::new(&config.service_cidr)?,
+        advertise: config.advertise.clone(),
+    });
+    bootstrap::run(&api).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (is another server running? choose --https-port)", config.listen))?;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.request_progress().await {
+                tracing::warn!(error = %e, "store progress request failed");
+            }
+        }
+    });
+    Ok(tokio::spawn(server::serve(api, listener, tls)))
+}

@@ -1,0 +1,68 @@
+//! How objects of a resource sit in the store: their keys, and the bytes they are kept as.
+//! The resourceVersion is not stored in the object: it is the key's mod revision, set on read.
+
+use crate::error::{ApiError, ApiResult};
+use bytes::Bytes;
+use registry::ResourceInfo;
+use serde_json::Value;
+use store::KeyValue;
+
+pub const ROOT: &str = "/registry/";
+
+/// `/registry/apps/deployments/` or, in one namespace, `/registry/apps/deployments/default/`.
+pub fn prefix(info: &ResourceInfo, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) if info.namespaced => format!("{ROOT}{}/{ns}/", info.storage),
+        _ => format!("{ROOT}{}/", info.storage),
+    }
+}
+
+pub fn key(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> String {
+    format!("{}{name}", prefix(info, namespace))
+}
+
+/// The stored bytes of an object (in its storage version, without a resourceVersion).
+pub fn encode(info: &ResourceInfo, obj: &Value) -> ApiResult<Bytes> {
+    let mut stored = match &info.conversion {
+        Some(c) => c.to_storage(obj.clone()),
+        None => obj.clone(),
+    };
+    if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    serde_json::to_vec(&stored).map(Bytes::from).map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+}
+
+/// Parses stored bytes, as stored (the watch cache keeps this form).
+pub fn parse_stored(kv: &KeyValue) -> ApiResult<Value> {
+    let mut obj: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object {} is not valid JSON: {e}", kv.key)))?;
+    set_resource_version(&mut obj, kv.mod_revision);
+    Ok(obj)
+}
+
+pub fn set_resource_version(obj: &mut Value, revision: i64) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+    }
+}
+
+/// A stored object as this resource version serves it.
+pub fn to_served(info: &ResourceInfo, stored: Value) -> Value {
+    match &info.conversion {
+        Some(c) => c.from_storage(stored, &info.api_version(), info.kind),
+        None => stored,
+    }
+}
+
+pub fn decode(info: &ResourceInfo, kv: &KeyValue) -> ApiResult<Value> {
+    Ok(to_served(info, parse_stored(kv)?))
+}
+
+pub fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn resource_version_of(obj: &Value) -> Option<i64> {
+    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(|s| s.parse().ok())
+}

@@ -1,0 +1,77 @@
+//! What `?labelSelector=` and `?fieldSelector=` select, checked against JSON objects.
+
+use crate::error::{ApiError, ApiResult};
+use registry::ResourceInfo;
+use registry::labels::Selector;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+struct FieldRequirement {
+    /// Where the field is in the object, as a JSON pointer.
+    pointer: String,
+    value: String,
+    equal: bool,
+}
+
+/// A label and a field selector together.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    labels: Selector,
+    fields: Vec<FieldRequirement>,
+}
+
+fn field_pointer(info: &ResourceInfo, field: &str) -> Option<String> {
+    let path = match field {
+        "metadata.name" | "metadata.namespace" => field,
+        _ => info.field_selectors.iter().find(|(selector, _)| *selector == field).map(|(_, path)| *path)?,
+    };
+    Some(format!("/{}", path.replace('.', "/")))
+}
+
+impl Selection {
+    pub fn parse(info: &ResourceInfo, label_selector: Option<&str>, field_selector: Option<&str>) -> ApiResult<Selection> {
+        let labels = Selector::parse(label_selector.unwrap_or("")).map_err(ApiError::bad_request)?;
+        let mut fields = Vec::new();
+        for term in field_selector.unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (field, value, equal) = if let Some((f, v)) = term.split_once("!=") {
+                (f, v, false)
+            } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (f, v, true)
+            } else {
+                return Err(ApiError::bad_request(format!("invalid selector: '{term}'; can't understand '{term}'")));
+            };
+            let field = field.trim();
+            let pointer = field_pointer(info, field).ok_or_else(|| {
+                ApiError::bad_request(format!("field label not supported: {field}"))
+            })?;
+            fields.push(FieldRequirement { pointer, value: value.trim().to_string(), equal });
+        }
+        Ok(Selection { labels, fields })
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        if !self.labels.is_empty() {
+            let labels: BTreeMap<String, String> = obj
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .unwrap_or_default();
+            if !self.labels.matches(&labels) {
+                return false;
+            }
+        }
+        self.fields.iter().all(|f| {
+            let actual = match obj.pointer(&f.pointer) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            (actual == f.value) == f.equal
+        })
+    }
+}

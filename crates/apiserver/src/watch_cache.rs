@@ -1,0 +1,142 @@
+//! One store watch per resource, shared by every client watching it: a thousand
+//! `kubectl get -w` cost one store watch. The cache keeps a window of recent events so that
+//! a client resuming from a recent resourceVersion is served from memory; older ones go to
+//! the store's own history.
+
+use crate::objects;
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use store::{EventKind, Store, WatchItem};
+use tokio::sync::broadcast;
+
+/// How many recent events each resource's cache keeps.
+const WINDOW: usize = 1024;
+/// How many events a slow client may fall behind before its watch is ended.
+const FANOUT_CAPACITY: usize = 4096;
+
+/// One change, decoded once and shared by every watcher.
+pub struct CachedEvent {
+    pub kind: EventKind,
+    pub key: String,
+    pub revision: i64,
+    /// The object after the change (for a delete: as it was, at the delete's revision).
+    pub object: Value,
+    /// Its JSON, encoded once for every watcher.
+    pub json: Bytes,
+    /// The object before the change, to tell when a change moves it in or out of a selection.
+    pub prev: Option<Value>,
+}
+
+impl CachedEvent {
+    pub fn from_store(event: &store::Event) -> Option<CachedEvent> {
+        let object = objects::parse_stored(&event.kv).ok()?;
+        let json = Bytes::from(serde_json::to_vec(&object).ok()?);
+        let prev = event.prev.as_ref().and_then(|p| objects::parse_stored(p).ok());
+        Some(CachedEvent { kind: event.kind, key: event.kv.key.clone(), revision: event.revision(), object, json, prev })
+    }
+}
+
+#[derive(Clone)]
+pub enum CacheItem {
+    Event(Arc<CachedEvent>),
+    /// Every event up to this revision has been delivered.
+    Progress(i64),
+}
+
+struct Window {
+    events: VecDeque<Arc<CachedEvent>>,
+    /// The window holds every event after this revision.
+    start: i64,
+}
+
+pub struct WatchCache {
+    window: Mutex<Window>,
+    tx: broadcast::Sender<CacheItem>,
+}
+
+/// What a client subscription starts with: the buffered events it missed, then the live feed.
+pub struct Subscription {
+    pub backlog: Vec<Arc<CachedEvent>>,
+    pub live: broadcast::Receiver<CacheItem>,
+}
+
+impl WatchCache {
+    /// Events after `after` if the window still covers them; `None` if the client must be
+    /// served from the store's history instead.
+    pub fn subscribe(&self, after: i64) -> Option<Subscription> {
+        let window = self.window.lock().unwrap();
+        if after < window.start {
+            return None;
+        }
+        let backlog = window.events.iter().filter(|e| e.revision > after).cloned().collect();
+        Some(Subscription { backlog, live: self.tx.subscribe() })
+    }
+
+    fn push(&self, event: CachedEvent) {
+        let event = Arc::new(event);
+        let mut window = self.window.lock().unwrap();
+        window.events.push_back(event.clone());
+        if window.events.len() > WINDOW
+            && let Some(old) = window.events.pop_front()
+        {
+            window.start = old.revision;
+        }
+        let _ = self.tx.send(CacheItem::Event(event));
+    }
+
+    fn progress(&self, revision: i64) {
+        let mut window = self.window.lock().unwrap();
+        if window.events.is_empty() {
+            window.start = window.start.max(revision);
+        }
+        let _ = self.tx.send(CacheItem::Progress(revision));
+    }
+}
+
+/// The caches, one per storage prefix, made on first use.
+#[derive(Default)]
+pub struct WatchCaches {
+    caches: Arc<Mutex<HashMap<String, Arc<WatchCache>>>>,
+}
+
+impl WatchCaches {
+    pub async fn get(&self, store: &Arc<dyn Store>, prefix: &str) -> store::Result<Arc<WatchCache>> {
+        if let Some(c) = self.caches.lock().unwrap().get(prefix) {
+            return Ok(c.clone());
+        }
+        let start = store.current_revision().await?;
+        let mut stream = store.watch(prefix, start + 1).await?;
+        let (tx, _) = broadcast::channel(FANOUT_CAPACITY);
+        let cache = Arc::new(WatchCache { window: Mutex::new(Window { events: VecDeque::new(), start }), tx });
+        {
+            let mut caches = self.caches.lock().unwrap();
+            if let Some(existing) = caches.get(prefix) {
+                return Ok(existing.clone());
+            }
+            caches.insert(prefix.to_string(), cache.clone());
+        }
+        let feeding = cache.clone();
+        let caches = self.caches.clone();
+        let prefix = prefix.to_string();
+        tokio::spawn(async move {
+            while let Some(item) = stream.recv().await {
+                match item {
+                    Ok(WatchItem::Event(e)) => match CachedEvent::from_store(&e) {
+                        Some(ce) => feeding.push(ce),
+                        None => tracing::error!(key = %e.kv.key, "undecodable object in the store; skipped in watches"),
+                    },
+                    Ok(WatchItem::Progress(rev)) => feeding.progress(rev),
+                    Err(e) => {
+                        tracing::error!(error = %e, "store watch failed");
+                        break;
+                    }
+                }
+            }
+            // Forget this cache (ending its watchers' streams), so the next watch starts anew.
+            caches.lock().unwrap().remove(&prefix);
+        });
+        Ok(cache)
+    }
+}

@@ -1,0 +1,128 @@
+//! The cluster's certificates: a CA made on first start, the server's serving certificate
+//! (reissued when the names it must cover change), and the admin client certificate.
+//! Later starts reuse what is on disk.
+
+use crate::files::write_private;
+use anyhow::Context;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use std::path::{Path, PathBuf};
+use time::{Duration, OffsetDateTime};
+
+pub struct Pki {
+    pub ca_cert: PathBuf,
+    pub serving_cert: PathBuf,
+    pub serving_key: PathBuf,
+    pub admin_cert: PathBuf,
+    pub admin_key: PathBuf,
+}
+
+const CA_YEARS: i64 = 10;
+const LEAF_YEARS: i64 = 1;
+
+fn validity(params: &mut CertificateParams, years: i64) {
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + Duration::days(365 * years);
+}
+
+/// Loads the CA from `dir`, or makes one.
+fn ca(dir: &Path) -> anyhow::Result<(String, KeyPair)> {
+    let (cert_path, key_path) = (dir.join("ca.crt"), dir.join("ca.key"));
+    if cert_path.exists() && key_path.exists() {
+        let key = KeyPair::from_pem(&std::fs::read_to_string(&key_path)?).context("parsing ca.key")?;
+        return Ok((std::fs::read_to_string(&cert_path)?, key));
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, format!("skiff-ca@{}", OffsetDateTime::now_utc().unix_timestamp()));
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    validity(&mut params, CA_YEARS);
+    let cert = params.self_signed(&key)?;
+    write_private(&key_path, &key.serialize_pem())?;
+    std::fs::write(&cert_path, cert.pem())?;
+    Ok((cert.pem(), key))
+}
+
+fn issue(
+    issuer: &Issuer<'_, KeyPair>,
+    common_name: &str,
+    organization: Option<&str>,
+    sans: &[String],
+    usage: ExtendedKeyUsagePurpose,
+    cert_path: &Path,
+    key_path: &Path,
+) -> anyhow::Result<()> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    if let Some(o) = organization {
+        params.distinguished_name.push(DnType::OrganizationName, o);
+    }
+    params.subject_alt_names = sans
+        .iter()
+        .map(|s| match s.parse() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => Ok(SanType::DnsName(s.clone().try_into()?)),
+        })
+        .collect::<Result<_, rcgen::Error>>()?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![usage];
+    validity(&mut params, LEAF_YEARS);
+    let cert = params.signed_by(&key, issuer)?;
+    write_private(key_path, &key.serialize_pem())?;
+    std::fs::write(cert_path, cert.pem())?;
+    Ok(())
+}
+
+/// Makes or loads every certificate the server needs, under `dir`. The serving certificate
+/// covers `sans`; it is reissued when that set changes.
+pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pki = Pki {
+        ca_cert: dir.join("ca.crt"),
+        serving_cert: dir.join("serving.crt"),
+        serving_key: dir.join("serving.key"),
+        admin_cert: dir.join("admin.crt"),
+        admin_key: dir.join("admin.key"),
+    };
+    let (ca_pem, ca_key) = ca(dir)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("loading the cluster CA")?;
+    let sans_record = dir.join("serving.sans");
+    let wanted = sans.join("\n");
+    let recorded = std::fs::read_to_string(&sans_record).unwrap_or_default();
+    if recorded != wanted || !pki.serving_cert.exists() || !pki.serving_key.exists() {
+        issue(&issuer, "skiff-apiserver", None, sans, ExtendedKeyUsagePurpose::ServerAuth, &pki.serving_cert, &pki.serving_key)?;
+        std::fs::write(&sans_record, &wanted)?;
+    }
+    if !pki.admin_cert.exists() || !pki.admin_key.exists() {
+        issue(
+            &issuer,
+            "skiff-admin",
+            Some("system:masters"),
+            &[],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &pki.admin_cert,
+            &pki.admin_key,
+        )?;
+    }
+    Ok(pki)
+}
+
+/// The names the serving certificate must cover: loopback, this host's name and addresses,
+/// and what the operator added with --tls-san.
+pub fn serving_names(extra: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into(), "kubernetes".into(), "kubernetes.default".into(), "kubernetes.default.svc".into()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        names.push(host.trim().to_string());
+    }
+    for iface in if_addrs::get_if_addrs().unwrap_or_default() {
+        names.push(iface.ip().to_string());
+    }
+    names.extend(extra.iter().cloned());
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| !n.is_empty() && seen.insert(n.clone()));
+    names
+}
