@@ -1,6 +1,7 @@
 //! skiff: Kubernetes, whole, in one binary. This is the command line; the parts live in
 //! their own crates.
 
+mod bench;
 mod files;
 mod kubeconfig;
 mod pki;
@@ -19,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server on the embedded store.
     Server(server::ServerArgs),
+    /// Measure a component and print its figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +41,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Bench(cmd) => bench::run(cmd).await,
 
         }
     });

@@ -1,0 +1,216 @@
+//! `skiff bench api`: starts `skiff server` in a temporary folder and measures it from
+//! outside, as clients would: start to ready, idle memory, durable creates at several
+//! concurrencies, gets, lists, and watch event delivery to many watchers.
+
+use super::client::Client;
+use super::figures::{Samples, line, ms};
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Args;
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct ApiArgs {
+    /// ConfigMaps created at each concurrency.
+    #[arg(long, default_value_t = 20000)]
+    creates: usize,
+    /// Concurrent writers, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    writers: Vec<usize>,
+    /// Watchers that each receive every watch event.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Events sent to the watchers.
+    #[arg(long, default_value_t = 200)]
+    watch_events: usize,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn config_map(ns: &str, name: &str) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"{ns}"}},"data":{{"key":"value"}}}}"#
+    ))
+}
+
+async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let body = Bytes::from(format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#));
+    let (status, out) = client.call(Method::POST, "/api/v1/namespaces", body).await?;
+    anyhow::ensure!(status == StatusCode::CREATED, "creating namespace {name}: {status} {}", String::from_utf8_lossy(&out));
+    Ok(())
+}
+
+/// Runs `total` requests from `workers` concurrent tasks; returns the elapsed time and each
+/// request's latency. Fails on the first non-2xx answer.
+async fn drive<F, Fut>(workers: usize, total: usize, request: F) -> anyhow::Result<(Duration, Samples)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<(StatusCode, Bytes)>> + Send,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (request, next) = (request.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let t = Instant::now();
+                let (status, body) = request(i).await?;
+                anyhow::ensure!(status.is_success(), "request {i} answered {status}: {}", String::from_utf8_lossy(&body));
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok((started.elapsed(), Samples::new(all)))
+}
+
+/// Starts `watchers` watches on a namespace, then creates `events` ConfigMaps there at a steady
+/// pace; returns the latency from each create being sent to each watcher receiving it.
+async fn watch_delivery(client: Arc<Client>, watchers: usize, events: usize) -> anyhow::Result<Samples> {
+    create_namespace(&client, "bench-watch").await?;
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for _ in 0..watchers {
+        let mut body = client.stream("/api/v1/namespaces/bench-watch/configmaps?watch=true&resourceVersion=1&timeoutSeconds=600").await?;
+        let (sent, latencies) = (sent.clone(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seen = 0;
+            let mut pending = Vec::new();
+            while seen < events {
+                let Some(Ok(frame)) = body.frame().await else { break };
+                let Ok(data) = frame.into_data() else { continue };
+                let now = Instant::now();
+                pending.extend_from_slice(&data);
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    let text = String::from_utf8_lossy(&line);
+                    if let Some(name) = text.split("\"name\":\"").nth(1).and_then(|s| s.split('"').next())
+                        && let Some(t) = sent.lock().unwrap().get(name)
+                    {
+                        latencies.lock().unwrap().push(now - *t);
+                        seen += 1;
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..events {
+        let name = format!("w{i}");
+        sent.lock().unwrap().insert(name.clone(), Instant::now());
+        let (status, _) = client.call(Method::POST, "/api/v1/namespaces/bench-watch/configmaps", config_map("bench-watch", &name)).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "watch event create answered {status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deadline = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(deadline);
+    for t in tasks {
+        tokio::select! {
+            _ = t => {}
+            _ = &mut deadline => break,
+        }
+    }
+    let all = std::mem::take(&mut *latencies.lock().unwrap());
+    anyhow::ensure!(all.len() == watchers * events, "only {} of {} watch deliveries arrived", all.len(), watchers * events);
+    Ok(Samples::new(all))
+}
+
+pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    let mut server = tokio::process::Command::new(exe)
+        .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting skiff server")?;
+    let pid = server.id().context("server pid")?;
+    let ready_client = loop {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the server did not become ready in 20 s");
+        if let Ok(c) = Client::connect(port, &dir.path().join("tls"), 1).await
+            && let Ok((StatusCode::OK, _)) = c.call(Method::GET, "/readyz", Bytes::new()).await
+        {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let ready = started.elapsed();
+    drop(ready_client);
+    println!("skiff bench api: server pid {pid}, port {port}, data in {}", dir.path().display());
+    println!("{:<44} {}", "start to ready (spawn to /readyz 200)", ms(ready));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("{:<44} {:.1} MB", "idle RSS", rss_kib(pid) as f64 / 1024.0);
+
+    let client = Arc::new(Client::connect(port, &dir.path().join("tls"), 8).await?);
+    for &writers in &args.writers {
+        let ns = format!("bench-create-{writers}");
+        create_namespace(&client, &ns).await?;
+        let c = client.clone();
+        let path = format!("/api/v1/namespaces/{ns}/configmaps");
+        let (elapsed, samples) = drive(writers, args.creates, move |i| {
+            let (c, path, body) = (c.clone(), path.clone(), config_map(&ns, &format!("cm-{i}")));
+            async move { c.call(Method::POST, &path, body).await }
+        })
+        .await?;
+        line(&format!("create ConfigMap, durable, {writers} writers"), samples.len(), elapsed, &samples);
+    }
+    let ns = format!("bench-create-{}", args.writers[0]);
+    let c = client.clone();
+    let creates = args.creates;
+    let (elapsed, samples) = drive(16, args.creates, move |i| {
+        let (c, path) = (c.clone(), format!("/api/v1/namespaces/{ns}/configmaps/cm-{}", i % creates));
+        async move { c.call(Method::GET, &path, Bytes::new()).await }
+    })
+    .await?;
+    line("get ConfigMap, 16 readers", samples.len(), elapsed, &samples);
+
+    create_namespace(&client, "bench-list").await?;
+    let c = client.clone();
+    drive(16, 500, move |i| {
+        let c = c.clone();
+        async move { c.call(Method::POST, "/api/v1/namespaces/bench-list/configmaps", config_map("bench-list", &format!("l{i}"))).await }
+    })
+    .await?;
+    let c = client.clone();
+    let (elapsed, samples) = drive(4, 200, move |_| {
+        let c = c.clone();
+        async move { c.call(Method::GET, "/api/v1/namespaces/bench-list/configmaps", Bytes::new()).await }
+    })
+    .await?;
+    line("list 500 ConfigMaps, 4 readers", samples.len(), elapsed, &samples);
+
+    let t = Instant::now();
+    let samples = watch_delivery(client.clone(), args.watchers, args.watch_events).await?;
+    line(&format!("watch event delivery to {} watchers", args.watchers), samples.len(), t.elapsed(), &samples);
+    println!("{:<44} {:.1} MB", "RSS after the benchmark", rss_kib(pid) as f64 / 1024.0);
+    server.kill().await.ok();
+    Ok(())
+}
