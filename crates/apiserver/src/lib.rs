@@ -61,6 +61,11 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
         advertise: config.advertise.clone(),
     });
     bootstrap::run(&api).await?;
+    // Every resource's watch cache starts now, so that any client that lists from here on
+    // resumes its watch from memory.
+    for info in api.registry.all().iter().filter(|r| r.verbs == registry::Verbs::All) {
+        api.caches.get(&api.store, &objects::prefix(info, None)).await?;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (is another server running? choose --https-port)", config.listen))?;

@@ -91,11 +91,15 @@ where
 /// pace; returns the latency from each create being sent to each watcher receiving it.
 async fn watch_delivery(client: Arc<Client>, watchers: usize, events: usize) -> anyhow::Result<Samples> {
     create_namespace(&client, "bench-watch").await?;
+    // Watch from the current revision, as a client does after its list.
+    let (_, list) = client.call(Method::GET, "/api/v1/namespaces/bench-watch/configmaps", Bytes::new()).await?;
+    let list: serde_json::Value = serde_json::from_slice(&list)?;
+    let rv = list.pointer("/metadata/resourceVersion").and_then(serde_json::Value::as_str).unwrap_or("0").to_string();
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let mut tasks = Vec::new();
     for _ in 0..watchers {
-        let mut body = client.stream("/api/v1/namespaces/bench-watch/configmaps?watch=true&resourceVersion=1&timeoutSeconds=600").await?;
+        let mut body = client.stream(&format!("/api/v1/namespaces/bench-watch/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600")).await?;
         let (sent, latencies) = (sent.clone(), latencies.clone());
         tasks.push(tokio::spawn(async move {
             let mut seen = 0;
