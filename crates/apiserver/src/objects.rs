@@ -24,7 +24,7 @@ pub fn key(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> String {
 /// The stored bytes of an object (in its storage version, without a resourceVersion).
 pub fn encode(info: &ResourceInfo, obj: &Value) -> ApiResult<Bytes> {
     let mut stored = match &info.conversion {
-        Some(c) => c.to_storage(obj.clone()),
+        Some(c) => (c.to_storage)(obj.clone()),
         None => obj.clone(),
     };
     if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -50,7 +50,7 @@ pub fn set_resource_version(obj: &mut Value, revision: i64) {
 /// A stored object as this resource version serves it.
 pub fn to_served(info: &ResourceInfo, stored: Value) -> Value {
     match &info.conversion {
-        Some(c) => c.from_storage(stored, &info.api_version(), info.kind),
+        Some(c) => (c.from_storage)(stored),
         None => stored,
     }
 }

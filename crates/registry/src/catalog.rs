@@ -1,6 +1,6 @@
 //! Every built-in resource skiff serves, at the versions Kubernetes v1.37 serves them.
 
-use crate::conversion::{Conversion, EVENTS_V1};
+use crate::conversion::{Conversion, EVENTS_V1, HPA_V1};
 use crate::names::NameRule;
 use crate::resource::{ResourceInfo, Verbs};
 use crate::strategy::{Plain, Strategy, Typed};
@@ -181,7 +181,7 @@ pub fn builtin() -> Vec<ResourceInfo> {
             .all()
             .status()
             .spec()
-            .stored_as("autoscaling/horizontalpodautoscalers.v1", None),
+            .stored_as("autoscaling/horizontalpodautoscalers", Some(HPA_V1)),
         plain::<k::coordination::v1::Lease>("coordination.k8s.io", "v1", "Lease", "leases"),
         plain::<k::discovery::v1::EndpointSlice>("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
         plain::<k::networking::v1::Ingress>("networking.k8s.io", "v1", "Ingress", "ingresses").short(&["ing"]).status().spec(),

@@ -58,9 +58,4 @@ impl ResourceInfo {
     pub fn api_version(&self) -> String {
         if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
     }
-
-    /// The `group/plural` (or plural alone for the core group) that error messages name.
-    pub fn qualified_resource(&self) -> String {
-        if self.group.is_empty() { self.plural.to_string() } else { format!("{}.{}", self.plural, self.group) }
-    }
 }
