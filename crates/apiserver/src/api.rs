@@ -6,6 +6,7 @@ use crate::authz::{Authorizer, Decision, PUBLIC_PATHS, Request};
 use crate::error::ApiError;
 use crate::handlers::{self, Ctx};
 use crate::http_util::{Body, error_response};
+use crate::inflight::InFlight;
 use crate::metrics::Metrics;
 use crate::request_info::{Query, Target, parse};
 use crate::service_alloc::ServiceAllocator;
@@ -25,6 +26,7 @@ pub struct Api {
     pub authorizer: Box<dyn Authorizer>,
     pub metrics: Metrics,
     pub services: ServiceAllocator,
+    pub inflight: InFlight,
     /// The address clients reach this server at, for `/api`'s serverAddressByClientCIDRs.
     pub advertise: String,
 }
@@ -39,9 +41,12 @@ impl Api {
             Target::Resource(r) => (r.verb.to_string(), r.resource.clone()),
             _ => (req.method().as_str().to_ascii_lowercase(), String::new()),
         };
-        let response = match self.route(req, cert_user, target, query, &path).await {
-            Ok(resp) => resp,
+        let response = match self.inflight.admit(&verb) {
             Err(e) => error_response(&e),
+            Ok(_permit) => match self.route(req, cert_user, target, query, &path).await {
+                Ok(resp) => resp,
+                Err(e) => error_response(&e),
+            },
         };
         if verb != "watch" {
             self.metrics.observe_request(&verb, &resource, response.status().as_u16(), started.elapsed());

@@ -8,6 +8,7 @@ mod bootstrap;
 mod error;
 mod handlers;
 mod http_util;
+mod inflight;
 mod metrics;
 mod objects;
 mod request_info;
@@ -58,6 +59,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
         authorizer: Box::new(authz::MastersOnly),
         metrics: Default::default(),
         services: service_alloc::ServiceAllocator::new(&config.service_cidr)?,
+        inflight: Default::default(),
         advertise: config.advertise.clone(),
     });
     bootstrap::run(&api).await?;

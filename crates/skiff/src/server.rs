@@ -78,9 +78,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "skiff is ready at {url}\n  export KUBECONFIG={}\n  kubectl get namespaces",
         args.write_kubeconfig.as_ref().unwrap_or(&kubeconfig_path).display()
     );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = serving => r.context("the API server stopped")?,
         _ = tokio::signal::ctrl_c() => eprintln!("skiff: interrupted, stopping"),
+        _ = terminate.recv() => eprintln!("skiff: terminated, stopping"),
     }
     Ok(())
 }
