@@ -4,8 +4,8 @@ use crate::conversion::{Conversion, EVENTS_V1, HPA_V1};
 use crate::names::NameRule;
 use crate::resource::{ResourceInfo, Verbs};
 use crate::strategy::{Plain, Strategy, Typed};
-use crate::{config_data, cronjob, daemonset, deployment, job, namespace, pod, pod_template, replicaset};
-use crate::{replication_controller, service, statefulset, volumes};
+use crate::workload::WorkloadStrategy;
+use crate::{config_data, cronjob, job, namespace, pod, pod_template, replication_controller, service, volumes};
 use k8s_openapi::api as k;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
@@ -40,7 +40,7 @@ fn plain<T: serde::Serialize + serde::de::DeserializeOwned + 'static>(
     kind: &'static str,
     plural: &'static str,
 ) -> ResourceInfo {
-    res(group, version, kind, plural, <Plain<T> as Default>::default())
+    res(group, version, kind, plural, Plain::<T>::default())
 }
 
 impl ResourceInfo {
@@ -156,16 +156,16 @@ pub fn builtin() -> Vec<ResourceInfo> {
         plain::<k::core::v1::LimitRange>("", "v1", "LimitRange", "limitranges").short(&["limits"]),
         res("", "v1", "PodTemplate", "podtemplates", pod_template::PodTemplateStrategy),
         // apps/v1
-        res("apps", "v1", "Deployment", "deployments", deployment::DeploymentStrategyRules).short(&["deploy"]).all().status().scale().spec(),
-        res("apps", "v1", "ReplicaSet", "replicasets", replicaset::ReplicaSetStrategy)
+        res("apps", "v1", "Deployment", "deployments", WorkloadStrategy::<k::apps::v1::Deployment>::default()).short(&["deploy"]).all().status().scale().spec(),
+        res("apps", "v1", "ReplicaSet", "replicasets", WorkloadStrategy::<k::apps::v1::ReplicaSet>::default())
             .short(&["rs"])
             .all()
             .status()
             .scale()
             .spec()
             .fields(&[("status.replicas", "status.replicas")]),
-        res("apps", "v1", "StatefulSet", "statefulsets", statefulset::StatefulSetStrategy).short(&["sts"]).all().status().scale().spec(),
-        res("apps", "v1", "DaemonSet", "daemonsets", daemonset::DaemonSetStrategy).short(&["ds"]).all().status().spec(),
+        res("apps", "v1", "StatefulSet", "statefulsets", WorkloadStrategy::<k::apps::v1::StatefulSet>::default()).short(&["sts"]).all().status().scale().spec(),
+        res("apps", "v1", "DaemonSet", "daemonsets", WorkloadStrategy::<k::apps::v1::DaemonSet>::default()).short(&["ds"]).all().status().spec(),
         plain::<k::apps::v1::ControllerRevision>("apps", "v1", "ControllerRevision", "controllerrevisions"),
         // batch/v1
         res("batch", "v1", "Job", "jobs", job::JobStrategy).all().status().spec().fields(&[("status.successful", "status.succeeded")]),

@@ -59,7 +59,7 @@ pub struct SecretStrategy;
 impl Strategy for SecretStrategy {
     type Object = Secret;
 
-    fn default(&self, secret: &mut Secret) {
+    fn apply_defaults(&self, secret: &mut Secret) {
         set_default(&mut secret.type_, "Opaque".to_string());
         if let Some(string_data) = secret.string_data.take() {
             let data = secret.data.get_or_insert_with(Default::default);

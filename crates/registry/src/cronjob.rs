@@ -26,7 +26,7 @@ fn schedule_errors(schedule: &str) -> Option<String> {
 impl Strategy for CronJobStrategy {
     type Object = CronJob;
 
-    fn default(&self, cj: &mut CronJob) {
+    fn apply_defaults(&self, cj: &mut CronJob) {
         let spec = &mut cj.spec;
         set_default(&mut spec.concurrency_policy, "Allow".to_string());
         set_default(&mut spec.suspend, false);

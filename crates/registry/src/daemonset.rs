@@ -1,18 +1,26 @@
-use crate::field_error::FieldError;
 use crate::pod_spec::default_template;
 use crate::set_default;
-use crate::strategy::Strategy;
-use crate::workload::{immutable_selector, validate_workload};
+use crate::workload::Workload;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetUpdateStrategy, RollingUpdateDaemonSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-pub struct DaemonSetStrategy;
+impl Workload for DaemonSet {
+    fn selector(&self) -> &LabelSelector {
+        &self.spec.selector
+    }
 
-impl Strategy for DaemonSetStrategy {
-    type Object = DaemonSet;
+    fn template(&self) -> Option<&PodTemplateSpec> {
+        Some(&self.spec.template)
+    }
 
-    fn default(&self, ds: &mut DaemonSet) {
-        let spec = &mut ds.spec;
+    fn replicas(&self) -> Option<i32> {
+        None
+    }
+
+    fn set_defaults(&mut self) {
+        let spec = &mut self.spec;
         set_default(&mut spec.revision_history_limit, 10);
         let strategy = spec.update_strategy.get_or_insert_with(DaemonSetUpdateStrategy::default);
         set_default(&mut strategy.type_, "RollingUpdate".to_string());
@@ -24,21 +32,7 @@ impl Strategy for DaemonSetStrategy {
         default_template(&mut spec.template);
     }
 
-    fn prepare_create(&self, ds: &mut DaemonSet) {
-        ds.status = None;
-    }
-
-    fn validate(&self, ds: &DaemonSet) -> Vec<FieldError> {
-        let spec = &ds.spec;
-        validate_workload(None, Some(&spec.selector), &spec.template, &["Always"])
-    }
-
-    fn validate_update(&self, new: &DaemonSet, old: &DaemonSet) -> Vec<FieldError> {
-        let mut errs = self.validate(new);
-        errs.extend(immutable_selector(
-            Some(&new.spec.selector),
-            Some(&old.spec.selector),
-        ));
-        errs
+    fn clear_status(&mut self) {
+        self.status = None;
     }
 }

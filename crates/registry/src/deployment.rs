@@ -1,18 +1,26 @@
-use crate::field_error::FieldError;
 use crate::pod_spec::default_template;
 use crate::set_default;
-use crate::strategy::Strategy;
-use crate::workload::{immutable_selector, validate_workload};
+use crate::workload::Workload;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-pub struct DeploymentStrategyRules;
+impl Workload for Deployment {
+    fn selector(&self) -> &LabelSelector {
+        &self.spec.selector
+    }
 
-impl Strategy for DeploymentStrategyRules {
-    type Object = Deployment;
+    fn template(&self) -> Option<&PodTemplateSpec> {
+        Some(&self.spec.template)
+    }
 
-    fn default(&self, d: &mut Deployment) {
-        let spec = &mut d.spec;
+    fn replicas(&self) -> Option<i32> {
+        self.spec.replicas
+    }
+
+    fn set_defaults(&mut self) {
+        let spec = &mut self.spec;
         set_default(&mut spec.replicas, 1);
         set_default(&mut spec.revision_history_limit, 10);
         set_default(&mut spec.progress_deadline_seconds, 600);
@@ -26,21 +34,7 @@ impl Strategy for DeploymentStrategyRules {
         default_template(&mut spec.template);
     }
 
-    fn prepare_create(&self, d: &mut Deployment) {
-        d.status = None;
-    }
-
-    fn validate(&self, d: &Deployment) -> Vec<FieldError> {
-        let spec = &d.spec;
-        validate_workload(spec.replicas, Some(&spec.selector), &spec.template, &["Always"])
-    }
-
-    fn validate_update(&self, new: &Deployment, old: &Deployment) -> Vec<FieldError> {
-        let mut errs = self.validate(new);
-        errs.extend(immutable_selector(
-            Some(&new.spec.selector),
-            Some(&old.spec.selector),
-        ));
-        errs
+    fn clear_status(&mut self) {
+        self.status = None;
     }
 }

@@ -74,7 +74,7 @@ pub fn validate_job_spec(spec: &JobSpec, path: &Path) -> Vec<FieldError> {
 impl Strategy for JobStrategy {
     type Object = Job;
 
-    fn default(&self, job: &mut Job) {
+    fn apply_defaults(&self, job: &mut Job) {
         if let Some(spec) = &mut job.spec {
             default_job_spec(spec);
         }

@@ -8,7 +8,7 @@ impl Strategy for NamespaceStrategy {
 
     /// Every namespace carries its name as the `kubernetes.io/metadata.name` label, so that
     /// selectors (network policies, webhooks) can pick namespaces by name.
-    fn default(&self, ns: &mut Namespace) {
+    fn apply_defaults(&self, ns: &mut Namespace) {
         if let Some(name) = ns.metadata.name.clone() {
             ns.metadata.labels.get_or_insert_with(Default::default).insert("kubernetes.io/metadata.name".into(), name);
         }

@@ -59,7 +59,7 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
 impl Strategy for PodStrategy {
     type Object = Pod;
 
-    fn default(&self, pod: &mut Pod) {
+    fn apply_defaults(&self, pod: &mut Pod) {
         let Some(spec) = &mut pod.spec else { return };
         default_pod_spec(spec);
         set_default(&mut spec.service_account_name, "default".to_string());

@@ -8,7 +8,7 @@ pub struct PodTemplateStrategy;
 impl Strategy for PodTemplateStrategy {
     type Object = PodTemplate;
 
-    fn default(&self, pt: &mut PodTemplate) {
+    fn apply_defaults(&self, pt: &mut PodTemplate) {
         if let Some(t) = &mut pt.template {
             default_template(t);
         }

@@ -11,7 +11,7 @@ impl Strategy for ReplicationControllerStrategy {
     type Object = ReplicationController;
 
     /// The selector and the controller's own labels default to the template's labels.
-    fn default(&self, rc: &mut ReplicationController) {
+    fn apply_defaults(&self, rc: &mut ReplicationController) {
         let Some(spec) = &mut rc.spec else { return };
         set_default(&mut spec.replicas, 1);
         let Some(template) = &mut spec.template else { return };

@@ -18,7 +18,7 @@ pub const NODE_PORT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
 impl Strategy for ServiceStrategy {
     type Object = Service;
 
-    fn default(&self, svc: &mut Service) {
+    fn apply_defaults(&self, svc: &mut Service) {
         let Some(spec) = &mut svc.spec else { return };
         set_default(&mut spec.type_, "ClusterIP".to_string());
         set_default(&mut spec.session_affinity, "None".to_string());

@@ -1,20 +1,28 @@
-use crate::field_error::FieldError;
 use crate::pod_spec::default_template;
 use crate::set_default;
-use crate::strategy::Strategy;
-use crate::workload::{immutable_selector, validate_workload};
+use crate::workload::Workload;
 use k8s_openapi::api::apps::v1::{
     RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
     StatefulSetUpdateStrategy,
 };
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-pub struct StatefulSetStrategy;
+impl Workload for StatefulSet {
+    fn selector(&self) -> &LabelSelector {
+        &self.spec.selector
+    }
 
-impl Strategy for StatefulSetStrategy {
-    type Object = StatefulSet;
+    fn template(&self) -> Option<&PodTemplateSpec> {
+        Some(&self.spec.template)
+    }
 
-    fn default(&self, sts: &mut StatefulSet) {
-        let spec = &mut sts.spec;
+    fn replicas(&self) -> Option<i32> {
+        self.spec.replicas
+    }
+
+    fn set_defaults(&mut self) {
+        let spec = &mut self.spec;
         set_default(&mut spec.replicas, 1);
         set_default(&mut spec.revision_history_limit, 10);
         set_default(&mut spec.pod_management_policy, "OrderedReady".to_string());
@@ -37,21 +45,7 @@ impl Strategy for StatefulSetStrategy {
         default_template(&mut spec.template);
     }
 
-    fn prepare_create(&self, sts: &mut StatefulSet) {
-        sts.status = None;
-    }
-
-    fn validate(&self, sts: &StatefulSet) -> Vec<FieldError> {
-        let spec = &sts.spec;
-        validate_workload(spec.replicas, Some(&spec.selector), &spec.template, &["Always"])
-    }
-
-    fn validate_update(&self, new: &StatefulSet, old: &StatefulSet) -> Vec<FieldError> {
-        let mut errs = self.validate(new);
-        errs.extend(immutable_selector(
-            Some(&new.spec.selector),
-            Some(&old.spec.selector),
-        ));
-        errs
+    fn clear_status(&mut self) {
+        self.status = None;
     }
 }

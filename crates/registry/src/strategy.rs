@@ -11,7 +11,7 @@ pub trait Strategy: Send + Sync + 'static {
     type Object: Serialize + DeserializeOwned;
 
     /// Fills in defaults, as Kubernetes' defaulting functions do.
-    fn default(&self, _obj: &mut Self::Object) {}
+    fn apply_defaults(&self, _obj: &mut Self::Object) {}
 
     /// Sets what a new object starts with that its author does not choose (an initial status).
     fn prepare_create(&self, _obj: &mut Self::Object) {}
@@ -55,7 +55,7 @@ impl<S: Strategy> Typed<S> {
 impl<S: Strategy> Behaviour for Typed<S> {
     fn admit(&self, value: Value, old: Option<&Value>) -> Result<Value, AdmitError> {
         let mut obj = Self::decode(value)?;
-        self.0.default(&mut obj);
+        self.0.apply_defaults(&mut obj);
         let errors = match old {
             None => {
                 self.0.prepare_create(&mut obj);

@@ -12,7 +12,7 @@ pub struct PersistentVolumeStrategy;
 impl Strategy for PersistentVolumeStrategy {
     type Object = PersistentVolume;
 
-    fn default(&self, pv: &mut PersistentVolume) {
+    fn apply_defaults(&self, pv: &mut PersistentVolume) {
         if let Some(spec) = &mut pv.spec {
             set_default(&mut spec.persistent_volume_reclaim_policy, "Retain".to_string());
             set_default(&mut spec.volume_mode, "Filesystem".to_string());
@@ -41,7 +41,7 @@ pub struct PersistentVolumeClaimStrategy;
 impl Strategy for PersistentVolumeClaimStrategy {
     type Object = PersistentVolumeClaim;
 
-    fn default(&self, pvc: &mut PersistentVolumeClaim) {
+    fn apply_defaults(&self, pvc: &mut PersistentVolumeClaim) {
         if let Some(spec) = &mut pvc.spec {
             set_default(&mut spec.volume_mode, "Filesystem".to_string());
         }
