@@ -100,8 +100,14 @@ pub async fn resource(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Bo
     if info.verbs == Verbs::CreateOnly {
         return match ctx.req.verb {
             "create" => review::create(ctx, req).await,
-            _ => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource"))),
+            _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
         };
+    }
+    // Collections are created in and listed; named objects are read, replaced, patched, deleted.
+    let named = ctx.req.name.is_some();
+    let collection_verb = matches!(ctx.req.verb, "list" | "watch" | "deletecollection");
+    if (ctx.req.verb == "create" && named && sub.is_none()) || (!named && !collection_verb && ctx.req.verb != "create") {
+        return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
     let scope = if sub.as_deref() == Some("status") { UpdateScope::Status } else { UpdateScope::Main };
     match (ctx.req.verb, sub.as_deref()) {

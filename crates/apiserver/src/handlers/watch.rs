@@ -122,7 +122,13 @@ fn error_frame(e: &ApiError) -> Bytes {
 pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let format = ctx.format(true)?;
     let info = ctx.info();
-    let selection = Selection::parse(info, ctx.query.get("labelSelector"), ctx.query.get("fieldSelector"))?;
+    // A watch on one named object is a watch of the collection, selected by that name.
+    let fields = match (&ctx.req.name, ctx.query.get("fieldSelector").filter(|f| !f.is_empty())) {
+        (Some(name), Some(f)) => Some(format!("{f},metadata.name={name}")),
+        (Some(name), None) => Some(format!("metadata.name={name}")),
+        (None, f) => f.map(String::from),
+    };
+    let selection = Selection::parse(info, ctx.query.get("labelSelector"), fields.as_deref())?;
     let timeout = match ctx.query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
         Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?),
         None => Duration::from_secs(1800 + rand_secs(1800)),
