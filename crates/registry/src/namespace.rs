@@ -20,4 +20,9 @@ impl Strategy for NamespaceStrategy {
         ns.spec = Some(NamespaceSpec { finalizers: Some(vec!["kubernetes".into()]) });
         ns.status = Some(NamespaceStatus { phase: Some("Active".into()), ..Default::default() });
     }
+
+    /// Only the `finalize` subresource changes spec.finalizers.
+    fn prepare_update(&self, new: &mut Namespace, old: &Namespace) {
+        new.spec = old.spec.clone();
+    }
 }

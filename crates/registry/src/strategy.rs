@@ -16,6 +16,10 @@ pub trait Strategy: Send + Sync + 'static {
     /// Sets what a new object starts with that its author does not choose (an initial status).
     fn prepare_create(&self, _obj: &mut Self::Object) {}
 
+    /// Carries over from the old object what an update may not change (beyond the generic
+    /// metadata and status rules).
+    fn prepare_update(&self, _new: &mut Self::Object, _old: &Self::Object) {}
+
     fn validate(&self, _obj: &Self::Object) -> Vec<FieldError> {
         Vec::new()
     }
@@ -63,6 +67,7 @@ impl<S: Strategy> Behaviour for Typed<S> {
             }
             Some(old) => {
                 let old = Self::decode(old.clone())?;
+                self.0.prepare_update(&mut obj, &old);
                 self.0.validate_update(&obj, &old)
             }
         };

@@ -19,7 +19,7 @@ pub struct ApiArgs {
     #[arg(long, default_value_t = 20000)]
     creates: usize,
     /// Concurrent writers, one run each.
-    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     writers: Vec<usize>,
     /// Watchers that each receive every watch event.
     #[arg(long, default_value_t = 1000)]
