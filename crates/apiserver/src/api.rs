@@ -75,7 +75,18 @@ impl Api {
             return Err(ApiError::unauthorized());
         }
         if !public && let Decision::Deny(why) = self.authorizer.authorize(&user, &request) {
-            return Err(ApiError::forbidden(why));
+            let mut e = ApiError::forbidden(why);
+            if let Target::Resource(r) = &target {
+                let mut details = serde_json::json!({"kind": r.resource});
+                if let Some(name) = &r.name {
+                    details["name"] = name.clone().into();
+                }
+                if !r.group.is_empty() {
+                    details["group"] = r.group.clone().into();
+                }
+                e.details = Some(details);
+            }
+            return Err(e);
         }
         match target {
             Target::ApiVersions => Ok(handlers::discovery::api_versions(self, req.headers())),

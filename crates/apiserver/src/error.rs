@@ -24,8 +24,15 @@ pub struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
+    /// Empty fields are left out, as Kubernetes' omitempty does.
     fn details(&self) -> Value {
-        json!({"name": self.name, "group": self.group, "kind": self.plural})
+        let mut d = serde_json::Map::new();
+        for (k, v) in [("name", self.name), ("group", self.group), ("kind", self.plural)] {
+            if !v.is_empty() {
+                d.insert(k.into(), Value::String(v.into()));
+            }
+        }
+        Value::Object(d)
     }
 
     /// `deployments.apps "web"` or `pods "web"`.
@@ -113,10 +120,9 @@ impl ApiError {
         let mut details = subject.details();
         details["kind"] = Value::String(subject.kind.to_string());
         details["causes"] = Value::Array(causes);
-        Self {
-            details: Some(details),
-            ..Self::new(422, "Invalid", format!("{} \"{}\" is invalid: {summary}", subject.kind, subject.name))
-        }
+        // Kubernetes names the kind with its group: `Deployment.apps "web" is invalid`.
+        let kind = if subject.group.is_empty() { subject.kind.to_string() } else { format!("{}.{}", subject.kind, subject.group) };
+        Self { details: Some(details), ..Self::new(422, "Invalid", format!("{kind} \"{}\" is invalid: {summary}", subject.name)) }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

@@ -97,6 +97,28 @@ impl Selector {
     }
 }
 
+/// The string form of a selector given as JSON: a `LabelSelector` (matchLabels and
+/// matchExpressions) or a plain label map (ReplicationControllers, Services).
+pub fn format_selector(sel: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let structured = sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some();
+    let labels = if structured { sel.get("matchLabels").cloned().unwrap_or(Value::Null) } else { sel.clone() };
+    let mut parts: Vec<String> =
+        labels.as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    let exprs = if structured { sel.get("matchExpressions").and_then(Value::as_array) } else { None };
+    for e in exprs.into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or("");
+        let values: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        parts.push(match e["operator"].as_str().unwrap_or("") {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_string(),
+            _ => format!("!{key}"),
+        });
+    }
+    parts.join(",")
+}
+
 /// Splits on commas that are not inside parentheses.
 fn split_terms(input: &str) -> Result<Vec<&str>, String> {
     let mut terms = Vec::new();
@@ -177,6 +199,14 @@ mod tests {
         ] {
             assert_eq!(Selector::parse(sel).unwrap().matches(&l), want, "{sel}");
         }
+    }
+
+    #[test]
+    fn formats_selectors() {
+        let sel = serde_json::json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]});
+        assert_eq!(format_selector(&sel), "app=web,tier in (a,b)");
+        assert_eq!(format_selector(&serde_json::json!({"app": "web"})), "app=web");
+        assert_eq!(Selector::parse(&format_selector(&sel)).unwrap().0.len(), 2);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod object_meta;
 pub mod pod_spec;
 mod resource;
 pub mod strategy;
+pub mod table;
 mod workload;
 
 mod config_data;

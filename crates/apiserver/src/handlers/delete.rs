@@ -94,8 +94,8 @@ fn grace_period(ctx: &Ctx, obj: &Value, requested: Option<i64>) -> i64 {
 }
 
 /// Deletes one object. Returns it as it was removed, or as it now waits (finalizers or a grace
-/// period), and whether it is gone.
-async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(Value, bool)> {
+/// period).
+async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Value> {
     let info = ctx.info();
     loop {
         let kv = ctx.api.store.get(&ctx.key(name)).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
@@ -129,11 +129,11 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(V
         let spec_finalizers = is_namespace && current.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
         if finalizers.is_empty() && grace == 0 && !spec_finalizers {
             if ctx.dry_run {
-                return Ok((current, true));
+                return Ok(current);
             }
             match remove(ctx, name, &current, kv.mod_revision).await {
                 Err(e) if e.code == 409 && opts.resource_version.is_none() => continue,
-                other => return other.map(|v| (v, true)),
+                other => return other,
             }
         }
         if !meta.contains_key("deletionTimestamp") {
@@ -151,12 +151,12 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(V
             next["status"]["phase"] = Value::from("Terminating");
         }
         if next == current || ctx.dry_run {
-            return Ok((next, false));
+            return Ok(next);
         }
         match ctx.api.store.update(&ctx.key(name), objects::encode(info, &next)?, kv.mod_revision).await {
             Ok(rev) => {
                 objects::set_resource_version(&mut next, rev);
-                return Ok((next, false));
+                return Ok(next);
             }
             Err(store::Error::Conflict { .. }) => continue,
             Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
@@ -168,8 +168,9 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(V
 pub async fn delete(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let opts = options(&ctx, req).await?;
     let name = ctx.name().to_string();
-    let (obj, gone) = delete_one(&ctx, &name, &opts).await?;
-    Ok(respond(if gone { 200 } else { 202 }, &obj, Format::Json))
+    // Kubernetes answers 200 whether the object went at once or waits for its finalizers.
+    let obj = delete_one(&ctx, &name, &opts).await?;
+    Ok(respond(200, &obj, Format::Json))
 }
 
 pub async fn delete_collection(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
@@ -180,7 +181,7 @@ pub async fn delete_collection(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Re
     for obj in page.items {
         let name = objects::name_of(&obj).to_string();
         match delete_one(&ctx, &name, &opts).await {
-            Ok((obj, _)) => deleted.push(obj),
+            Ok(obj) => deleted.push(obj),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }

@@ -19,7 +19,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     Ok(match format {
         Format::Table => {
             let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")});
-            respond(200, &table(&[obj], meta, Include::parse(ctx.query.get("includeObject")), true), format)
+            respond(200, &table(registry::table::printer(ctx.info().group, ctx.info().plural), &[obj], meta, Include::parse(ctx.query.get("includeObject")), true), format)
         }
         _ => respond(200, &obj, format),
     })
@@ -154,7 +154,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         meta["remainingItemCount"] = Value::from(n);
     }
     if format == Format::Table {
-        return Ok(respond(200, &table(&page.items, meta, Include::parse(ctx.query.get("includeObject")), true), format));
+        return Ok(respond(200, &table(registry::table::printer(ctx.info().group, ctx.info().plural), &page.items, meta, Include::parse(ctx.query.get("includeObject")), true), format));
     }
     let items: Vec<Value> = page
         .items

@@ -12,34 +12,6 @@ use registry::FieldError;
 use registry::object_meta::UpdateScope;
 use serde_json::{Value, json};
 
-/// The label selector of a workload, in its string form.
-fn selector_string(obj: &Value) -> String {
-    let Some(sel) = obj.pointer("/spec/selector") else { return String::new() };
-    // ReplicationControllers select by a plain map.
-    let (labels, exprs) = match sel.get("matchLabels") {
-        Some(m) => (m.clone(), sel.get("matchExpressions").cloned()),
-        None if sel.get("matchExpressions").is_none() => (sel.clone(), None),
-        None => (json!({}), sel.get("matchExpressions").cloned()),
-    };
-    let mut parts: Vec<String> = labels
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
-    for e in exprs.as_ref().and_then(Value::as_array).into_iter().flatten() {
-        let key = e["key"].as_str().unwrap_or("");
-        let values: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        parts.push(match e["operator"].as_str().unwrap_or("") {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_string(),
-            _ => format!("!{key}"),
-        });
-    }
-    parts.join(",")
-}
-
 fn scale_of(obj: &Value) -> Value {
     let meta = &obj["metadata"];
     json!({
@@ -55,7 +27,7 @@ fn scale_of(obj: &Value) -> Value {
         "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
         "status": {
             "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
-            "selector": selector_string(obj),
+            "selector": obj.pointer("/spec/selector").map(registry::labels::format_selector).unwrap_or_default(),
         },
     })
 }

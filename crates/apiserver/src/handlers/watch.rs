@@ -59,6 +59,7 @@ struct View {
     prefix: String,
     selection: Selection,
     table: Option<Include>,
+    printer: &'static registry::table::Printer,
     api_version: String,
     kind: String,
     conversion: bool,
@@ -74,7 +75,7 @@ impl View {
         match (self.table, json_bytes) {
             (Some(include), _) if kind != "BOOKMARK" && kind != "ERROR" => {
                 let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")});
-                let t = table(std::slice::from_ref(obj), meta, include, !self.columns_sent);
+                let t = table(self.printer, std::slice::from_ref(obj), meta, include, !self.columns_sent);
                 self.columns_sent = true;
                 out.extend_from_slice(&serde_json::to_vec(&t).unwrap_or_default());
             }
@@ -158,6 +159,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         prefix: objects::prefix(info, ctx.namespace()),
         selection,
         table: (format == Format::Table).then(|| Include::parse(ctx.query.get("includeObject"))),
+        printer: registry::table::printer(info.group, info.plural),
         api_version: info.api_version(),
         kind: info.kind.to_string(),
         conversion: info.conversion.is_some(),

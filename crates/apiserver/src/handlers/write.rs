@@ -46,7 +46,7 @@ pub fn admit_error(ctx: &Ctx, name: &str, e: AdmitError) -> ApiError {
 }
 
 /// Objects may only be created in a namespace that exists and is not being deleted.
-async fn check_namespace_open(ctx: &Ctx) -> ApiResult<()> {
+async fn check_namespace_open(ctx: &Ctx, name: &str) -> ApiResult<()> {
     let Some(ns) = ctx.namespace().filter(|_| ctx.info().namespaced) else { return Ok(()) };
     let key = format!("{}core/namespaces/{ns}", objects::ROOT);
     let kv = ctx.api.store.get(&key).await?;
@@ -58,9 +58,9 @@ async fn check_namespace_open(ctx: &Ctx) -> ApiResult<()> {
         let mut e = ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
             ctx.info().plural,
-            ctx.name()
+            name
         ));
-        e.details = Some(serde_json::json!({"name": ctx.name(), "kind": ctx.info().plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}));
+        e.details = Some(serde_json::json!({"name": name, "kind": ctx.info().plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}));
         return Err(e);
     }
     Ok(())
@@ -95,7 +95,7 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
     object_meta::prepare_create(info, &mut obj, ctx.namespace()).map_err(|e| admit_error(&ctx, &provisional_name, e))?;
     let name = objects::name_of(&obj).to_string();
     let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(&ctx, &name, e))?;
-    check_namespace_open(&ctx).await?;
+    check_namespace_open(&ctx, &name).await?;
     let is_service = info.group.is_empty() && info.plural == "services";
     if is_service {
         ctx.api.services.allocate(&mut obj).map_err(|e| alloc_error(&ctx, &name, e))?;
