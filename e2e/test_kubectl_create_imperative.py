@@ -5,6 +5,13 @@ kinds), unlike `kubectl create -f`, which sends JSON."""
 import base64
 import json
 
+import pytest
+
+# kubectl's typed client sends protobuf request bodies for built-in kinds and client-go does
+# not fall back to JSON; skiff decodes JSON and YAML only until protobuf request bodies land
+# (the client-fidelity issue). Strict: these start failing the run once that works.
+pytestmark = pytest.mark.xfail(strict=True, reason="protobuf request bodies are not decoded yet")
+
 
 def get(kubectl, what, ns=None):
     args = ["get", what, "-o", "json"] + (["-n", ns] if ns else [])
