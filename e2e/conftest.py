@@ -7,13 +7,14 @@ list and files they name with `SKIFF_FILES`. Nothing here mocks anything: these 
 binary and the tools a user runs.
 
 Environment:
-  SKIFF_BIN   the skiff binary (default /work/main/target/release/skiff)
+  SKIFF_BIN   the skiff binary (default: target/release/skiff in this checkout)
 """
 
 import base64
 import http.client
 import json
 import os
+import pathlib
 import signal
 import socket
 import ssl
@@ -26,7 +27,7 @@ import kubernetes
 import pytest
 import yaml
 
-SKIFF_BIN = os.environ.get("SKIFF_BIN", "/work/main/target/release/skiff")
+SKIFF_BIN = os.environ.get("SKIFF_BIN", str(pathlib.Path(__file__).resolve().parent.parent / "target/release/skiff"))
 READY_TIMEOUT = 10.0
 # No single test may run longer than this (the compaction wait is the longest, ~70 s).
 TEST_TIMEOUT = 150
