@@ -67,7 +67,14 @@ impl TokenFile {
             };
             let groups = fields
                 .next()
-                .map(|g| g.trim().trim_matches('"').split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .map(|g| {
+                    g.trim()
+                        .trim_matches('"')
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default();
             if token.is_empty() || user.is_empty() {
                 return Err(format!("line {}: token and user must not be empty", n + 1));
@@ -84,7 +91,11 @@ impl TokenFile {
 
 /// Decides who made a request from its connection's certificate and its headers.
 /// A bearer token that is not known is refused outright, as kube-apiserver does.
-pub fn authenticate(cert_user: Option<&User>, authorization: Option<&str>, tokens: &TokenFile) -> Result<User, ApiError> {
+pub fn authenticate(
+    cert_user: Option<&User>,
+    authorization: Option<&str>,
+    tokens: &TokenFile,
+) -> Result<User, ApiError> {
     if let Some(header) = authorization
         && let Some(token) = header.strip_prefix("Bearer ").map(str::trim)
     {

@@ -36,10 +36,14 @@ impl Authorizer for MastersOnly {
             return Decision::Allow;
         }
         match request {
-            Request::NonResource { path, .. } if DISCOVERY_PREFIXES.iter().any(|p| path == p || path.starts_with(&format!("{p}/"))) => {
+            Request::NonResource { path, .. }
+                if DISCOVERY_PREFIXES.iter().any(|p| path == p || path.starts_with(&format!("{p}/"))) =>
+            {
                 Decision::Allow
             }
-            Request::Resource(r) if r.verb == "create" && SELF_REVIEWS.contains(&r.resource.as_str()) => Decision::Allow,
+            Request::Resource(r) if r.verb == "create" && SELF_REVIEWS.contains(&r.resource.as_str()) => {
+                Decision::Allow
+            }
             Request::NonResource { verb, path } => {
                 Decision::Deny(format!("forbidden: User \"{}\" cannot {verb} path \"{path}\"", user.name))
             }
@@ -53,7 +57,8 @@ impl Authorizer for MastersOnly {
                     None => " at the cluster scope".to_string(),
                 };
                 let name = r.name.as_ref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
-                let qualified = if r.group.is_empty() { r.resource.clone() } else { format!("{}.{}", r.resource, r.group) };
+                let qualified =
+                    if r.group.is_empty() { r.resource.clone() } else { format!("{}.{}", r.resource, r.group) };
                 Decision::Deny(format!(
                     "{qualified}{name} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\"{scope}",
                     user.name, r.verb, r.group

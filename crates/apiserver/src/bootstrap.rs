@@ -7,8 +7,16 @@ use crate::objects;
 use registry::object_meta;
 use serde_json::{Value, json};
 
-async fn ensure(api: &Api, group: &str, version: &str, plural: &str, namespace: Option<&str>, mut obj: Value) -> anyhow::Result<()> {
-    let info = api.registry.get(group, version, plural).ok_or_else(|| anyhow::anyhow!("{plural} is not in the catalog"))?;
+async fn ensure(
+    api: &Api,
+    group: &str,
+    version: &str,
+    plural: &str,
+    namespace: Option<&str>,
+    mut obj: Value,
+) -> anyhow::Result<()> {
+    let info =
+        api.registry.get(group, version, plural).ok_or_else(|| anyhow::anyhow!("{plural} is not in the catalog"))?;
     let name = objects::name_of(&obj).to_string();
     let key = objects::key(info, namespace, &name);
     if api.store.get(&key).await?.is_some() {
@@ -28,14 +36,23 @@ async fn ensure(api: &Api, group: &str, version: &str, plural: &str, namespace: 
 /// Records the allocations of stored Services, then creates what is missing.
 pub async fn run(api: &Api) -> anyhow::Result<()> {
     let services = api.registry.get("", "v1", "services").expect("services are in the catalog");
-    let stored = api.store.range(store::RangeRequest { prefix: objects::prefix(services, None), ..Default::default() }).await?;
+    let stored =
+        api.store.range(store::RangeRequest { prefix: objects::prefix(services, None), ..Default::default() }).await?;
     for kv in &stored.kvs {
         if let Ok(svc) = objects::parse_stored(kv) {
             api.services.record(&svc);
         }
     }
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        ensure(api, "", "v1", "namespaces", None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            api,
+            "",
+            "v1",
+            "namespaces",
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
     }
     let kubernetes = json!({
         "apiVersion": "v1",

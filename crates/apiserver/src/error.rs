@@ -64,11 +64,17 @@ impl ApiError {
 
     /// `the server could not find the requested resource`, for unknown paths.
     pub fn not_found_path() -> Self {
-        Self { details: Some(json!({})), ..Self::new(404, "NotFound", "the server could not find the requested resource") }
+        Self {
+            details: Some(json!({})),
+            ..Self::new(404, "NotFound", "the server could not find the requested resource")
+        }
     }
 
     pub fn not_found(subject: Subject) -> Self {
-        Self { details: Some(subject.details()), ..Self::new(404, "NotFound", format!("{} not found", subject.describe())) }
+        Self {
+            details: Some(subject.details()),
+            ..Self::new(404, "NotFound", format!("{} not found", subject.describe()))
+        }
     }
 
     pub fn already_exists(subject: Subject) -> Self {
@@ -102,7 +108,13 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json (got {content_type})"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json (got {content_type})"
+            ),
+        )
     }
 
     /// 422 with one cause per field error.
@@ -121,8 +133,15 @@ impl ApiError {
         details["kind"] = Value::String(subject.kind.to_string());
         details["causes"] = Value::Array(causes);
         // Kubernetes names the kind with its group: `Deployment.apps "web" is invalid`.
-        let kind = if subject.group.is_empty() { subject.kind.to_string() } else { format!("{}.{}", subject.kind, subject.group) };
-        Self { details: Some(details), ..Self::new(422, "Invalid", format!("{kind} \"{}\" is invalid: {summary}", subject.name)) }
+        let kind = if subject.group.is_empty() {
+            subject.kind.to_string()
+        } else {
+            format!("{}.{}", subject.kind, subject.group)
+        };
+        Self {
+            details: Some(details),
+            ..Self::new(422, "Invalid", format!("{kind} \"{}\" is invalid: {summary}", subject.name))
+        }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

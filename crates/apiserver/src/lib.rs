@@ -68,9 +68,9 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
     for info in api.registry.all().iter().filter(|r| r.verbs == registry::Verbs::All) {
         api.caches.get(&api.store, &objects::prefix(info, None)).await?;
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (is another server running? choose --https-port)", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {}: {e} (is another server running? choose --https-port)", config.listen)
+    })?;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
         loop {

@@ -27,7 +27,8 @@ pub struct StoreLabels {
     pub operation: String,
 }
 
-const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
 
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS.iter().copied())
@@ -47,8 +48,13 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let watches = Gauge::default();
-        let store_latency = Family::<StoreLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        registry.register("apiserver_request", "Counter of apiserver requests broken out by verb, resource and HTTP response code.", requests.clone());
+        let store_latency =
+            Family::<StoreLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "apiserver_request",
+            "Counter of apiserver requests broken out by verb, resource and HTTP response code.",
+            requests.clone(),
+        );
         registry.register(
             "apiserver_request_duration_seconds",
             "Response latency distribution in seconds for each verb and resource.",
@@ -67,12 +73,16 @@ impl Default for Metrics {
 impl Metrics {
     pub fn observe_request(&self, verb: &str, resource: &str, code: u16, elapsed: Duration) {
         let (verb, resource) = (verb.to_ascii_uppercase(), resource.to_string());
-        self.requests.get_or_create(&RequestLabels { verb: verb.clone(), resource: resource.clone(), code: code.to_string() }).inc();
+        self.requests
+            .get_or_create(&RequestLabels { verb: verb.clone(), resource: resource.clone(), code: code.to_string() })
+            .inc();
         self.latency.get_or_create(&LatencyLabels { verb, resource }).observe(elapsed.as_secs_f64());
     }
 
     pub fn observe_store(&self, operation: &str, elapsed: Duration) {
-        self.store_latency.get_or_create(&StoreLabels { operation: operation.to_string() }).observe(elapsed.as_secs_f64());
+        self.store_latency
+            .get_or_create(&StoreLabels { operation: operation.to_string() })
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn render(&self) -> String {

@@ -64,5 +64,8 @@ pub fn name_of(obj: &Value) -> &str {
 }
 
 pub fn resource_version_of(obj: &Value) -> Option<i64> {
-    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).and_then(|s| s.parse().ok())
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
 }

@@ -13,7 +13,10 @@ pub enum Target {
     /// `/apis/<group>`.
     ApiGroup(String),
     /// `/api/v1`, `/apis/<group>/<version>`: the resources of one group version.
-    GroupVersion { group: String, version: String },
+    GroupVersion {
+        group: String,
+        version: String,
+    },
     /// A resource request.
     Resource(ResourceRequest),
     /// Anything else (`/healthz`, `/version`, `/metrics`, ...).
@@ -41,7 +44,9 @@ pub fn parse(method: &Method, path: &str, query: &Query) -> Target {
         ["apis"] => return Target::ApiGroups,
         ["apis", group] => return Target::ApiGroup(group.to_string()),
         ["api", version] => return Target::GroupVersion { group: String::new(), version: version.to_string() },
-        ["apis", group, version] => return Target::GroupVersion { group: group.to_string(), version: version.to_string() },
+        ["apis", group, version] => {
+            return Target::GroupVersion { group: group.to_string(), version: version.to_string() };
+        }
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Target::NonResource(path.to_string()),
@@ -125,7 +130,10 @@ mod tests {
     #[test]
     fn paths() {
         let r = req(Method::GET, "/apis/apps/v1/namespaces/default/deployments/web/scale");
-        assert_eq!((r.verb, r.group.as_str(), r.namespace.as_deref(), r.resource.as_str()), ("get", "apps", Some("default"), "deployments"));
+        assert_eq!(
+            (r.verb, r.group.as_str(), r.namespace.as_deref(), r.resource.as_str()),
+            ("get", "apps", Some("default"), "deployments")
+        );
         assert_eq!((r.name.as_deref(), r.subresource.as_deref()), (Some("web"), Some("scale")));
         let r = req(Method::GET, "/api/v1/namespaces/kube-system");
         assert_eq!((r.resource.as_str(), r.name.as_deref(), r.namespace), ("namespaces", Some("kube-system"), None));

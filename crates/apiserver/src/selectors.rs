@@ -30,7 +30,11 @@ fn field_pointer(info: &ResourceInfo, field: &str) -> Option<String> {
 }
 
 impl Selection {
-    pub fn parse(info: &ResourceInfo, label_selector: Option<&str>, field_selector: Option<&str>) -> ApiResult<Selection> {
+    pub fn parse(
+        info: &ResourceInfo,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> ApiResult<Selection> {
         let labels = Selector::parse(label_selector.unwrap_or("")).map_err(ApiError::bad_request)?;
         let mut fields = Vec::new();
         for term in field_selector.unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -42,9 +46,8 @@ impl Selection {
                 return Err(ApiError::bad_request(format!("invalid selector: '{term}'; can't understand '{term}'")));
             };
             let field = field.trim();
-            let pointer = field_pointer(info, field).ok_or_else(|| {
-                ApiError::bad_request(format!("field label not supported: {field}"))
-            })?;
+            let pointer = field_pointer(info, field)
+                .ok_or_else(|| ApiError::bad_request(format!("field label not supported: {field}")))?;
             fields.push(FieldRequirement { pointer, value: value.trim().to_string(), equal });
         }
         Ok(Selection { labels, fields })

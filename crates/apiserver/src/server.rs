@@ -31,7 +31,8 @@ pub async fn serve(api: Arc<Api>, listener: TcpListener, tls: Arc<rustls::Server
                     return;
                 }
             };
-            let cert_user = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| User::from_certificate(c));
+            let cert_user =
+                tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| User::from_certificate(c));
             let cert_user = Arc::new(cert_user);
             let service = service_fn(move |req| {
                 let api = api.clone();

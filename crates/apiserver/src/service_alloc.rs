@@ -34,13 +34,18 @@ pub enum AllocError {
 impl ServiceAllocator {
     /// `cidr` like `10.43.0.0/16`.
     pub fn new(cidr: &str) -> anyhow::Result<Self> {
-        let (addr, bits) = cidr.split_once('/').ok_or_else(|| anyhow::anyhow!("service CIDR {cidr} needs a /prefix"))?;
+        let (addr, bits) =
+            cidr.split_once('/').ok_or_else(|| anyhow::anyhow!("service CIDR {cidr} needs a /prefix"))?;
         let addr: Ipv4Addr = addr.parse()?;
         let bits: u32 = bits.parse()?;
         anyhow::ensure!((8..=30).contains(&bits), "service CIDR prefix must be between /8 and /30");
         let size = 1u32 << (32 - bits);
         let network = u32::from(addr) & !(size - 1);
-        Ok(Self { network, size, state: Mutex::new(Taken { next_ip: 10, next_port: *NODE_PORT_RANGE.start(), ..Default::default() }) })
+        Ok(Self {
+            network,
+            size,
+            state: Mutex::new(Taken { next_ip: 10, next_port: *NODE_PORT_RANGE.start(), ..Default::default() }),
+        })
     }
 
     /// The first usable address: the `kubernetes` Service's.
@@ -73,7 +78,11 @@ impl ServiceAllocator {
                 Some("None") => {}
                 Some(ip) => {
                     let off = self.offset(ip).ok_or_else(|| {
-                        if ip.parse::<Ipv4Addr>().is_err() { AllocError::IpInvalid(ip.into()) } else { AllocError::IpOutOfRange(ip.into()) }
+                        if ip.parse::<Ipv4Addr>().is_err() {
+                            AllocError::IpInvalid(ip.into())
+                        } else {
+                            AllocError::IpOutOfRange(ip.into())
+                        }
                     })?;
                     if taken.ips.contains(&off) {
                         return Err(AllocError::IpTaken(ip.into()));

@@ -34,7 +34,14 @@ impl CachedEvent {
         let object = objects::parse_stored(&event.kv).ok()?;
         let json = Bytes::from(serde_json::to_vec(&object).ok()?);
         let prev = event.prev.as_ref().and_then(|p| objects::parse_stored(p).ok());
-        Some(CachedEvent { kind: event.kind, key: event.kv.key.clone(), revision: event.revision(), object, json, prev })
+        Some(CachedEvent {
+            kind: event.kind,
+            key: event.kv.key.clone(),
+            revision: event.revision(),
+            object,
+            json,
+            prev,
+        })
     }
 }
 

@@ -11,7 +11,13 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 
 /// Builds one catalog entry with the common defaults: namespaced, all verbs, no short names,
 /// named by RFC 1123 subdomain, stored under its own group and plural.
-fn res<S: Strategy>(group: &'static str, version: &'static str, kind: &'static str, plural: &'static str, strategy: S) -> ResourceInfo {
+fn res<S: Strategy>(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    strategy: S,
+) -> ResourceInfo {
     ResourceInfo {
         group,
         version,
@@ -138,25 +144,45 @@ pub fn builtin() -> Vec<ResourceInfo> {
             .status()
             .names(Label)
             .fields(&[("status.phase", "status.phase")]),
-        plain::<k::core::v1::Node>("", "v1", "Node", "nodes").cluster().short(&["no"]).status().fields(&[("spec.unschedulable", "spec.unschedulable")]),
+        plain::<k::core::v1::Node>("", "v1", "Node", "nodes")
+            .cluster()
+            .short(&["no"])
+            .status()
+            .fields(&[("spec.unschedulable", "spec.unschedulable")]),
         res("", "v1", "ConfigMap", "configmaps", config_data::ConfigMapStrategy).short(&["cm"]),
         res("", "v1", "Secret", "secrets", config_data::SecretStrategy).fields(&[("type", "type")]),
         plain::<k::core::v1::ServiceAccount>("", "v1", "ServiceAccount", "serviceaccounts").short(&["sa"]),
         plain::<k::core::v1::Event>("", "v1", "Event", "events").short(&["ev"]).fields(EVENT_FIELDS),
-        res("", "v1", "PersistentVolume", "persistentvolumes", volumes::PersistentVolumeStrategy).cluster().short(&["pv"]).status(),
-        res("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", volumes::PersistentVolumeClaimStrategy).short(&["pvc"]).status(),
-        res("", "v1", "ReplicationController", "replicationcontrollers", replication_controller::ReplicationControllerStrategy)
-            .short(&["rc"])
-            .all()
-            .status()
-            .scale()
-            .spec()
-            .fields(&[("status.replicas", "status.replicas")]),
+        res("", "v1", "PersistentVolume", "persistentvolumes", volumes::PersistentVolumeStrategy)
+            .cluster()
+            .short(&["pv"])
+            .status(),
+        res("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", volumes::PersistentVolumeClaimStrategy)
+            .short(&["pvc"])
+            .status(),
+        res(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            replication_controller::ReplicationControllerStrategy,
+        )
+        .short(&["rc"])
+        .all()
+        .status()
+        .scale()
+        .spec()
+        .fields(&[("status.replicas", "status.replicas")]),
         plain::<k::core::v1::ResourceQuota>("", "v1", "ResourceQuota", "resourcequotas").short(&["quota"]).status(),
         plain::<k::core::v1::LimitRange>("", "v1", "LimitRange", "limitranges").short(&["limits"]),
         res("", "v1", "PodTemplate", "podtemplates", pod_template::PodTemplateStrategy),
         // apps/v1
-        res("apps", "v1", "Deployment", "deployments", WorkloadStrategy::<k::apps::v1::Deployment>::default()).short(&["deploy"]).all().status().scale().spec(),
+        res("apps", "v1", "Deployment", "deployments", WorkloadStrategy::<k::apps::v1::Deployment>::default())
+            .short(&["deploy"])
+            .all()
+            .status()
+            .scale()
+            .spec(),
         res("apps", "v1", "ReplicaSet", "replicasets", WorkloadStrategy::<k::apps::v1::ReplicaSet>::default())
             .short(&["rs"])
             .all()
@@ -164,63 +190,147 @@ pub fn builtin() -> Vec<ResourceInfo> {
             .scale()
             .spec()
             .fields(&[("status.replicas", "status.replicas")]),
-        res("apps", "v1", "StatefulSet", "statefulsets", WorkloadStrategy::<k::apps::v1::StatefulSet>::default()).short(&["sts"]).all().status().scale().spec(),
-        res("apps", "v1", "DaemonSet", "daemonsets", WorkloadStrategy::<k::apps::v1::DaemonSet>::default()).short(&["ds"]).all().status().spec(),
-        plain::<k::apps::v1::ControllerRevision>("apps", "v1", "ControllerRevision", "controllerrevisions"),
-        // batch/v1
-        res("batch", "v1", "Job", "jobs", job::JobStrategy).all().status().spec().fields(&[("status.successful", "status.succeeded")]),
-        res("batch", "v1", "CronJob", "cronjobs", cronjob::CronJobStrategy).short(&["cj"]).all().status().spec(),
-        // autoscaling: v2 is the stored version; v1 objects are the same objects seen through v1.
-        plain::<k::autoscaling::v2::HorizontalPodAutoscaler>("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
-            .short(&["hpa"])
+        res("apps", "v1", "StatefulSet", "statefulsets", WorkloadStrategy::<k::apps::v1::StatefulSet>::default())
+            .short(&["sts"])
+            .all()
+            .status()
+            .scale()
+            .spec(),
+        res("apps", "v1", "DaemonSet", "daemonsets", WorkloadStrategy::<k::apps::v1::DaemonSet>::default())
+            .short(&["ds"])
             .all()
             .status()
             .spec(),
-        plain::<k::autoscaling::v1::HorizontalPodAutoscaler>("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
-            .short(&["hpa"])
+        plain::<k::apps::v1::ControllerRevision>("apps", "v1", "ControllerRevision", "controllerrevisions"),
+        // batch/v1
+        res("batch", "v1", "Job", "jobs", job::JobStrategy)
             .all()
             .status()
             .spec()
-            .stored_as("autoscaling/horizontalpodautoscalers", Some(HPA_V1)),
+            .fields(&[("status.successful", "status.succeeded")]),
+        res("batch", "v1", "CronJob", "cronjobs", cronjob::CronJobStrategy).short(&["cj"]).all().status().spec(),
+        // autoscaling: v2 is the stored version; v1 objects are the same objects seen through v1.
+        plain::<k::autoscaling::v2::HorizontalPodAutoscaler>(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+        )
+        .short(&["hpa"])
+        .all()
+        .status()
+        .spec(),
+        plain::<k::autoscaling::v1::HorizontalPodAutoscaler>(
+            "autoscaling",
+            "v1",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+        )
+        .short(&["hpa"])
+        .all()
+        .status()
+        .spec()
+        .stored_as("autoscaling/horizontalpodautoscalers", Some(HPA_V1)),
         plain::<k::coordination::v1::Lease>("coordination.k8s.io", "v1", "Lease", "leases"),
         plain::<k::discovery::v1::EndpointSlice>("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
-        plain::<k::networking::v1::Ingress>("networking.k8s.io", "v1", "Ingress", "ingresses").short(&["ing"]).status().spec(),
+        plain::<k::networking::v1::Ingress>("networking.k8s.io", "v1", "Ingress", "ingresses")
+            .short(&["ing"])
+            .status()
+            .spec(),
         plain::<k::networking::v1::IngressClass>("networking.k8s.io", "v1", "IngressClass", "ingressclasses").cluster(),
-        plain::<k::networking::v1::NetworkPolicy>("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies").short(&["netpol"]).spec(),
-        plain::<k::policy::v1::PodDisruptionBudget>("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets").short(&["pdb"]).status().spec(),
-        plain::<k::rbac::v1::ClusterRoleBinding>("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings").cluster().names(PathSegment),
-        plain::<k::rbac::v1::ClusterRole>("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles").cluster().names(PathSegment),
-        plain::<k::rbac::v1::RoleBinding>("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings").names(PathSegment),
+        plain::<k::networking::v1::NetworkPolicy>("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies")
+            .short(&["netpol"])
+            .spec(),
+        plain::<k::policy::v1::PodDisruptionBudget>("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets")
+            .short(&["pdb"])
+            .status()
+            .spec(),
+        plain::<k::rbac::v1::ClusterRoleBinding>(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+        )
+        .cluster()
+        .names(PathSegment),
+        plain::<k::rbac::v1::ClusterRole>("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles")
+            .cluster()
+            .names(PathSegment),
+        plain::<k::rbac::v1::RoleBinding>("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings")
+            .names(PathSegment),
         plain::<k::rbac::v1::Role>("rbac.authorization.k8s.io", "v1", "Role", "roles").names(PathSegment),
         plain::<k::storage::v1::CSIDriver>("storage.k8s.io", "v1", "CSIDriver", "csidrivers").cluster(),
         plain::<k::storage::v1::CSINode>("storage.k8s.io", "v1", "CSINode", "csinodes").cluster(),
-        plain::<k::storage::v1::CSIStorageCapacity>("storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities"),
-        plain::<k::storage::v1::StorageClass>("storage.k8s.io", "v1", "StorageClass", "storageclasses").cluster().short(&["sc"]),
-        plain::<k::storage::v1::VolumeAttachment>("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments").cluster().status(),
-        plain::<k::storage::v1::VolumeAttributesClass>("storage.k8s.io", "v1", "VolumeAttributesClass", "volumeattributesclasses")
+        plain::<k::storage::v1::CSIStorageCapacity>(
+            "storage.k8s.io",
+            "v1",
+            "CSIStorageCapacity",
+            "csistoragecapacities",
+        ),
+        plain::<k::storage::v1::StorageClass>("storage.k8s.io", "v1", "StorageClass", "storageclasses")
             .cluster()
-            .short(&["vac"]),
-        plain::<k::scheduling::v1::PriorityClass>("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses").cluster().short(&["pc"]),
-        plain::<k::events::v1::Event>("events.k8s.io", "v1", "Event", "events").short(&["ev"]).stored_as("core/events", Some(EVENTS_V1)),
-        plain::<k::certificates::v1::CertificateSigningRequest>("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests")
+            .short(&["sc"]),
+        plain::<k::storage::v1::VolumeAttachment>("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments")
             .cluster()
-            .short(&["csr"])
-            .status()
-            .fields(&[("spec.signerName", "spec.signerName")]),
+            .status(),
+        plain::<k::storage::v1::VolumeAttributesClass>(
+            "storage.k8s.io",
+            "v1",
+            "VolumeAttributesClass",
+            "volumeattributesclasses",
+        )
+        .cluster()
+        .short(&["vac"]),
+        plain::<k::scheduling::v1::PriorityClass>("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses")
+            .cluster()
+            .short(&["pc"]),
+        plain::<k::events::v1::Event>("events.k8s.io", "v1", "Event", "events")
+            .short(&["ev"])
+            .stored_as("core/events", Some(EVENTS_V1)),
+        plain::<k::certificates::v1::CertificateSigningRequest>(
+            "certificates.k8s.io",
+            "v1",
+            "CertificateSigningRequest",
+            "certificatesigningrequests",
+        )
+        .cluster()
+        .short(&["csr"])
+        .status()
+        .fields(&[("spec.signerName", "spec.signerName")]),
         plain::<k::node::v1::RuntimeClass>("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses").cluster(),
-        plain::<CustomResourceDefinition>("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions")
-            .cluster()
-            .short(&["crd", "crds"])
-            .status()
-            .spec(),
-        plain::<k::authorization::v1::SelfSubjectAccessReview>("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews")
-            .cluster()
-            .create_only(),
-        plain::<k::authorization::v1::SelfSubjectRulesReview>("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews")
-            .cluster()
-            .create_only(),
-        plain::<k::authentication::v1::SelfSubjectReview>("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews")
-            .cluster()
-            .create_only(),
+        plain::<CustomResourceDefinition>(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        )
+        .cluster()
+        .short(&["crd", "crds"])
+        .status()
+        .spec(),
+        plain::<k::authorization::v1::SelfSubjectAccessReview>(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+        )
+        .cluster()
+        .create_only(),
+        plain::<k::authorization::v1::SelfSubjectRulesReview>(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+        )
+        .cluster()
+        .create_only(),
+        plain::<k::authentication::v1::SelfSubjectReview>(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+        )
+        .cluster()
+        .create_only(),
     ]
 }

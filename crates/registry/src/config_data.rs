@@ -48,7 +48,8 @@ impl Strategy for ConfigMapStrategy {
         let binary = cm.binary_data.iter().flatten();
         key_errors(data.clone().map(|(k, _)| k), &Path::new("data"), &mut errs);
         key_errors(binary.clone().map(|(k, _)| k), &Path::new("binaryData"), &mut errs);
-        let size = data.map(|(k, v)| k.len() + v.len()).sum::<usize>() + binary.map(|(k, v)| k.len() + v.0.len()).sum::<usize>();
+        let size = data.map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + binary.map(|(k, v)| k.len() + v.0.len()).sum::<usize>();
         size_error(size, "data", &mut errs);
         errs
     }

@@ -17,7 +17,8 @@ fn schedule_errors(schedule: &str) -> Option<String> {
         None => line,
     };
     if line.starts_with('@') {
-        return (!MACROS.contains(&line) && !line.starts_with("@every ")).then(|| format!("unrecognized descriptor: {line}"));
+        return (!MACROS.contains(&line) && !line.starts_with("@every "))
+            .then(|| format!("unrecognized descriptor: {line}"));
     }
     let fields = line.split_whitespace().count();
     (fields != 5).then(|| format!("expected exactly 5 fields, found {fields}: {line}"))

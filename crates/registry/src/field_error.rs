@@ -42,7 +42,12 @@ impl FieldError {
     }
 
     pub fn invalid(field: impl Into<String>, value: impl fmt::Display, detail: impl Into<String>) -> Self {
-        Self { kind: FieldErrorType::Invalid, field: field.into(), value: Some(value.to_string()), detail: detail.into() }
+        Self {
+            kind: FieldErrorType::Invalid,
+            field: field.into(),
+            value: Some(value.to_string()),
+            detail: detail.into(),
+        }
     }
 
     pub fn not_supported(field: impl Into<String>, value: impl fmt::Display, supported: &[&str]) -> Self {
@@ -56,7 +61,12 @@ impl FieldError {
     }
 
     pub fn duplicate(field: impl Into<String>, value: impl fmt::Display) -> Self {
-        Self { kind: FieldErrorType::Duplicate, field: field.into(), value: Some(value.to_string()), detail: String::new() }
+        Self {
+            kind: FieldErrorType::Duplicate,
+            field: field.into(),
+            value: Some(value.to_string()),
+            detail: String::new(),
+        }
     }
 
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {

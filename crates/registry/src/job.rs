@@ -29,7 +29,8 @@ pub fn default_job_spec(spec: &mut JobSpec) {
 
 /// Unless `manualSelector` is set, the Job selects its pods by its own uid, as Kubernetes does.
 fn generate_selector(job: &mut Job) {
-    let (Some(spec), Some(uid), Some(name)) = (&mut job.spec, job.metadata.uid.clone(), job.metadata.name.clone()) else {
+    let (Some(spec), Some(uid), Some(name)) = (&mut job.spec, job.metadata.uid.clone(), job.metadata.name.clone())
+    else {
         return;
     };
     if spec.manual_selector == Some(true) {
@@ -52,7 +53,9 @@ fn generate_selector(job: &mut Job) {
 
 pub fn validate_job_spec(spec: &JobSpec, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    for (name, value) in [("parallelism", spec.parallelism), ("completions", spec.completions), ("backoffLimit", spec.backoff_limit)] {
+    for (name, value) in
+        [("parallelism", spec.parallelism), ("completions", spec.completions), ("backoffLimit", spec.backoff_limit)]
+    {
         if let Some(v) = value
             && v < 0
         {
@@ -67,7 +70,12 @@ pub fn validate_job_spec(spec: &JobSpec, path: &Path) -> Vec<FieldError> {
     if spec.completion_mode.as_deref() == Some("Indexed") && spec.completions.is_none() {
         errs.push(FieldError::required(path.child("completions"), "when completion mode is Indexed"));
     }
-    errs.extend(validate_template(&spec.template, spec.selector.as_ref(), &["OnFailure", "Never"], &path.child("template")));
+    errs.extend(validate_template(
+        &spec.template,
+        spec.selector.as_ref(),
+        &["OnFailure", "Never"],
+        &path.child("template"),
+    ));
     errs
 }
 

@@ -133,7 +133,7 @@ fn split_terms(input: &str) -> Result<Vec<&str>, String> {
             }
             _ => {}
         }
-        if depth < 0 || depth > 1 {
+        if !(0..=1).contains(&depth) {
             return Err(format!("unable to parse requirement: unbalanced parentheses in \"{input}\""));
         }
     }
@@ -145,11 +145,17 @@ fn split_terms(input: &str) -> Result<Vec<&str>, String> {
 }
 
 fn parse_term(term: &str) -> Result<Requirement, String> {
-    let bad = || format!("unable to parse requirement: found '{term}', expected: key, !key, key=value, key!=value, key in (values) or key notin (values)");
+    let bad = || {
+        format!(
+            "unable to parse requirement: found '{term}', expected: key, !key, key=value, key!=value, key in (values) or key notin (values)"
+        )
+    };
     if let Some(key) = term.strip_prefix('!') {
         return Ok(Requirement { key: key.trim().to_string(), op: Op::DoesNotExist, values: vec![] });
     }
-    for (token, op) in [("!=", Op::NotEquals), ("==", Op::Equals), ("=", Op::Equals), (">", Op::GreaterThan), ("<", Op::LessThan)] {
+    for (token, op) in
+        [("!=", Op::NotEquals), ("==", Op::Equals), ("=", Op::Equals), (">", Op::GreaterThan), ("<", Op::LessThan)]
+    {
         if let Some((k, v)) = term.split_once(token) {
             let value = v.trim().to_string();
             if !crate::names::label_value(&value).is_empty() {

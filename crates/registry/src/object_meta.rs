@@ -41,8 +41,9 @@ fn str_of<'a>(meta: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 fn string_map(meta: &Map<String, Value>, key: &str) -> Result<BTreeMap<String, String>, AdmitError> {
     match meta.get(key) {
         None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| AdmitError::BadRequest(format!("metadata.{key}: {e}"))),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| AdmitError::BadRequest(format!("metadata.{key}: {e}")))
+        }
     }
 }
 
@@ -81,7 +82,8 @@ fn validate_meta(info: &ResourceInfo, meta: &Map<String, Value>) -> Result<Vec<F
     validate_annotations(&string_map(meta, "annotations")?, &path.child("annotations"), &mut errs);
     let finalizers: Vec<String> = match meta.get("finalizers") {
         None | Some(Value::Null) => Vec::new(),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| AdmitError::BadRequest(format!("metadata.finalizers: {e}")))?,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| AdmitError::BadRequest(format!("metadata.finalizers: {e}")))?,
     };
     for (i, f) in finalizers.iter().enumerate() {
         for msg in qualified_name(f) {
@@ -123,7 +125,9 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, namespace: Option<&s
 /// Everything but metadata and status: a change here bumps the generation.
 fn spec_part(obj: &Value) -> Vec<(&String, &Value)> {
     obj.as_object()
-        .map(|m| m.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")).collect())
+        .map(|m| {
+            m.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -151,7 +155,12 @@ pub enum UpdateScope {
 
 /// Prepares an update of `old` to `new`: the status/spec split, the metadata no update may
 /// change, and the generation bump.
-pub fn prepare_update(info: &ResourceInfo, new: &mut Value, old: &Value, scope: UpdateScope) -> Result<(), UpdateRefusal> {
+pub fn prepare_update(
+    info: &ResourceInfo,
+    new: &mut Value,
+    old: &Value,
+    scope: UpdateScope,
+) -> Result<(), UpdateRefusal> {
     if let Some(uid) = new.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty())
         && Some(uid) != old.pointer("/metadata/uid").and_then(Value::as_str)
     {
@@ -186,7 +195,15 @@ pub fn prepare_update(info: &ResourceInfo, new: &mut Value, old: &Value, scope: 
     if let Some(rv) = new_rv {
         meta.insert("resourceVersion".into(), rv);
     }
-    for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "namespace",
+        "name",
+    ] {
         match old_meta.get(key) {
             Some(v) => meta.insert(key.into(), v.clone()),
             None => meta.remove(key),
@@ -205,7 +222,10 @@ pub fn prepare_update(info: &ResourceInfo, new: &mut Value, old: &Value, scope: 
             .and_then(Value::as_array)
             .is_some_and(|now| now.iter().any(|f| !old_finalizers.contains(f)));
         if added {
-            errs.push(FieldError::forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted"));
+            errs.push(FieldError::forbidden(
+                "metadata.finalizers",
+                "no new finalizers can be added if the object is being deleted",
+            ));
         }
     }
     fail_on(errs)?;

@@ -74,7 +74,8 @@ impl Strategy for PodStrategy {
 
     fn prepare_create(&self, pod: &mut Pod) {
         let qos = pod.spec.as_ref().map(qos_class).unwrap_or("BestEffort");
-        pod.status = Some(PodStatus { phase: Some("Pending".into()), qos_class: Some(qos.into()), ..Default::default() });
+        pod.status =
+            Some(PodStatus { phase: Some("Pending".into()), qos_class: Some(qos.into()), ..Default::default() });
     }
 
     fn validate(&self, pod: &Pod) -> Vec<FieldError> {

@@ -1,9 +1,9 @@
 //! Defaulting and validation of a PodSpec, shared by Pods and every kind with a pod template.
 
 use crate::field_error::{FieldError, Path};
-use crate::set_default;
 use crate::labels::Selector;
 use crate::names::{NameRule, validate_annotations, validate_labels};
+use crate::set_default;
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, Probe};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::HashSet;
@@ -12,7 +12,6 @@ const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
 const DNS_POLICIES: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
 const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
 const PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
-
 
 /// `Always` for `:latest` or untagged images, else `IfNotPresent`, as Kubernetes defaults it.
 fn default_pull_policy(image: &str) -> &'static str {
@@ -171,12 +170,20 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &Path) -> Vec<FieldError> {
     if let Some(grace) = spec.termination_grace_period_seconds
         && grace < 0
     {
-        errs.push(FieldError::invalid(path.child("terminationGracePeriodSeconds"), grace, "must be greater than or equal to 0"));
+        errs.push(FieldError::invalid(
+            path.child("terminationGracePeriodSeconds"),
+            grace,
+            "must be greater than or equal to 0",
+        ));
     }
     if let Some(deadline) = spec.active_deadline_seconds
         && deadline <= 0
     {
-        errs.push(FieldError::invalid(path.child("activeDeadlineSeconds"), deadline, "must be between 1 and 2147483647, inclusive"));
+        errs.push(FieldError::invalid(
+            path.child("activeDeadlineSeconds"),
+            deadline,
+            "must be between 1 and 2147483647, inclusive",
+        ));
     }
     errs
 }
@@ -224,7 +231,8 @@ pub fn validate_template(
 /// A workload selector must be present and non-empty.
 pub fn validate_selector(selector: Option<&LabelSelector>, path: &Path) -> Vec<FieldError> {
     let empty = selector.is_none_or(|s| {
-        s.match_labels.as_ref().is_none_or(|m| m.is_empty()) && s.match_expressions.as_ref().is_none_or(|m| m.is_empty())
+        s.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && s.match_expressions.as_ref().is_none_or(|m| m.is_empty())
     });
     if empty { vec![FieldError::required(path, "")] } else { Vec::new() }
 }

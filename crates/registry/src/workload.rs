@@ -56,7 +56,11 @@ impl<T: Workload> Strategy for WorkloadStrategy<T> {
     fn validate_update(&self, new: &T, old: &T) -> Vec<FieldError> {
         let mut errs = self.validate(new);
         if new.selector() != old.selector() {
-            errs.push(FieldError::invalid(Path::new("spec").child("selector"), format!("{:?}", new.selector()), "field is immutable"));
+            errs.push(FieldError::invalid(
+                Path::new("spec").child("selector"),
+                format!("{:?}", new.selector()),
+                "field is immutable",
+            ));
         }
         errs
     }

@@ -42,7 +42,6 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
-
         }
     });
     match result {

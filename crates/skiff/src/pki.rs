@@ -5,7 +5,8 @@
 use crate::files::write_private;
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -36,7 +37,9 @@ fn ca(dir: &Path) -> anyhow::Result<(String, KeyPair)> {
     }
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, format!("skiff-ca@{}", OffsetDateTime::now_utc().unix_timestamp()));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("skiff-ca@{}", OffsetDateTime::now_utc().unix_timestamp()));
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     validity(&mut params, CA_YEARS);
@@ -94,7 +97,15 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
     let wanted = sans.join("\n");
     let recorded = std::fs::read_to_string(&sans_record).unwrap_or_default();
     if recorded != wanted || !pki.serving_cert.exists() || !pki.serving_key.exists() {
-        issue(&issuer, "skiff-apiserver", None, sans, ExtendedKeyUsagePurpose::ServerAuth, &pki.serving_cert, &pki.serving_key)?;
+        issue(
+            &issuer,
+            "skiff-apiserver",
+            None,
+            sans,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &pki.serving_cert,
+            &pki.serving_key,
+        )?;
         std::fs::write(&sans_record, &wanted)?;
     }
     if !pki.admin_cert.exists() || !pki.admin_key.exists() {
@@ -114,7 +125,14 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
 /// The names the serving certificate must cover: loopback, this host's name and addresses,
 /// and what the operator added with --tls-san.
 pub fn serving_names(extra: &[String]) -> Vec<String> {
-    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into(), "kubernetes".into(), "kubernetes.default".into(), "kubernetes.default.svc".into()];
+    let mut names: Vec<String> = vec![
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+    ];
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         names.push(host.trim().to_string());
     }

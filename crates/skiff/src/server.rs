@@ -47,7 +47,8 @@ fn default_data_dir() -> PathBuf {
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let pki = pki::ensure(&data_dir.join("tls"), &pki::serving_names(&args.tls_san))?;
     let store = store::SqliteStore::open(
         &data_dir.join("state.db"),
@@ -73,7 +74,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(extra) = &args.write_kubeconfig {
         files::write_private(extra, &kubeconfig)?;
     }
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "skiff {} is serving Kubernetes {} at {url}", env!("CARGO_PKG_VERSION"), apiserver::KUBERNETES_VERSION);
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "skiff {} is serving Kubernetes {} at {url}",
+        env!("CARGO_PKG_VERSION"),
+        apiserver::KUBERNETES_VERSION
+    );
     eprintln!(
         "skiff is ready at {url}\n  export KUBECONFIG={}\n  kubectl get namespaces",
         args.write_kubeconfig.as_ref().unwrap_or(&kubeconfig_path).display()

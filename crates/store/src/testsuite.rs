@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{
-    Error, Event, EventKind, KeyValue, RangeRequest, RangeResult, Store, WatchItem, WatchStream,
-};
+use crate::{Error, Event, EventKind, KeyValue, RangeRequest, RangeResult, Store, WatchItem, WatchStream};
 
 /// Expands to one `#[tokio::test]` per check of [`testsuite`](crate::testsuite). `$fresh` is an
 /// async fn returning a new, empty store and a guard to keep alive as long as it (a temporary
@@ -62,64 +60,29 @@ fn bytes(text: &str) -> Bytes {
 }
 
 fn pair(key: &str, value: &str, create_revision: i64, mod_revision: i64) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: bytes(value),
-        create_revision,
-        mod_revision,
-    }
+    KeyValue { key: key.to_owned(), value: bytes(value), create_revision, mod_revision }
 }
 
 fn put(kv: KeyValue, prev: Option<KeyValue>) -> Event {
-    Event {
-        kind: EventKind::Put,
-        kv,
-        prev,
-    }
+    Event { kind: EventKind::Put, kv, prev }
 }
 
 /// The delete at `revision` of `prev`, as a watch reports it.
 fn delete(prev: KeyValue, revision: i64) -> Event {
-    Event {
-        kind: EventKind::Delete,
-        kv: KeyValue {
-            mod_revision: revision,
-            ..prev.clone()
-        },
-        prev: Some(prev),
-    }
+    Event { kind: EventKind::Delete, kv: KeyValue { mod_revision: revision, ..prev.clone() }, prev: Some(prev) }
 }
 
 async fn range(store: &dyn Store, prefix: &str, revision: i64) -> RangeResult {
-    let request = RangeRequest {
-        prefix: prefix.to_owned(),
-        revision,
-        ..Default::default()
-    };
-    store
-        .range(request)
-        .await
-        .unwrap_or_else(|e| panic!("range {prefix} at {revision}: {e}"))
+    let request = RangeRequest { prefix: prefix.to_owned(), revision, ..Default::default() };
+    store.range(request).await.unwrap_or_else(|e| panic!("range {prefix} at {revision}: {e}"))
 }
 
 fn keys_and_values(result: &RangeResult) -> Vec<(String, String)> {
-    result
-        .kvs
-        .iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                String::from_utf8_lossy(&kv.value).into_owned(),
-            )
-        })
-        .collect()
+    result.kvs.iter().map(|kv| (kv.key.clone(), String::from_utf8_lossy(&kv.value).into_owned())).collect()
 }
 
 fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|&(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
+    pairs.iter().map(|&(key, value)| (key.to_owned(), value.to_owned())).collect()
 }
 
 async fn next_item(stream: &mut WatchStream) -> WatchItem {
@@ -140,11 +103,7 @@ async fn next_event(stream: &mut WatchStream) -> Event {
 
 /// Asserts that the next item is a progress notice at `revision`: nothing else was pending.
 async fn expect_progress(stream: &mut WatchStream, revision: i64) {
-    assert_eq!(
-        next_item(stream).await,
-        WatchItem::Progress(revision),
-        "expected progress"
-    );
+    assert_eq!(next_item(stream).await, WatchItem::Progress(revision), "expected progress");
 }
 
 /// Asserts that the watch has delivered everything up to the current revision and nothing more.
@@ -157,71 +116,37 @@ async fn expect_caught_up(store: &dyn Store, stream: &mut WatchStream) {
 /// Every write takes a new, greater revision, and a refused one takes none.
 pub async fn revisions_grow(store: Arc<dyn Store>) {
     let start = store.current_revision().await.unwrap();
-    assert!(
-        start >= 1,
-        "a fresh store's revision is {start}, but 0 means \"latest\""
-    );
+    assert!(start >= 1, "a fresh store's revision is {start}, but 0 means \"latest\"");
     let r1 = store.create("/t/a", bytes("1")).await.unwrap();
     let r2 = store.update("/t/a", bytes("2"), r1).await.unwrap();
     let r3 = store.create("/t/b", bytes("1")).await.unwrap();
     let (r4, _) = store.delete("/t/a", None).await.unwrap();
-    assert!(
-        start < r1 && r1 < r2 && r2 < r3 && r3 < r4,
-        "{start} {r1} {r2} {r3} {r4}"
-    );
+    assert!(start < r1 && r1 < r2 && r2 < r3 && r3 < r4, "{start} {r1} {r2} {r3} {r4}");
     assert_eq!(store.current_revision().await.unwrap(), r4);
-    assert!(matches!(
-        store.create("/t/b", bytes("x")).await,
-        Err(Error::AlreadyExists)
-    ));
-    assert!(matches!(
-        store.update("/t/b", bytes("x"), r1).await,
-        Err(Error::Conflict { .. })
-    ));
-    assert_eq!(
-        store.current_revision().await.unwrap(),
-        r4,
-        "a refused write took a revision"
-    );
+    assert!(matches!(store.create("/t/b", bytes("x")).await, Err(Error::AlreadyExists)));
+    assert!(matches!(store.update("/t/b", bytes("x"), r1).await, Err(Error::Conflict { .. })));
+    assert_eq!(store.current_revision().await.unwrap(), r4, "a refused write took a revision");
 }
 
 pub async fn create_refuses_an_existing_key(store: Arc<dyn Store>) {
     let r1 = store.create("/t/a", bytes("first")).await.unwrap();
     let refused = store.create("/t/a", bytes("second")).await;
     assert!(matches!(refused, Err(Error::AlreadyExists)), "{refused:?}");
-    assert_eq!(
-        store.get("/t/a").await.unwrap(),
-        Some(pair("/t/a", "first", r1, r1))
-    );
+    assert_eq!(store.get("/t/a").await.unwrap(), Some(pair("/t/a", "first", r1, r1)));
     store.delete("/t/a", Some(r1)).await.unwrap();
     let r2 = store.create("/t/a", bytes("again")).await.unwrap();
-    assert_eq!(
-        store.get("/t/a").await.unwrap(),
-        Some(pair("/t/a", "again", r2, r2))
-    );
+    assert_eq!(store.get("/t/a").await.unwrap(), Some(pair("/t/a", "again", r2, r2)));
 }
 
 pub async fn get_returns_the_current_pair(store: Arc<dyn Store>) {
     assert_eq!(store.get("/t/a").await.unwrap(), None);
     let binary = Bytes::from_static(&[0, 255, 1, 0]);
     let r1 = store.create("/t/a", binary.clone()).await.unwrap();
-    let created = KeyValue {
-        key: "/t/a".to_owned(),
-        value: binary,
-        create_revision: r1,
-        mod_revision: r1,
-    };
+    let created = KeyValue { key: "/t/a".to_owned(), value: binary, create_revision: r1, mod_revision: r1 };
     assert_eq!(store.get("/t/a").await.unwrap(), Some(created));
     let r2 = store.update("/t/a", bytes("v2"), r1).await.unwrap();
-    assert_eq!(
-        store.get("/t/a").await.unwrap(),
-        Some(pair("/t/a", "v2", r1, r2))
-    );
-    assert_eq!(
-        store.get("/t/").await.unwrap(),
-        None,
-        "get matched a prefix"
-    );
+    assert_eq!(store.get("/t/a").await.unwrap(), Some(pair("/t/a", "v2", r1, r2)));
+    assert_eq!(store.get("/t/").await.unwrap(), None, "get matched a prefix");
     store.delete("/t/a", None).await.unwrap();
     assert_eq!(store.get("/t/a").await.unwrap(), None);
 }
@@ -238,26 +163,14 @@ pub async fn guarded_writes_refuse_stale_revisions(store: Arc<dyn Store>) {
         Err(Error::Conflict { current: found }) => assert_eq!(found, current),
         other => panic!("a stale delete gave {other:?}"),
     }
-    assert!(matches!(
-        store.update("/t/none", bytes("x"), r1).await,
-        Err(Error::NotFound)
-    ));
-    assert!(matches!(
-        store.delete("/t/none", None).await,
-        Err(Error::NotFound)
-    ));
-    assert!(matches!(
-        store.delete("/t/none", Some(r1)).await,
-        Err(Error::NotFound)
-    ));
+    assert!(matches!(store.update("/t/none", bytes("x"), r1).await, Err(Error::NotFound)));
+    assert!(matches!(store.delete("/t/none", None).await, Err(Error::NotFound)));
+    assert!(matches!(store.delete("/t/none", Some(r1)).await, Err(Error::NotFound)));
     assert_eq!(store.get("/t/a").await.unwrap(), Some(current.clone()));
     let (r3, deleted) = store.delete("/t/a", Some(r2)).await.unwrap();
     assert!(r3 > r2);
     assert_eq!(deleted, current);
-    assert!(matches!(
-        store.update("/t/a", bytes("v4"), r2).await,
-        Err(Error::NotFound)
-    ));
+    assert!(matches!(store.update("/t/a", bytes("v4"), r2).await, Err(Error::NotFound)));
     let r4 = store.create("/t/b", bytes("b")).await.unwrap();
     let (_, deleted) = store.delete("/t/b", None).await.unwrap();
     assert_eq!(deleted, pair("/t/b", "b", r4, r4));
@@ -269,18 +182,10 @@ pub async fn range_keeps_to_the_prefix(store: Arc<dyn Store>) {
     }
     let r = store.current_revision().await.unwrap();
     let under_b = range(&*store, "/a/b/", 0).await;
-    assert_eq!(
-        keys_and_values(&under_b),
-        owned(&[("/a/b/1", "/a/b/1"), ("/a/b/2", "/a/b/2")])
-    );
+    assert_eq!(keys_and_values(&under_b), owned(&[("/a/b/1", "/a/b/1"), ("/a/b/2", "/a/b/2")]));
     assert_eq!(under_b.revision, r);
     assert!(!under_b.more);
-    let under_a: Vec<String> = range(&*store, "/a/", 0)
-        .await
-        .kvs
-        .into_iter()
-        .map(|kv| kv.key)
-        .collect();
+    let under_a: Vec<String> = range(&*store, "/a/", 0).await.kvs.into_iter().map(|kv| kv.key).collect();
     assert_eq!(under_a, ["/a/b", "/a/b/1", "/a/b/2", "/a/bc/1", "/a/c"]);
     assert!(range(&*store, "/z/", 0).await.kvs.is_empty());
     store.delete("/a/b/2", None).await.unwrap();
@@ -307,11 +212,7 @@ pub async fn range_at_an_older_revision(store: Arc<dyn Store>) {
     ];
     for (revision, pairs) in expected {
         let result = range(&*store, "/p/", revision).await;
-        assert_eq!(
-            keys_and_values(&result),
-            owned(pairs),
-            "at revision {revision}"
-        );
+        assert_eq!(keys_and_values(&result), owned(pairs), "at revision {revision}");
         assert_eq!(result.revision, if revision == 0 { r5 } else { revision });
     }
     let at_r3 = range(&*store, "/p/", r3).await;
@@ -330,13 +231,7 @@ pub async fn range_pages_with_limit_and_start_after(store: Arc<dyn Store>) {
         revision,
         limit,
     };
-    let names = |result: &RangeResult| {
-        result
-            .kvs
-            .iter()
-            .map(|kv| kv.key.clone())
-            .collect::<Vec<_>>()
-    };
+    let names = |result: &RangeResult| result.kvs.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>();
 
     let first = store.range(page(None, 0, 4)).await.unwrap();
     assert_eq!(names(&first), ["/p/k0", "/p/k1", "/p/k2", "/p/k3"]);
@@ -345,25 +240,13 @@ pub async fn range_pages_with_limit_and_start_after(store: Arc<dyn Store>) {
     // Later pages read at the first page's revision see none of the writes since.
     store.create("/p/k10", bytes("v")).await.unwrap();
     store.delete("/p/k9", None).await.unwrap();
-    let second = store
-        .range(page(Some("/p/k3"), first.revision, 4))
-        .await
-        .unwrap();
+    let second = store.range(page(Some("/p/k3"), first.revision, 4)).await.unwrap();
     assert_eq!(names(&second), ["/p/k5", "/p/k6", "/p/k7", "/p/k8"]);
-    assert_eq!(
-        (second.more, second.remaining, second.revision),
-        (true, 1, first.revision)
-    );
-    let last = store
-        .range(page(Some("/p/k8"), first.revision, 4))
-        .await
-        .unwrap();
+    assert_eq!((second.more, second.remaining, second.revision), (true, 1, first.revision));
+    let last = store.range(page(Some("/p/k8"), first.revision, 4)).await.unwrap();
     assert_eq!(names(&last), ["/p/k9"]);
     assert_eq!((last.more, last.remaining), (false, 0));
-    let exact = store
-        .range(page(Some("/p/k5"), first.revision, 4))
-        .await
-        .unwrap();
+    let exact = store.range(page(Some("/p/k5"), first.revision, 4)).await.unwrap();
     assert_eq!(names(&exact), ["/p/k6", "/p/k7", "/p/k8", "/p/k9"]);
     assert_eq!((exact.more, exact.remaining), (false, 0));
     let before_prefix = store.range(page(Some("/a"), 0, 2)).await.unwrap();
@@ -381,16 +264,9 @@ pub async fn range_of_compacted_or_future_revisions(store: Arc<dyn Store>) {
     let r4 = store.create("/p/b", bytes("b")).await.unwrap();
     store.compact(r3).await.unwrap();
     assert_eq!(store.compacted_revision().await.unwrap(), r3);
-    let at = |revision| RangeRequest {
-        prefix: "/p/".to_owned(),
-        revision,
-        ..Default::default()
-    };
+    let at = |revision| RangeRequest { prefix: "/p/".to_owned(), revision, ..Default::default() };
     match store.range(at(r2)).await {
-        Err(Error::Compacted {
-            requested,
-            compacted,
-        }) => assert_eq!((requested, compacted), (r2, r3)),
+        Err(Error::Compacted { requested, compacted }) => assert_eq!((requested, compacted), (r2, r3)),
         other => panic!("a range at a compacted revision gave {other:?}"),
     }
     match store.range(at(r4 + 1)).await {
@@ -400,26 +276,11 @@ pub async fn range_of_compacted_or_future_revisions(store: Arc<dyn Store>) {
         other => panic!("a range at a future revision gave {other:?}"),
     }
     // The state at the compacted revision itself is whole, as in etcd.
-    assert_eq!(
-        keys_and_values(&range(&*store, "/p/", r3).await),
-        owned(&[("/p/a", "v3")])
-    );
-    assert_eq!(
-        keys_and_values(&range(&*store, "/p/", 0).await),
-        owned(&[("/p/a", "v3"), ("/p/b", "b")])
-    );
-    assert_eq!(
-        store.get("/p/a").await.unwrap(),
-        Some(pair("/p/a", "v3", r1, r3))
-    );
-    assert!(matches!(
-        store.compact(r2).await,
-        Err(Error::Compacted { .. })
-    ));
-    assert!(matches!(
-        store.compact(r4 + 1).await,
-        Err(Error::FutureRevision { .. })
-    ));
+    assert_eq!(keys_and_values(&range(&*store, "/p/", r3).await), owned(&[("/p/a", "v3")]));
+    assert_eq!(keys_and_values(&range(&*store, "/p/", 0).await), owned(&[("/p/a", "v3"), ("/p/b", "b")]));
+    assert_eq!(store.get("/p/a").await.unwrap(), Some(pair("/p/a", "v3", r1, r3)));
+    assert!(matches!(store.compact(r2).await, Err(Error::Compacted { .. })));
+    assert!(matches!(store.compact(r4 + 1).await, Err(Error::FutureRevision { .. })));
 }
 
 pub async fn watch_replays_history_then_goes_live(store: Arc<dyn Store>) {
@@ -445,10 +306,7 @@ pub async fn watch_replays_history_then_goes_live(store: Arc<dyn Store>) {
     store.create("/x/b", bytes("elsewhere")).await.unwrap();
     let (r7, _) = store.delete("/w/b", None).await.unwrap();
     let b2 = pair("/w/b", "b2", r3, r6);
-    assert_eq!(
-        next_event(&mut stream).await,
-        put(b2.clone(), Some(pair("/w/b", "b1", r3, r3)))
-    );
+    assert_eq!(next_event(&mut stream).await, put(b2.clone(), Some(pair("/w/b", "b1", r3, r3))));
     assert_eq!(next_event(&mut stream).await, delete(b2, r7));
     expect_caught_up(&*store, &mut stream).await;
     let mut later = store.watch("/w/", r4).await.unwrap();
@@ -461,10 +319,7 @@ pub async fn watch_from_zero_sends_only_new_events(store: Arc<dyn Store>) {
     let mut stream = store.watch("/w/", 0).await.unwrap();
     expect_caught_up(&*store, &mut stream).await;
     let r = store.create("/w/b", bytes("new")).await.unwrap();
-    assert_eq!(
-        next_event(&mut stream).await,
-        put(pair("/w/b", "new", r, r), None)
-    );
+    assert_eq!(next_event(&mut stream).await, put(pair("/w/b", "new", r, r), None));
 }
 
 pub async fn watch_from_a_future_revision_waits_for_it(store: Arc<dyn Store>) {
@@ -473,10 +328,7 @@ pub async fn watch_from_a_future_revision_waits_for_it(store: Arc<dyn Store>) {
     store.create("/w/a", bytes("skipped")).await.unwrap();
     let r = store.create("/w/b", bytes("seen")).await.unwrap();
     assert_eq!(r, now + 2);
-    assert_eq!(
-        next_event(&mut stream).await,
-        put(pair("/w/b", "seen", r, r), None)
-    );
+    assert_eq!(next_event(&mut stream).await, put(pair("/w/b", "seen", r, r), None));
 }
 
 pub async fn watch_of_a_compacted_revision_fails(store: Arc<dyn Store>) {
@@ -487,10 +339,7 @@ pub async fn watch_of_a_compacted_revision_fails(store: Arc<dyn Store>) {
     let (r4, _) = store.delete("/w/a", None).await.unwrap();
     for from in [r1, r2] {
         match store.watch("/w/", from).await {
-            Err(Error::Compacted {
-                requested,
-                compacted,
-            }) => assert_eq!((requested, compacted), (from, r2)),
+            Err(Error::Compacted { requested, compacted }) => assert_eq!((requested, compacted), (from, r2)),
             Ok(_) => panic!("a watch from compacted revision {from} started"),
             Err(e) => panic!("a watch from compacted revision {from} gave {e}"),
         }

@@ -13,10 +13,7 @@ use tempfile::TempDir;
 
 /// Options without background compaction, so that a test decides when to compact.
 fn manual_compaction() -> SqliteOptions {
-    SqliteOptions {
-        compaction_interval: Duration::ZERO,
-        ..SqliteOptions::default()
-    }
+    SqliteOptions { compaction_interval: Duration::ZERO, ..SqliteOptions::default() }
 }
 
 fn db_path(dir: &TempDir) -> PathBuf {
@@ -37,18 +34,9 @@ mod suite {
 async fn reopening_keeps_pairs_and_revisions() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&db_path(&dir), manual_compaction()).unwrap();
-    let r1 = store
-        .create("/k/a", Bytes::from_static(b"a"))
-        .await
-        .unwrap();
-    let r2 = store
-        .update("/k/a", Bytes::from_static(b"a2"), r1)
-        .await
-        .unwrap();
-    store
-        .create("/k/b", Bytes::from_static(b"b"))
-        .await
-        .unwrap();
+    let r1 = store.create("/k/a", Bytes::from_static(b"a")).await.unwrap();
+    let r2 = store.update("/k/a", Bytes::from_static(b"a2"), r1).await.unwrap();
+    store.create("/k/b", Bytes::from_static(b"b")).await.unwrap();
     store.compact(r2).await.unwrap();
     let (last, _) = store.delete("/k/b", None).await.unwrap();
     let before = store.get("/k/a").await.unwrap();
@@ -59,10 +47,7 @@ async fn reopening_keeps_pairs_and_revisions() {
     assert_eq!(store.compacted_revision().await.unwrap(), r2);
     assert_eq!(store.get("/k/a").await.unwrap(), before);
     assert_eq!(store.get("/k/b").await.unwrap(), None);
-    let next = store
-        .create("/k/c", Bytes::from_static(b"c"))
-        .await
-        .unwrap();
+    let next = store.create("/k/c", Bytes::from_static(b"c")).await.unwrap();
     assert_eq!(next, last + 1);
 }
 
@@ -70,23 +55,14 @@ async fn reopening_keeps_pairs_and_revisions() {
 async fn revisions_are_not_reused_after_compaction_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&db_path(&dir), manual_compaction()).unwrap();
-    let r1 = store
-        .create("/k/a", Bytes::from_static(b"a"))
-        .await
-        .unwrap();
+    let r1 = store.create("/k/a", Bytes::from_static(b"a")).await.unwrap();
     let (r2, _) = store.delete("/k/a", Some(r1)).await.unwrap();
     store.compact(r2).await.unwrap();
     assert_eq!(store.row_count().await.unwrap(), 0);
     drop(store);
     let store = SqliteStore::open(&db_path(&dir), manual_compaction()).unwrap();
     assert_eq!(store.current_revision().await.unwrap(), r2);
-    assert_eq!(
-        store
-            .create("/k/a", Bytes::from_static(b"a"))
-            .await
-            .unwrap(),
-        r2 + 1
-    );
+    assert_eq!(store.create("/k/a", Bytes::from_static(b"a")).await.unwrap(), r2 + 1);
 }
 
 /// Many tasks update their own keys over and over; after a compaction only one row per key is
@@ -113,58 +89,33 @@ async fn compaction_bounds_the_log_under_churn() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(
-        store.row_count().await.unwrap(),
-        (KEYS * (UPDATES + 1)) as i64
-    );
+    assert_eq!(store.row_count().await.unwrap(), (KEYS * (UPDATES + 1)) as i64);
     let current = store.current_revision().await.unwrap();
     store.compact(current).await.unwrap();
     assert_eq!(store.row_count().await.unwrap(), KEYS as i64);
-    let request = RangeRequest {
-        prefix: "/churn/".to_owned(),
-        ..Default::default()
-    };
+    let request = RangeRequest { prefix: "/churn/".to_owned(), ..Default::default() };
     let listed = store.range(request).await.unwrap();
     assert_eq!(listed.kvs.len(), KEYS);
-    assert!(
-        listed
-            .kvs
-            .iter()
-            .all(|kv| kv.value == UPDATES.to_string().as_bytes())
-    );
+    assert!(listed.kvs.iter().all(|kv| kv.value == UPDATES.to_string().as_bytes()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_compaction_keeps_only_recent_history() {
     let dir = tempfile::tempdir().unwrap();
-    let options = SqliteOptions {
-        compaction_interval: Duration::from_millis(50),
-        history: Duration::from_millis(1),
-    };
+    let options = SqliteOptions { compaction_interval: Duration::from_millis(50), history: Duration::from_millis(1) };
     let store = SqliteStore::open(&db_path(&dir), options).unwrap();
-    let mut revision = store
-        .create("/bg/a", Bytes::from_static(b"0"))
-        .await
-        .unwrap();
+    let mut revision = store.create("/bg/a", Bytes::from_static(b"0")).await.unwrap();
     for i in 1..=100 {
-        revision = store
-            .update("/bg/a", Bytes::from(i.to_string()), revision)
-            .await
-            .unwrap();
+        revision = store.update("/bg/a", Bytes::from(i.to_string()), revision).await.unwrap();
     }
     let compacted = tokio::time::timeout(Duration::from_secs(10), async {
         while store.compacted_revision().await.unwrap() < revision {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    compacted
-        .await
-        .expect("background compaction never reached the last write");
+    compacted.await.expect("background compaction never reached the last write");
     assert_eq!(store.row_count().await.unwrap(), 1);
-    assert!(matches!(
-        store.watch("/bg/", revision).await,
-        Err(Error::Compacted { .. })
-    ));
+    assert!(matches!(store.watch("/bg/", revision).await, Err(Error::Compacted { .. })));
 }
 
 #[tokio::test]
@@ -181,10 +132,7 @@ async fn a_file_that_is_not_a_database_is_refused() {
 #[test]
 fn opening_outside_a_tokio_runtime_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        SqliteStore::open(&db_path(&dir), manual_compaction()),
-        Err(Error::Backend(_))
-    ));
+    assert!(matches!(SqliteStore::open(&db_path(&dir), manual_compaction()), Err(Error::Backend(_))));
 }
 
 /// The variable that tells this test binary, started again as a child process, to run
@@ -198,13 +146,7 @@ fn acknowledged_writes_survive_kill() {
     const WAIT_FOR: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "writes_until_killed",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "writes_until_killed", "--ignored", "--nocapture", "--test-threads=1"])
         .env(KILLED_WRITER_DB, db_path(&dir))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -224,10 +166,7 @@ fn acknowledged_writes_survive_kill() {
     runtime.block_on(async {
         let store = SqliteStore::open(&db_path(&dir), manual_compaction()).unwrap();
         for key in &acked {
-            assert!(
-                store.get(key).await.unwrap().is_some(),
-                "acknowledged {key} was lost"
-            );
+            assert!(store.get(key).await.unwrap().is_some(), "acknowledged {key} was lost");
         }
     });
 }

@@ -24,19 +24,33 @@ async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> 
     let body = read_body(req.into_body()).await?;
     let body = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_object(&headers, &body)? };
     let str_at = |p: &str| body.pointer(p).and_then(Value::as_str).map(String::from);
-    let grace_period = match (body.get("gracePeriodSeconds").and_then(Value::as_i64), ctx.query.get("gracePeriodSeconds")) {
-        (Some(g), _) => Some(g),
-        (None, Some(q)) => Some(q.parse().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {q}")))?),
-        (None, None) => None,
-    };
+    let grace_period =
+        match (body.get("gracePeriodSeconds").and_then(Value::as_i64), ctx.query.get("gracePeriodSeconds")) {
+            (Some(g), _) => Some(g),
+            (None, Some(q)) => {
+                Some(q.parse().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {q}")))?)
+            }
+            (None, None) => None,
+        };
     let propagation = str_at("/propagationPolicy").or_else(|| ctx.query.get("propagationPolicy").map(String::from));
     if let Some(p) = &propagation
         && !["Orphan", "Background", "Foreground"].contains(&p.as_str())
     {
-        return Err(ApiError::new(422, "Invalid", format!("propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\"")));
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            ),
+        ));
     }
     if body.get("orphanDependents").and_then(Value::as_bool) == Some(true) && propagation.is_none() {
-        return Ok(DeleteOptions { grace_period, propagation: Some("Orphan".into()), uid: str_at("/preconditions/uid"), resource_version: str_at("/preconditions/resourceVersion") });
+        return Ok(DeleteOptions {
+            grace_period,
+            propagation: Some("Orphan".into()),
+            uid: str_at("/preconditions/uid"),
+            resource_version: str_at("/preconditions/resourceVersion"),
+        });
     }
     Ok(DeleteOptions {
         grace_period,
@@ -90,7 +104,9 @@ fn grace_period(ctx: &Ctx, obj: &Value, requested: Option<i64>) -> i64 {
     if !bound || finished {
         return 0;
     }
-    requested.unwrap_or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30)).max(0)
+    requested
+        .unwrap_or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30))
+        .max(0)
 }
 
 /// Deletes one object. Returns it as it was removed, or as it now waits (finalizers or a grace
@@ -104,15 +120,25 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Va
         if let Some(want) = &opts.uid
             && want != uid
         {
-            return Err(ApiError::conflict(ctx.subject(name), &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}")));
+            return Err(ApiError::conflict(
+                ctx.subject(name),
+                &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"),
+            ));
         }
         if let Some(want) = &opts.resource_version
             && *want != kv.mod_revision.to_string()
         {
-            return Err(ApiError::conflict(ctx.subject(name), &format!("Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {}", kv.mod_revision)));
+            return Err(ApiError::conflict(
+                ctx.subject(name),
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {}",
+                    kv.mod_revision
+                ),
+            ));
         }
         let mut next = current.clone();
-        let meta = next["metadata"].as_object_mut().ok_or_else(|| ApiError::internal("stored object has no metadata"))?;
+        let meta =
+            next["metadata"].as_object_mut().ok_or_else(|| ApiError::internal("stored object has no metadata"))?;
         let mut finalizers: Vec<Value> = meta.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         let policy_finalizer = match opts.propagation.as_deref() {
             Some("Orphan") => Some("orphan"),
@@ -126,7 +152,8 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Va
         }
         let grace = grace_period(ctx, &current, opts.grace_period);
         let is_namespace = info.group.is_empty() && info.plural == "namespaces";
-        let spec_finalizers = is_namespace && current.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        let spec_finalizers = is_namespace
+            && current.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
         if finalizers.is_empty() && grace == 0 && !spec_finalizers {
             if ctx.dry_run {
                 return Ok(current);

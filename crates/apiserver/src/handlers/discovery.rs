@@ -30,14 +30,20 @@ fn group_json(name: &str, versions: &[&str]) -> Value {
 }
 
 pub fn api_groups(api: &Api, _headers: &HeaderMap) -> Response<Body> {
-    let groups: Vec<Value> =
-        api.registry.groups().iter().filter(|(g, _)| !g.is_empty()).map(|(g, versions)| group_json(g, versions)).collect();
+    let groups: Vec<Value> = api
+        .registry
+        .groups()
+        .iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(g, versions)| group_json(g, versions))
+        .collect();
     respond(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}), Format::Json)
 }
 
 pub fn api_group(api: &Api, group: &str) -> ApiResult<Response<Body>> {
     let groups = api.registry.groups();
-    let (_, versions) = groups.iter().find(|(g, _)| *g == group && !g.is_empty()).ok_or_else(ApiError::not_found_path)?;
+    let (_, versions) =
+        groups.iter().find(|(g, _)| *g == group && !g.is_empty()).ok_or_else(ApiError::not_found_path)?;
     let mut body = group_json(group, versions);
     body["kind"] = json!("APIGroup");
     body["apiVersion"] = json!("v1");
@@ -98,5 +104,9 @@ pub fn resource_list(api: &Api, group: &str, version: &str) -> ApiResult<Respons
         return Err(ApiError::not_found_path());
     }
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Ok(respond(200, &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}), Format::Json))
+    Ok(respond(
+        200,
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        Format::Json,
+    ))
 }

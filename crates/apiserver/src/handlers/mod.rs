@@ -51,7 +51,9 @@ impl Ctx {
         let dry_run = match query.get("dryRun") {
             None | Some("") => false,
             Some("All") => true,
-            Some(other) => return Err(ApiError::bad_request(format!("Unsupported value: \"{other}\": supported values: \"All\""))),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!("Unsupported value: \"{other}\": supported values: \"All\"")));
+            }
         };
         Ok(Ctx { api, index, req, query, headers, user, dry_run })
     }
@@ -106,7 +108,8 @@ pub async fn resource(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Bo
     // Collections are created in and listed; named objects are read, replaced, patched, deleted.
     let named = ctx.req.name.is_some();
     let collection_verb = matches!(ctx.req.verb, "list" | "watch" | "deletecollection");
-    if (ctx.req.verb == "create" && named && sub.is_none()) || (!named && !collection_verb && ctx.req.verb != "create") {
+    if (ctx.req.verb == "create" && named && sub.is_none()) || (!named && !collection_verb && ctx.req.verb != "create")
+    {
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
     let scope = if sub.as_deref() == Some("status") { UpdateScope::Status } else { UpdateScope::Main };

@@ -19,7 +19,17 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     Ok(match format {
         Format::Table => {
             let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")});
-            respond(200, &table(registry::table::printer(ctx.info().group, ctx.info().plural), &[obj], meta, Include::parse(ctx.query.get("includeObject")), true), format)
+            respond(
+                200,
+                &table(
+                    registry::table::printer(ctx.info().group, ctx.info().plural),
+                    &[obj],
+                    meta,
+                    Include::parse(ctx.query.get("includeObject")),
+                    true,
+                ),
+                format,
+            )
         }
         _ => respond(200, &obj, format),
     })
@@ -42,7 +52,8 @@ struct ContinueToken {
 }
 
 fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
-    let invalid = || ApiError::bad_request("continue key is not valid: the token is malformed; start a new list without it");
+    let invalid =
+        || ApiError::bad_request("continue key is not valid: the token is malformed; start a new list without it");
     let bytes = URL_SAFE.decode(token).map_err(|_| invalid())?;
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
@@ -56,7 +67,7 @@ async fn list_revision(ctx: &Ctx) -> ApiResult<i64> {
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
     let matching = ctx.query.get("resourceVersionMatch").unwrap_or("");
     if rv.is_empty() || rv == "0" {
-        if !matching.is_empty() && !(rv == "0" && matching == "NotOlderThan") {
+        if !(matching.is_empty() || rv == "0" && matching == "NotOlderThan") {
             return Err(ApiError::bad_request(format!(
                 "resourceVersionMatch \"{matching}\" is forbidden unless resourceVersion is provided"
             )));
@@ -138,7 +149,10 @@ pub async fn select(ctx: &Ctx, selection: &Selection, limit: usize) -> ApiResult
 pub fn parse_limit(ctx: &Ctx) -> ApiResult<usize> {
     match ctx.query.get("limit").filter(|l| !l.is_empty()) {
         None => Ok(0),
-        Some(l) => l.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| ApiError::bad_request(format!("invalid limit: \"{l}\""))),
+        Some(l) => l
+            .parse::<i64>()
+            .map(|n| n.max(0) as usize)
+            .map_err(|_| ApiError::bad_request(format!("invalid limit: \"{l}\""))),
     }
 }
 
@@ -154,7 +168,17 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         meta["remainingItemCount"] = Value::from(n);
     }
     if format == Format::Table {
-        return Ok(respond(200, &table(registry::table::printer(ctx.info().group, ctx.info().plural), &page.items, meta, Include::parse(ctx.query.get("includeObject")), true), format));
+        return Ok(respond(
+            200,
+            &table(
+                registry::table::printer(ctx.info().group, ctx.info().plural),
+                &page.items,
+                meta,
+                Include::parse(ctx.query.get("includeObject")),
+                true,
+            ),
+            format,
+        ));
     }
     let items: Vec<Value> = page
         .items

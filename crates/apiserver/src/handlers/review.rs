@@ -22,7 +22,9 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
         "selfsubjectaccessreviews" => {
             let attrs = review.pointer("/spec/resourceAttributes").cloned();
             let non_resource = review.pointer("/spec/nonResourceAttributes").cloned();
-            let str_of = |v: &Option<Value>, k: &str| v.as_ref().and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+            let str_of = |v: &Option<Value>, k: &str| {
+                v.as_ref().and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or("").to_string()
+            };
             let decision = if let Some(a) = &attrs {
                 let r = ResourceRequest {
                     verb: leak_verb(&str_of(&attrs, "verb")),
@@ -31,14 +33,22 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
                     namespace: Some(str_of(&attrs, "namespace")).filter(|n| !n.is_empty()),
                     resource: str_of(&attrs, "resource"),
                     name: a.get("name").and_then(Value::as_str).map(String::from),
-                    subresource: a.get("subresource").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from),
+                    subresource: a
+                        .get("subresource")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from),
                 };
                 ctx.api.authorizer.authorize(user, &AuthzRequest::Resource(&r))
             } else if non_resource.is_some() {
                 let (verb, path) = (str_of(&non_resource, "verb"), str_of(&non_resource, "path"));
                 ctx.api.authorizer.authorize(user, &AuthzRequest::NonResource { verb: &verb, path: &path })
             } else {
-                return Err(ApiError::new(422, "Invalid", "spec: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified"));
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    "spec: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
+                ));
             };
             review["status"] = match decision {
                 Decision::Allow => json!({"allowed": true, "reason": "skiff: system:masters may do everything"}),

@@ -57,7 +57,8 @@ pub async fn write(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
         }
         let mut next = current.clone();
         next["spec"]["replicas"] = json!(replicas);
-        next["metadata"]["resourceVersion"] = scale.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+        next["metadata"]["resourceVersion"] =
+            scale.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
         if next["metadata"]["resourceVersion"].is_null()
             && let Some(m) = next["metadata"].as_object_mut()
         {

@@ -131,7 +131,9 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     };
     let selection = Selection::parse(info, ctx.query.get("labelSelector"), fields.as_deref())?;
     let timeout = match ctx.query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
-        Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?),
+        Some(t) => {
+            Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?)
+        }
         None => Duration::from_secs(1800 + rand_secs(1800)),
     };
     let bookmarks = ctx.query.flag("allowWatchBookmarks");
@@ -141,7 +143,10 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         let page = select(&ctx, &selection, 0).await?;
         (page.items, page.revision)
     } else {
-        (Vec::new(), rv.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: \"{rv}\"")))?)
+        (
+            Vec::new(),
+            rv.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: \"{rv}\"")))?,
+        )
     };
     let storage_prefix = objects::prefix(info, None);
     let cache = ctx.api.caches.get(&ctx.api.store, &storage_prefix).await?;
@@ -197,7 +202,9 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 None => break,
                 Some(CacheItem::Event(e)) if e.revision > after => view.event(info, &e),
                 Some(CacheItem::Event(_)) => None,
-                Some(CacheItem::Progress(rev)) if bookmarks && rev > after && last_bookmark.elapsed() >= BOOKMARK_INTERVAL => {
+                Some(CacheItem::Progress(rev))
+                    if bookmarks && rev > after && last_bookmark.elapsed() >= BOOKMARK_INTERVAL =>
+                {
                     last_bookmark = Instant::now();
                     Some(view.bookmark(rev))
                 }
@@ -223,6 +230,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
 
 /// A spread for default watch timeouts, so that watches do not all end at once.
 fn rand_secs(max: u64) -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     u64::from(nanos) % max
 }

@@ -40,7 +40,9 @@ pub fn check_type(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
 
 pub fn admit_error(ctx: &Ctx, name: &str, e: AdmitError) -> ApiError {
     match e {
-        AdmitError::BadRequest(msg) => ApiError::bad_request(format!("the object provided is unrecognized or malformed: {msg}")),
+        AdmitError::BadRequest(msg) => {
+            ApiError::bad_request(format!("the object provided is unrecognized or malformed: {msg}"))
+        }
         AdmitError::Invalid(errors) => ApiError::invalid(ctx.subject(name), &errors),
     }
 }
@@ -51,7 +53,12 @@ async fn check_namespace_open(ctx: &Ctx, name: &str) -> ApiResult<()> {
     let key = format!("{}core/namespaces/{ns}", objects::ROOT);
     let kv = ctx.api.store.get(&key).await?;
     let Some(kv) = kv else {
-        return Err(ApiError::not_found(crate::error::Subject { group: "", plural: "namespaces", kind: "Namespace", name: ns }));
+        return Err(ApiError::not_found(crate::error::Subject {
+            group: "",
+            plural: "namespaces",
+            kind: "Namespace",
+            name: ns,
+        }));
     };
     let namespace = objects::parse_stored(&kv)?;
     if namespace.pointer("/metadata/deletionTimestamp").is_some() {
@@ -60,7 +67,9 @@ async fn check_namespace_open(ctx: &Ctx, name: &str) -> ApiResult<()> {
             ctx.info().plural,
             name
         ));
-        e.details = Some(serde_json::json!({"name": name, "kind": ctx.info().plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}));
+        e.details = Some(
+            serde_json::json!({"name": name, "kind": ctx.info().plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
+        );
         return Err(e);
     }
     Ok(())
@@ -69,8 +78,12 @@ async fn check_namespace_open(ctx: &Ctx, name: &str) -> ApiResult<()> {
 fn alloc_error(ctx: &Ctx, name: &str, e: AllocError) -> ApiError {
     let field = |f: &str, v: String, msg: &str| ApiError::invalid(ctx.subject(name), &[FieldError::invalid(f, v, msg)]);
     match e {
-        AllocError::IpTaken(ip) => field("spec.clusterIPs", ip, "failed to allocate IP: provided IP is already allocated"),
-        AllocError::IpOutOfRange(ip) => field("spec.clusterIPs", ip, "failed to allocate IP: the provided IP is not in the valid range"),
+        AllocError::IpTaken(ip) => {
+            field("spec.clusterIPs", ip, "failed to allocate IP: provided IP is already allocated")
+        }
+        AllocError::IpOutOfRange(ip) => {
+            field("spec.clusterIPs", ip, "failed to allocate IP: the provided IP is not in the valid range")
+        }
         AllocError::IpInvalid(ip) => field("spec.clusterIPs", ip, "must be a valid IP address"),
         AllocError::PortTaken(p) => field("spec.ports[].nodePort", p.to_string(), "provided port is already allocated"),
         AllocError::Full(msg) => ApiError::internal(msg),
@@ -92,7 +105,8 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
     check_type(&ctx, &mut obj)?;
     let info = ctx.info();
     let provisional_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    object_meta::prepare_create(info, &mut obj, ctx.namespace()).map_err(|e| admit_error(&ctx, &provisional_name, e))?;
+    object_meta::prepare_create(info, &mut obj, ctx.namespace())
+        .map_err(|e| admit_error(&ctx, &provisional_name, e))?;
     let name = objects::name_of(&obj).to_string();
     let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(&ctx, &name, e))?;
     check_namespace_open(&ctx, &name).await?;
@@ -160,8 +174,10 @@ pub async fn update_with(ctx: &Ctx, name: &str, scope: UpdateScope, mutate: &Mut
             UpdateRefusal::Admit(a) => admit_error(ctx, name, a),
             UpdateRefusal::UidMismatch(uid) => ApiError::conflict(
                 ctx.subject(name),
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+                ),
             ),
         })?;
         if info.group.is_empty() && info.plural == "services" {
@@ -201,7 +217,8 @@ pub async fn update_with(ctx: &Ctx, name: &str, scope: UpdateScope, mutate: &Mut
 fn keep_service_allocations(new: &mut Value, old: &Value) {
     for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
         if new.pointer(&format!("/spec/{field}")).is_none()
-            && let (Some(v), Some(spec)) = (old.pointer(&format!("/spec/{field}")), new.get_mut("spec").and_then(Value::as_object_mut))
+            && let (Some(v), Some(spec)) =
+                (old.pointer(&format!("/spec/{field}")), new.get_mut("spec").and_then(Value::as_object_mut))
         {
             spec.insert(field.into(), v.clone());
         }
@@ -210,7 +227,8 @@ fn keep_service_allocations(new: &mut Value, old: &Value) {
     if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
         for port in ports {
             if port.get("nodePort").is_none()
-                && let Some(np) = old_ports.iter().find(|p| p.get("port") == port.get("port")).and_then(|p| p.get("nodePort"))
+                && let Some(np) =
+                    old_ports.iter().find(|p| p.get("port") == port.get("port")).and_then(|p| p.get("nodePort"))
             {
                 port["nodePort"] = np.clone();
             }
@@ -232,7 +250,8 @@ pub fn apply_patch(content_type: &str, target: &Value, patch: &Bytes) -> ApiResu
     let mut doc = target.clone();
     match content_type {
         "application/merge-patch+json" => {
-            let p: Value = serde_json::from_slice(patch).map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
+            let p: Value = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
             if !p.is_object() {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));
             }
@@ -241,15 +260,16 @@ pub fn apply_patch(content_type: &str, target: &Value, patch: &Bytes) -> ApiResu
         "application/json-patch+json" => {
             let p: json_patch::Patch =
                 serde_json::from_slice(patch).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            json_patch::patch(&mut doc, &p).map_err(|e| {
-                ApiError::new(422, "Invalid", format!("the JSON patch could not be applied: {e}"))
-            })?;
+            json_patch::patch(&mut doc, &p)
+                .map_err(|e| ApiError::new(422, "Invalid", format!("the JSON patch could not be applied: {e}")))?;
         }
         other => {
             return Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
-                format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {other})"),
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {other})"
+                ),
             ));
         }
     }
@@ -317,7 +337,8 @@ pub async fn bind(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>>
         Ok(next)
     })
     .await?;
-    let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+    let status =
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
     Ok(respond(201, &status, Format::Json))
 }
 

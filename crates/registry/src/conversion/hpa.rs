@@ -12,7 +12,9 @@ const CONDITIONS_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/conditions"
 const BEHAVIOR_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/behavior";
 
 fn is_cpu_utilization(metric: &Value) -> bool {
-    metric["type"] == "Resource" && metric["resource"]["name"] == "cpu" && metric["resource"]["target"]["type"] == "Utilization"
+    metric["type"] == "Resource"
+        && metric["resource"]["name"] == "cpu"
+        && metric["resource"]["target"]["type"] == "Utilization"
 }
 
 fn annotations(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
@@ -58,13 +60,16 @@ pub fn v2_to_v1(mut v2: Value) -> Value {
         let current = status["currentMetrics"].as_array().cloned().unwrap_or_default();
         let (cpu, others): (Vec<Value>, Vec<Value>) =
             current.into_iter().partition(|m| m["type"] == "Resource" && m["resource"]["name"] == "cpu");
-        let mut v1_status = json!({"currentReplicas": status["currentReplicas"], "desiredReplicas": status["desiredReplicas"]});
+        let mut v1_status =
+            json!({"currentReplicas": status["currentReplicas"], "desiredReplicas": status["desiredReplicas"]});
         for field in ["observedGeneration", "lastScaleTime"] {
             if !status[field].is_null() {
                 v1_status[field] = status[field].clone();
             }
         }
-        if let Some(u) = cpu.first().map(|m| m["resource"]["current"]["averageUtilization"].clone()).filter(|u| !u.is_null()) {
+        if let Some(u) =
+            cpu.first().map(|m| m["resource"]["current"]["averageUtilization"].clone()).filter(|u| !u.is_null())
+        {
             v1_status["currentCPUUtilizationPercentage"] = u;
         }
         stash(&mut v2, CURRENT_METRICS_ANNOTATION, Some(Value::Array(others)));
@@ -81,23 +86,29 @@ pub fn v1_to_v2(mut v1: Value) -> Value {
     let mut metrics = unstash(&mut v1, METRICS_ANNOTATION).and_then(|m| m.as_array().cloned()).unwrap_or_default();
     let cpu_target = spec["targetCPUUtilizationPercentage"].as_i64().unwrap_or(80);
     metrics.insert(0, json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu_target}}}));
-    let mut v2_spec = json!({"scaleTargetRef": spec["scaleTargetRef"], "maxReplicas": spec["maxReplicas"], "metrics": metrics});
+    let mut v2_spec =
+        json!({"scaleTargetRef": spec["scaleTargetRef"], "maxReplicas": spec["maxReplicas"], "metrics": metrics});
     v2_spec["minReplicas"] = if spec["minReplicas"].is_null() { json!(1) } else { spec["minReplicas"].clone() };
     if let Some(behavior) = unstash(&mut v1, BEHAVIOR_ANNOTATION) {
         v2_spec["behavior"] = behavior;
     }
     v1["spec"] = v2_spec;
-    let mut current = unstash(&mut v1, CURRENT_METRICS_ANNOTATION).and_then(|m| m.as_array().cloned()).unwrap_or_default();
+    let mut current =
+        unstash(&mut v1, CURRENT_METRICS_ANNOTATION).and_then(|m| m.as_array().cloned()).unwrap_or_default();
     let conditions = unstash(&mut v1, CONDITIONS_ANNOTATION);
     if let Some(status) = status {
-        let mut v2_status = json!({"currentReplicas": status["currentReplicas"], "desiredReplicas": status["desiredReplicas"]});
+        let mut v2_status =
+            json!({"currentReplicas": status["currentReplicas"], "desiredReplicas": status["desiredReplicas"]});
         for field in ["observedGeneration", "lastScaleTime"] {
             if !status[field].is_null() {
                 v2_status[field] = status[field].clone();
             }
         }
         if let Some(u) = status["currentCPUUtilizationPercentage"].as_i64() {
-            current.insert(0, json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": u}}}));
+            current.insert(
+                0,
+                json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": u}}}),
+            );
         }
         if !current.is_empty() {
             v2_status["currentMetrics"] = Value::Array(current);

@@ -7,8 +7,10 @@ fn count(obj: &Value, fields: &[&str]) -> usize {
     fields.iter().filter_map(|f| obj.get(*f).and_then(Value::as_object)).map(|m| m.len()).sum()
 }
 
-pub const CONFIG_MAPS: Printer =
-    Printer { columns: &[NAME, col("Data", "integer"), AGE], row: |c| vec![name(c), count(c, &["data", "binaryData"]).into(), age(c)] };
+pub const CONFIG_MAPS: Printer = Printer {
+    columns: &[NAME, col("Data", "integer"), AGE],
+    row: |c| vec![name(c), count(c, &["data", "binaryData"]).into(), age(c)],
+};
 
 pub const SECRETS: Printer = Printer {
     columns: &[NAME, col("Type", "string"), col("Data", "integer"), AGE],
@@ -20,5 +22,7 @@ pub const SERVICE_ACCOUNTS: Printer = Printer {
     row: |s| vec![name(s), s.get("secrets").and_then(Value::as_array).map_or(0, Vec::len).into(), age(s)],
 };
 
-pub const NAMESPACES: Printer =
-    Printer { columns: &[NAME, col("Status", "string"), AGE], row: |n| vec![name(n), Value::String(text(n, "/status/phase").into()), age(n)] };
+pub const NAMESPACES: Printer = Printer {
+    columns: &[NAME, col("Status", "string"), AGE],
+    row: |n| vec![name(n), Value::String(text(n, "/status/phase").into()), age(n)],
+};

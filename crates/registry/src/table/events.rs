@@ -4,9 +4,10 @@ use super::{Printer, col, human_duration, name, since, text, wide};
 use serde_json::Value;
 
 fn last_seen(e: &Value) -> String {
-    let when = ["/series/lastObservedTime", "/lastTimestamp", "/eventTime", "/firstTimestamp", "/metadata/creationTimestamp"]
-        .iter()
-        .find_map(|p| e.pointer(p).and_then(Value::as_str));
+    let when =
+        ["/series/lastObservedTime", "/lastTimestamp", "/eventTime", "/firstTimestamp", "/metadata/creationTimestamp"]
+            .iter()
+            .find_map(|p| e.pointer(p).and_then(Value::as_str));
     since(when).map(human_duration).unwrap_or_else(|| "<unknown>".into())
 }
 

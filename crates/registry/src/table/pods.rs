@@ -30,7 +30,8 @@ fn status(pod: &Value) -> String {
     for cs in statuses.iter().rev() {
         if let Some(r) = cs.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
             reason = r.to_string();
-        } else if let Some(r) = cs.pointer("/state/terminated/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        } else if let Some(r) = cs.pointer("/state/terminated/reason").and_then(Value::as_str).filter(|r| !r.is_empty())
+        {
             reason = r.to_string();
         }
     }

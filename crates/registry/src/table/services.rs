@@ -1,11 +1,17 @@
 //! Services: TYPE, CLUSTER-IP, EXTERNAL-IP and PORT(S); Endpoints: the addresses they hold.
 
-use super::{AGE, NAME, Printer, age, col, name, or_none, text, wide};
 use super::workloads::selector;
+use super::{AGE, NAME, Printer, age, col, name, or_none, text, wide};
 use serde_json::Value;
 
 fn external_ip(svc: &Value) -> String {
-    let external: Vec<&str> = svc.pointer("/spec/externalIPs").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let external: Vec<&str> = svc
+        .pointer("/spec/externalIPs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     match text(svc, "/spec/type") {
         "LoadBalancer" => {
             let ingress: Vec<&str> = svc
@@ -39,7 +45,15 @@ fn ports(svc: &Value) -> String {
 }
 
 pub const SERVICES: Printer = Printer {
-    columns: &[NAME, col("Type", "string"), col("Cluster-IP", "string"), col("External-IP", "string"), col("Port(s)", "string"), AGE, wide("Selector", "string")],
+    columns: &[
+        NAME,
+        col("Type", "string"),
+        col("Cluster-IP", "string"),
+        col("External-IP", "string"),
+        col("Port(s)", "string"),
+        AGE,
+        wide("Selector", "string"),
+    ],
     row: |s| {
         vec![
             name(s),

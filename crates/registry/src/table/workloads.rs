@@ -10,7 +10,8 @@ const SELECTOR: super::Column = wide("Selector", "string");
 
 /// The template's container names and images, comma-separated.
 fn containers_and_images(obj: &Value, template: &str) -> (Value, Value) {
-    let containers = obj.pointer(&format!("{template}/spec/containers")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers =
+        obj.pointer(&format!("{template}/spec/containers")).and_then(Value::as_array).cloned().unwrap_or_default();
     let names: Vec<&str> = containers.iter().filter_map(|c| c["name"].as_str()).collect();
     let images: Vec<&str> = containers.iter().filter_map(|c| c["image"].as_str()).collect();
     (Value::String(names.join(",")), Value::String(images.join(",")))
@@ -22,7 +23,16 @@ pub fn selector(sel: Option<&Value>) -> Value {
 }
 
 pub const DEPLOYMENTS: Printer = Printer {
-    columns: &[NAME, col("Ready", "string"), col("Up-to-date", "integer"), col("Available", "integer"), AGE, CONTAINERS, IMAGES, SELECTOR],
+    columns: &[
+        NAME,
+        col("Ready", "string"),
+        col("Up-to-date", "integer"),
+        col("Available", "integer"),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        SELECTOR,
+    ],
     row: |d| {
         let (containers, images) = containers_and_images(d, "/spec/template");
         vec![
@@ -53,7 +63,16 @@ fn desired_current_ready(obj: &Value) -> Vec<Value> {
 }
 
 pub const REPLICA_SETS: Printer = Printer {
-    columns: &[NAME, col("Desired", "integer"), col("Current", "integer"), col("Ready", "integer"), AGE, CONTAINERS, IMAGES, SELECTOR],
+    columns: &[
+        NAME,
+        col("Desired", "integer"),
+        col("Current", "integer"),
+        col("Ready", "integer"),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        SELECTOR,
+    ],
     row: desired_current_ready,
 };
 
@@ -89,7 +108,8 @@ pub const DAEMON_SETS: Printer = Printer {
     ],
     row: |d| {
         let (containers, images) = containers_and_images(d, "/spec/template");
-        let node_selector = d.pointer("/spec/template/spec/nodeSelector").map(|s| selector(Some(s))).unwrap_or(or_none(""));
+        let node_selector =
+            d.pointer("/spec/template/spec/nodeSelector").map(|s| selector(Some(s))).unwrap_or(or_none(""));
         vec![
             name(d),
             int(d, "/status/desiredNumberScheduled").into(),

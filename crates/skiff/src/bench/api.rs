@@ -36,7 +36,9 @@ fn free_port() -> anyhow::Result<u16> {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -49,7 +51,11 @@ fn config_map(ns: &str, name: &str) -> Bytes {
 async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     let body = Bytes::from(format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#));
     let (status, out) = client.call(Method::POST, "/api/v1/namespaces", body).await?;
-    anyhow::ensure!(status == StatusCode::CREATED, "creating namespace {name}: {status} {}", String::from_utf8_lossy(&out));
+    anyhow::ensure!(
+        status == StatusCode::CREATED,
+        "creating namespace {name}: {status} {}",
+        String::from_utf8_lossy(&out)
+    );
     Ok(())
 }
 
@@ -75,7 +81,11 @@ where
                 }
                 let t = Instant::now();
                 let (status, body) = request(i).await?;
-                anyhow::ensure!(status.is_success(), "request {i} answered {status}: {}", String::from_utf8_lossy(&body));
+                anyhow::ensure!(
+                    status.is_success(),
+                    "request {i} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
                 latencies.push(t.elapsed());
             }
         }));
@@ -99,7 +109,11 @@ async fn watch_delivery(client: Arc<Client>, watchers: usize, events: usize) -> 
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let mut tasks = Vec::new();
     for _ in 0..watchers {
-        let mut body = client.stream(&format!("/api/v1/namespaces/bench-watch/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600")).await?;
+        let mut body = client
+            .stream(&format!(
+                "/api/v1/namespaces/bench-watch/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600"
+            ))
+            .await?;
         let (sent, latencies) = (sent.clone(), latencies.clone());
         tasks.push(tokio::spawn(async move {
             let mut seen = 0;
@@ -126,7 +140,9 @@ async fn watch_delivery(client: Arc<Client>, watchers: usize, events: usize) -> 
     for i in 0..events {
         let name = format!("w{i}");
         sent.lock().unwrap().insert(name.clone(), Instant::now());
-        let (status, _) = client.call(Method::POST, "/api/v1/namespaces/bench-watch/configmaps", config_map("bench-watch", &name)).await?;
+        let (status, _) = client
+            .call(Method::POST, "/api/v1/namespaces/bench-watch/configmaps", config_map("bench-watch", &name))
+            .await?;
         anyhow::ensure!(status == StatusCode::CREATED, "watch event create answered {status}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -139,7 +155,12 @@ async fn watch_delivery(client: Arc<Client>, watchers: usize, events: usize) -> 
         }
     }
     let all = std::mem::take(&mut *latencies.lock().unwrap());
-    anyhow::ensure!(all.len() == watchers * events, "only {} of {} watch deliveries arrived", all.len(), watchers * events);
+    anyhow::ensure!(
+        all.len() == watchers * events,
+        "only {} of {} watch deliveries arrived",
+        all.len(),
+        watchers * events
+    );
     Ok(Samples::new(all))
 }
 
@@ -200,7 +221,10 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let c = client.clone();
     drive(16, 500, move |i| {
         let c = c.clone();
-        async move { c.call(Method::POST, "/api/v1/namespaces/bench-list/configmaps", config_map("bench-list", &format!("l{i}"))).await }
+        async move {
+            c.call(Method::POST, "/api/v1/namespaces/bench-list/configmaps", config_map("bench-list", &format!("l{i}")))
+                .await
+        }
     })
     .await?;
     let c = client.clone();

@@ -14,13 +14,7 @@ use crate::{Result, Store};
 
 /// Starts compacting `store` in the background until it is dropped. A zero interval (or one too
 /// long to schedule) disables it.
-pub(super) fn spawn(
-    runtime: &Handle,
-    store: Weak<dyn Store>,
-    revision: i64,
-    interval: Duration,
-    history: Duration,
-) {
+pub(super) fn spawn(runtime: &Handle, store: Weak<dyn Store>, revision: i64, interval: Duration, history: Duration) {
     let start = Instant::now();
     let Some(first_tick) = start.checked_add(interval).filter(|_| !interval.is_zero()) else {
         return;
@@ -40,17 +34,10 @@ pub(super) fn spawn(
     });
 }
 
-async fn compact_once(
-    store: &dyn Store,
-    samples: &mut RevisionSamples,
-    history: Duration,
-) -> Result<()> {
+async fn compact_once(store: &dyn Store, samples: &mut RevisionSamples, history: Duration) -> Result<()> {
     let now = Instant::now();
     samples.record(now, store.current_revision().await?, history);
-    let Some(target) = now
-        .checked_sub(history)
-        .and_then(|then| samples.revision_at(then))
-    else {
+    let Some(target) = now.checked_sub(history).and_then(|then| samples.revision_at(then)) else {
         return Ok(());
     };
     if target <= store.compacted_revision().await? {
@@ -80,11 +67,7 @@ impl RevisionSamples {
 
     /// The revision that was current at `moment`, if sampled that long ago.
     fn revision_at(&self, moment: Instant) -> Option<i64> {
-        self.samples
-            .iter()
-            .rev()
-            .find(|&&(at, _)| at <= moment)
-            .map(|&(_, revision)| revision)
+        self.samples.iter().rev().find(|&&(at, _)| at <= moment).map(|&(_, revision)| revision)
     }
 }
 
@@ -103,10 +86,7 @@ mod tests {
         }
         let now = start + minute * 99;
         assert_eq!(samples.revision_at(now - history), Some(940));
-        assert_eq!(
-            samples.revision_at(now - history - Duration::from_secs(1)),
-            None
-        );
+        assert_eq!(samples.revision_at(now - history - Duration::from_secs(1)), None);
         assert_eq!(samples.samples.len(), 6);
     }
 

@@ -60,13 +60,7 @@ pub(super) struct Registration {
 
 impl Hub {
     pub fn new(revision: i64) -> Self {
-        Hub {
-            state: Mutex::new(State {
-                revision,
-                next_id: 0,
-                watchers: HashMap::new(),
-            }),
-        }
+        Hub { state: Mutex::new(State { revision, next_id: 0, watchers: HashMap::new() }) }
     }
 
     /// The newest published (so committed) revision.
@@ -86,21 +80,9 @@ impl Hub {
             0 => (revision + 1, None),
             from => (from, Some(Vec::new())),
         };
-        let watcher = Watcher {
-            prefix: prefix.to_owned(),
-            from,
-            sender: sender.clone(),
-            backlog,
-        };
+        let watcher = Watcher { prefix: prefix.to_owned(), from, sender: sender.clone(), backlog };
         state.watchers.insert(id, watcher);
-        (
-            Registration {
-                id,
-                revision,
-                sender,
-            },
-            stream,
-        )
+        (Registration { id, revision, sender }, stream)
     }
 
     /// Sends what a registered watch's backlog holds, and from now on every event as published.
@@ -110,9 +92,7 @@ impl Hub {
             return;
         };
         let backlog = watcher.backlog.take().unwrap_or_default();
-        let open = backlog
-            .into_iter()
-            .all(|item| watcher.sender.send(Ok(item)).is_ok());
+        let open = backlog.into_iter().all(|item| watcher.sender.send(Ok(item)).is_ok());
         if !open {
             state.watchers.remove(&id);
         }
@@ -128,9 +108,7 @@ impl Hub {
         state.revision = revision;
         state.watchers.retain(|_, watcher| {
             !watcher.sender.is_closed()
-                && events.iter().all(|event| {
-                    !watcher.wants(event) || watcher.deliver(WatchItem::Event(event.clone()))
-                })
+                && events.iter().all(|event| !watcher.wants(event) || watcher.deliver(WatchItem::Event(event.clone())))
         });
     }
 
@@ -138,9 +116,7 @@ impl Hub {
     pub fn request_progress(&self) {
         let mut state = self.lock();
         let revision = state.revision;
-        state
-            .watchers
-            .retain(|_, watcher| watcher.deliver(WatchItem::Progress(revision)));
+        state.watchers.retain(|_, watcher| watcher.deliver(WatchItem::Progress(revision)));
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -160,11 +136,7 @@ mod tests {
             create_revision: revision,
             mod_revision: revision,
         };
-        Event {
-            kind: EventKind::Put,
-            kv,
-            prev: None,
-        }
+        Event { kind: EventKind::Put, kv, prev: None }
     }
 
     fn watcher_count(hub: &Hub) -> usize {
@@ -177,10 +149,7 @@ mod tests {
         let (registration, mut stream) = hub.register("/a/", 1);
         hub.publish(2, &[put("/a/x", 2)]);
         hub.request_progress();
-        registration
-            .sender
-            .send(Ok(WatchItem::Event(put("/a/h", 1))))
-            .unwrap();
+        registration.sender.send(Ok(WatchItem::Event(put("/a/h", 1)))).unwrap();
         hub.go_live(registration.id);
         hub.publish(3, &[put("/b/x", 3)]);
         hub.publish(4, &[put("/a/y", 4)]);
@@ -191,10 +160,7 @@ mod tests {
             WatchItem::Progress(2),
             WatchItem::Event(put("/a/y", 4)),
         ];
-        assert_eq!(
-            items.into_iter().collect::<Result<Vec<_>>>().unwrap(),
-            expected
-        );
+        assert_eq!(items.into_iter().collect::<Result<Vec<_>>>().unwrap(), expected);
     }
 
     #[test]

@@ -17,11 +17,7 @@ pub(super) struct KeyRange {
 impl KeyRange {
     /// Every key that starts with `prefix`.
     pub fn prefix(prefix: &str) -> Self {
-        KeyRange {
-            lower: prefix.to_owned(),
-            lower_inclusive: true,
-            upper: prefix_end(prefix),
-        }
+        KeyRange { lower: prefix.to_owned(), lower_inclusive: true, upper: prefix_end(prefix) }
     }
 
     /// Narrows the range to the keys strictly after `key`.
@@ -29,11 +25,7 @@ impl KeyRange {
         if key < self.lower.as_str() {
             return self;
         }
-        KeyRange {
-            lower: key.to_owned(),
-            lower_inclusive: false,
-            ..self
-        }
+        KeyRange { lower: key.to_owned(), lower_inclusive: false, ..self }
     }
 
     /// The condition on `column`, with the named parameters `:lower` and `:upper` that `bind`
@@ -57,14 +49,10 @@ impl KeyRange {
 }
 
 /// Binds a named parameter of a statement.
-pub(super) fn bind_named(
-    statement: &mut Statement<'_>,
-    name: &str,
-    value: impl rusqlite::ToSql,
-) -> Result<()> {
-    let index = statement.parameter_index(name)?.ok_or_else(|| {
-        crate::Error::Backend(format!("SQL statement lacks the parameter {name}"))
-    })?;
+pub(super) fn bind_named(statement: &mut Statement<'_>, name: &str, value: impl rusqlite::ToSql) -> Result<()> {
+    let index = statement
+        .parameter_index(name)?
+        .ok_or_else(|| crate::Error::Backend(format!("SQL statement lacks the parameter {name}")))?;
     statement.raw_bind_parameter(index, value)?;
     Ok(())
 }

@@ -52,10 +52,7 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions {
-            compaction_interval: Duration::from_secs(60),
-            history: Duration::from_secs(5 * 60),
-        }
+        SqliteOptions { compaction_interval: Duration::from_secs(60), history: Duration::from_secs(5 * 60) }
     }
 }
 
@@ -71,25 +68,14 @@ impl SqliteStore {
     /// background compaction. Must be called inside a tokio runtime. Fast whatever the size of
     /// the database: it reads two revisions and scans nothing.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Arc<Self>> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::Backend("the SQLite store must be opened inside a tokio runtime".to_owned())
-        })?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Backend("the SQLite store must be opened inside a tokio runtime".to_owned()))?;
         let (conn, revisions) = schema::open_writer(path)?;
         let hub = Arc::new(Hub::new(revisions.current));
         let writer = Writer::spawn(conn, revisions, Arc::clone(&hub))?;
-        let store = Arc::new(SqliteStore {
-            writer,
-            reads: ReadPool::new(path),
-            hub,
-        });
+        let store = Arc::new(SqliteStore { writer, reads: ReadPool::new(path), hub });
         let weak = Arc::downgrade(&store);
-        compactor::spawn(
-            &runtime,
-            weak,
-            revisions.current,
-            options.compaction_interval,
-            options.history,
-        );
+        compactor::spawn(&runtime, weak, revisions.current, options.compaction_interval, options.history);
         info!(
             path = %path.display(),
             revision = revisions.current,
@@ -110,35 +96,21 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
-        let op = Op::Create {
-            key: key.to_owned(),
-            value,
-        };
+        let op = Op::Create { key: key.to_owned(), value };
         Ok(self.writer.submit(op).await?.revision)
     }
 
     async fn update(&self, key: &str, value: Bytes, expected_mod_revision: i64) -> Result<i64> {
-        let op = Op::Update {
-            key: key.to_owned(),
-            value,
-            expected: expected_mod_revision,
-        };
+        let op = Op::Update { key: key.to_owned(), value, expected: expected_mod_revision };
         Ok(self.writer.submit(op).await?.revision)
     }
 
-    async fn delete(
-        &self,
-        key: &str,
-        expected_mod_revision: Option<i64>,
-    ) -> Result<(i64, KeyValue)> {
-        let op = Op::Delete {
-            key: key.to_owned(),
-            expected: expected_mod_revision,
-        };
+    async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<(i64, KeyValue)> {
+        let op = Op::Delete { key: key.to_owned(), expected: expected_mod_revision };
         let outcome = self.writer.submit(op).await?;
-        let deleted = outcome.prev.ok_or_else(|| {
-            Error::Backend("the store writer did not return the deleted pair".to_owned())
-        })?;
+        let deleted = outcome
+            .prev
+            .ok_or_else(|| Error::Backend("the store writer did not return the deleted pair".to_owned()))?;
         Ok((outcome.revision, deleted))
     }
 
@@ -149,9 +121,7 @@ impl Store for SqliteStore {
 
     async fn range(&self, request: RangeRequest) -> Result<RangeResult> {
         let current = self.hub.revision();
-        self.reads
-            .run(move |conn| reads::range(conn, &request, current))
-            .await
+        self.reads.run(move |conn| reads::range(conn, &request, current)).await
     }
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
@@ -164,13 +134,9 @@ impl Store for SqliteStore {
         let history = self
             .reads
             .run(move |conn| {
-                reads::history(
-                    conn,
-                    &prefix,
-                    from_revision,
-                    registration.revision,
-                    |event| sender.send(Ok(WatchItem::Event(event))).is_ok(),
-                )
+                reads::history(conn, &prefix, from_revision, registration.revision, |event| {
+                    sender.send(Ok(WatchItem::Event(event))).is_ok()
+                })
             })
             .await;
         match history {
@@ -200,13 +166,7 @@ impl Store for SqliteStore {
 
     async fn compact(&self, revision: i64) -> Result<()> {
         // The writer compacts in bounded steps, so writes can go between them.
-        while self
-            .writer
-            .submit(Op::Compact { target: revision })
-            .await?
-            .revision
-            < revision
-        {}
+        while self.writer.submit(Op::Compact { target: revision }).await?.revision < revision {}
         Ok(())
     }
 }

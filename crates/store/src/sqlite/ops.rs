@@ -44,12 +44,7 @@ pub(super) struct Outcome {
 
 /// Applies `op`, adding the event it makes to `events`. A refused precondition is an error other
 /// than `Error::Backend` and changes nothing; `Error::Backend` leaves the transaction unusable.
-pub(super) fn apply(
-    conn: &Connection,
-    revisions: &mut Revisions,
-    op: Op,
-    events: &mut Vec<Event>,
-) -> Result<Outcome> {
+pub(super) fn apply(conn: &Connection, revisions: &mut Revisions, op: Op, events: &mut Vec<Event>) -> Result<Outcome> {
     match op {
         Op::Create { key, value } => {
             let latest = LogRow::latest(conn, &key)?;
@@ -67,11 +62,7 @@ pub(super) fn apply(
             };
             append(conn, revisions, row, None, events)
         }
-        Op::Update {
-            key,
-            value,
-            expected,
-        } => {
+        Op::Update { key, value, expected } => {
             let current = guarded_live_row(conn, &key, Some(expected))?;
             let row = LogRow {
                 revision: revisions.current + 1,
@@ -99,9 +90,7 @@ pub(super) fn apply(
 
 /// The key's current row, if it is live and its revision is `expected` (when given).
 fn guarded_live_row(conn: &Connection, key: &str, expected: Option<i64>) -> Result<LogRow> {
-    let row = LogRow::latest(conn, key)?
-        .filter(|row| !row.deleted)
-        .ok_or(Error::NotFound)?;
+    let row = LogRow::latest(conn, key)?.filter(|row| !row.deleted).ok_or(Error::NotFound)?;
     match expected {
         Some(expected) if expected != row.revision => Err(Error::Conflict { current: row.kv() }),
         _ => Ok(row),
@@ -118,10 +107,7 @@ fn append(
     row.insert(conn)?;
     revisions.current = row.revision;
     let event = row.into_event(prev);
-    let outcome = Outcome {
-        revision: event.revision(),
-        prev: event.prev.clone(),
-    };
+    let outcome = Outcome { revision: event.revision(), prev: event.prev.clone() };
     events.push(event);
     Ok(outcome)
 }
@@ -131,16 +117,10 @@ fn append(
 /// too. What is left at or below the new compacted revision is each live key's newest row.
 fn compact_step(conn: &Connection, revisions: &mut Revisions, target: i64) -> Result<Outcome> {
     if target <= revisions.compacted {
-        return Err(Error::Compacted {
-            requested: target,
-            compacted: revisions.compacted,
-        });
+        return Err(Error::Compacted { requested: target, compacted: revisions.compacted });
     }
     if target > revisions.current {
-        return Err(Error::FutureRevision {
-            requested: target,
-            current: revisions.current,
-        });
+        return Err(Error::FutureRevision { requested: target, current: revisions.current });
     }
     let from = revisions.compacted;
     let to = target.min(from + COMPACTION_STEP);
@@ -153,8 +133,5 @@ fn compact_step(conn: &Connection, revisions: &mut Revisions, target: i64) -> Re
         .execute((from, to))?;
     write_meta(conn, META_COMPACTED, to)?;
     revisions.compacted = to;
-    Ok(Outcome {
-        revision: to,
-        prev: None,
-    })
+    Ok(Outcome { revision: to, prev: None })
 }

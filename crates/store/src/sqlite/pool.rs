@@ -21,10 +21,7 @@ pub(super) struct ReadPool {
 impl ReadPool {
     /// Opens no connection yet, so that opening the store stays fast.
     pub fn new(path: &Path) -> Arc<Self> {
-        Arc::new(ReadPool {
-            path: path.to_owned(),
-            idle: Mutex::new(Vec::new()),
-        })
+        Arc::new(ReadPool { path: path.to_owned(), idle: Mutex::new(Vec::new()) })
     }
 
     /// Runs `read` on a read connection in tokio's blocking pool.
@@ -45,11 +42,7 @@ impl ReadPool {
     }
 
     fn checkout(&self) -> Result<Connection> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         match idle {
             Some(conn) => Ok(conn),
             None => schema::open_reader(&self.path),

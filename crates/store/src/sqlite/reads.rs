@@ -15,36 +15,20 @@ pub(super) fn compacted(conn: &Connection) -> Result<i64> {
 }
 
 pub(super) fn get(conn: &Connection, key: &str) -> Result<Option<KeyValue>> {
-    Ok(LogRow::latest(conn, key)?
-        .filter(|row| !row.deleted)
-        .map(|row| row.kv()))
+    Ok(LogRow::latest(conn, key)?.filter(|row| !row.deleted).map(|row| row.kv()))
 }
 
 /// The keys of a range request as of a revision; `current` is the newest committed revision.
-pub(super) fn range(
-    conn: &mut Connection,
-    request: &RangeRequest,
-    current: i64,
-) -> Result<RangeResult> {
-    let revision = if request.revision == 0 {
-        current
-    } else {
-        request.revision
-    };
+pub(super) fn range(conn: &mut Connection, request: &RangeRequest, current: i64) -> Result<RangeResult> {
+    let revision = if request.revision == 0 { current } else { request.revision };
     if revision > current {
-        return Err(Error::FutureRevision {
-            requested: revision,
-            current,
-        });
+        return Err(Error::FutureRevision { requested: revision, current });
     }
     let tx = conn.transaction()?;
     // As in etcd, the state at the compacted revision itself is still whole.
     let compacted = compacted(&tx)?;
     if revision < compacted {
-        return Err(Error::Compacted {
-            requested: revision,
-            compacted,
-        });
+        return Err(Error::Compacted { requested: revision, compacted });
     }
     let mut keys = KeyRange::prefix(&request.prefix);
     if let Some(after) = &request.start_after {
@@ -56,17 +40,10 @@ pub(super) fn range(
     };
     let kvs = live_pairs(&tx, &keys, revision, limit)?;
     let remaining = match (limit, kvs.last()) {
-        (Some(limit), Some(last)) if kvs.len() == limit => {
-            count_live(&tx, &keys.after(&last.key), revision)?
-        }
+        (Some(limit), Some(last)) if kvs.len() == limit => count_live(&tx, &keys.after(&last.key), revision)?,
         _ => 0,
     };
-    Ok(RangeResult {
-        kvs,
-        revision,
-        more: remaining > 0,
-        remaining,
-    })
+    Ok(RangeResult { kvs, revision, more: remaining > 0, remaining })
 }
 
 /// For each key in `keys`, its newest row at or below `revision`, unless that row is a tombstone.
@@ -82,11 +59,7 @@ fn newest_live_rows(keys: &KeyRange) -> String {
 }
 
 fn live_pairs_sql(keys: &KeyRange) -> String {
-    format!(
-        "SELECT {} FROM {} ORDER BY l.key LIMIT :limit",
-        log_columns!("l"),
-        newest_live_rows(keys)
-    )
+    format!("SELECT {} FROM {} ORDER BY l.key LIMIT :limit", log_columns!("l"), newest_live_rows(keys))
 }
 
 fn count_live_sql(keys: &KeyRange) -> String {
@@ -104,12 +77,7 @@ fn history_sql(keys: &KeyRange) -> String {
     )
 }
 
-fn live_pairs(
-    conn: &Connection,
-    keys: &KeyRange,
-    revision: i64,
-    limit: Option<usize>,
-) -> Result<Vec<KeyValue>> {
+fn live_pairs(conn: &Connection, keys: &KeyRange, revision: i64, limit: Option<usize>) -> Result<Vec<KeyValue>> {
     let mut statement = conn.prepare_cached(&live_pairs_sql(keys))?;
     keys.bind(&mut statement)?;
     bind_named(&mut statement, ":revision", revision)?;
@@ -149,10 +117,7 @@ pub(super) fn history(
     let tx = conn.transaction()?;
     let compacted = compacted(&tx)?;
     if from <= compacted {
-        return Err(Error::Compacted {
-            requested: from,
-            compacted,
-        });
+        return Err(Error::Compacted { requested: from, compacted });
     }
     let keys = KeyRange::prefix(prefix);
     let mut statement = tx.prepare_cached(&history_sql(&keys))?;
@@ -185,11 +150,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (conn, _) = schema::open_writer(&dir.path().join("plans.db")).unwrap();
         let keys = KeyRange::prefix("/registry/pods/").after("/registry/pods/a");
-        for sql in [
-            live_pairs_sql(&keys),
-            count_live_sql(&keys),
-            history_sql(&keys),
-        ] {
+        for sql in [live_pairs_sql(&keys), count_live_sql(&keys), history_sql(&keys)] {
             let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let mut rows = statement.raw_query();
             let mut plan: Vec<String> = Vec::new();
@@ -197,8 +158,7 @@ mod tests {
                 plan.push(row.get(3).unwrap());
             }
             assert!(
-                plan.iter()
-                    .all(|step| !step.starts_with("SCAN") && !step.contains("TEMP B-TREE")),
+                plan.iter().all(|step| !step.starts_with("SCAN") && !step.contains("TEMP B-TREE")),
                 "{sql}\n{plan:#?}"
             );
         }

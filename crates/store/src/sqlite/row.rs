@@ -108,22 +108,11 @@ impl LogRow {
     pub fn into_event(self, prev: Option<&LogRow>) -> Event {
         let kv = self.kv();
         if self.deleted {
-            let prev = KeyValue {
-                mod_revision: self.prev_revision,
-                ..kv.clone()
-            };
-            Event {
-                kind: EventKind::Delete,
-                kv,
-                prev: Some(prev),
-            }
+            let prev = KeyValue { mod_revision: self.prev_revision, ..kv.clone() };
+            Event { kind: EventKind::Delete, kv, prev: Some(prev) }
         } else {
             let prev = prev.filter(|row| !row.deleted).map(LogRow::kv);
-            Event {
-                kind: EventKind::Put,
-                kv,
-                prev,
-            }
+            Event { kind: EventKind::Put, kv, prev }
         }
     }
 }

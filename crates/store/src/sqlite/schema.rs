@@ -66,11 +66,7 @@ pub(super) fn open_writer(path: &Path) -> Result<(Connection, Revisions)> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     // This pragma answers with the limit it set, so it cannot go through `pragma_update`.
-    conn.query_row(
-        &format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}"),
-        [],
-        |_| Ok(()),
-    )?;
+    conn.query_row(&format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}"), [], |_| Ok(()))?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     match version {
         0 => conn.execute_batch(CREATE_SCHEMA)?,
@@ -83,10 +79,8 @@ pub(super) fn open_writer(path: &Path) -> Result<(Connection, Revisions)> {
             )));
         }
     }
-    let revisions = Revisions {
-        current: read_meta(&conn, META_REVISION)?,
-        compacted: read_meta(&conn, META_COMPACTED)?,
-    };
+    let revisions =
+        Revisions { current: read_meta(&conn, META_REVISION)?, compacted: read_meta(&conn, META_COMPACTED)? };
     Ok((conn, revisions))
 }
 
@@ -99,14 +93,11 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection> {
 }
 
 pub(super) fn read_meta(conn: &Connection, name: &str) -> Result<i64> {
-    let value = conn
-        .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
-        .query_row([name], |row| row.get(0))?;
+    let value = conn.prepare_cached("SELECT value FROM meta WHERE name = ?1")?.query_row([name], |row| row.get(0))?;
     Ok(value)
 }
 
 pub(super) fn write_meta(conn: &Connection, name: &str, value: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE meta SET value = ?2 WHERE name = ?1")?
-        .execute((name, value))?;
+    conn.prepare_cached("UPDATE meta SET value = ?2 WHERE name = ?1")?.execute((name, value))?;
     Ok(())
 }

@@ -34,19 +34,12 @@ pub(super) struct Writer {
 impl Writer {
     pub fn spawn(conn: Connection, revisions: Revisions, hub: Arc<Hub>) -> Result<Self> {
         let (queue, requests) = mpsc::channel();
-        let group_commit = GroupCommit {
-            conn,
-            revisions,
-            hub,
-        };
+        let group_commit = GroupCommit { conn, revisions, hub };
         let thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
             .spawn(move || group_commit.run(requests))
             .map_err(|e| Error::Backend(format!("cannot start the store writer thread: {e}")))?;
-        Ok(Writer {
-            queue: Some(queue),
-            thread: Some(thread),
-        })
+        Ok(Writer { queue: Some(queue), thread: Some(thread) })
     }
 
     /// Queues a write and waits until it is durable (or refused).
@@ -95,16 +88,9 @@ impl GroupCommit {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
-        let (ops, replies): (Vec<Op>, Vec<_>) = batch
-            .into_iter()
-            .map(|request| (request.op, request.reply))
-            .unzip();
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|request| (request.op, request.reply)).unzip();
         match self.apply(ops) {
-            Ok(Committed {
-                outcomes,
-                events,
-                revisions,
-            }) => {
+            Ok(Committed { outcomes, events, revisions }) => {
                 self.revisions = revisions;
                 self.hub.publish(revisions.current, &events);
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -124,9 +110,7 @@ impl GroupCommit {
 
     /// Applies a batch in one transaction and commits it. On a backend error nothing is kept.
     fn apply(&mut self, ops: Vec<Op>) -> Result<Committed> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut revisions = self.revisions;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut events = Vec::with_capacity(ops.len());
@@ -140,10 +124,6 @@ impl GroupCommit {
             write_meta(&tx, META_REVISION, revisions.current)?;
         }
         tx.commit()?;
-        Ok(Committed {
-            outcomes,
-            events,
-            revisions,
-        })
+        Ok(Committed { outcomes, events, revisions })
     }
 }
