@@ -21,6 +21,9 @@ pub struct Selection {
     fields: Vec<FieldRequirement>,
 }
 
+/// Boolean fields: an absent one reads as "false", as Kubernetes formats them.
+const BOOLEAN_FIELDS: &[&str] = &["/spec/unschedulable", "/spec/hostNetwork"];
+
 fn field_pointer(info: &ResourceInfo, field: &str) -> Option<String> {
     let path = match field {
         "metadata.name" | "metadata.namespace" => field,
@@ -70,11 +73,39 @@ impl Selection {
         }
         self.fields.iter().all(|f| {
             let actual = match obj.pointer(&f.pointer) {
+                None | Some(Value::Null) if BOOLEAN_FIELDS.contains(&f.pointer.as_str()) => "false".to_string(),
                 None | Some(Value::Null) => String::new(),
                 Some(Value::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
             };
             (actual == f.value) == f.equal
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn nodes() -> registry::Registry {
+        registry::Registry::builtin()
+    }
+
+    #[test]
+    fn fields_and_labels() {
+        let reg = nodes();
+        let node = reg.get("", "v1", "nodes").unwrap();
+        let schedulable = json!({"metadata": {"name": "n1", "labels": {"zone": "a"}}, "spec": {}});
+        let cordoned = json!({"metadata": {"name": "n2"}, "spec": {"unschedulable": true}});
+        let sel = Selection::parse(node, None, Some("spec.unschedulable=false")).unwrap();
+        assert!(sel.matches(&schedulable) && !sel.matches(&cordoned));
+        let sel = Selection::parse(node, Some("zone in (a,b)"), Some("metadata.name!=n2")).unwrap();
+        assert!(sel.matches(&schedulable) && !sel.matches(&cordoned));
+        assert_eq!(Selection::parse(node, None, Some("spec.bogus=1")).unwrap_err().code, 400);
+        let pods = reg.get("", "v1", "pods").unwrap();
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
+        assert!(Selection::parse(pods, None, Some("spec.nodeName=n1,status.phase==Running")).unwrap().matches(&pod));
+        assert!(!Selection::parse(pods, None, Some("spec.nodeName=")).unwrap().matches(&pod));
     }
 }

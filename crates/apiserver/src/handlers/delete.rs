@@ -75,7 +75,10 @@ pub fn ready_to_go(obj: &Value) -> bool {
 
 /// Removes the object from the store, guarded by the revision it was read at.
 pub async fn remove(ctx: &Ctx, name: &str, current: &Value, revision: i64) -> ApiResult<Value> {
-    match ctx.api.store.delete(&ctx.key(name), Some(revision)).await {
+    let started = std::time::Instant::now();
+    let result = ctx.api.store.delete(&ctx.key(name), Some(revision)).await;
+    ctx.api.metrics.observe_store("delete", started.elapsed());
+    match result {
         Ok((rev, _)) => {
             if ctx.info().group.is_empty() && ctx.info().plural == "services" {
                 ctx.api.services.release(current);
