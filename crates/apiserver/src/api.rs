@@ -37,11 +37,16 @@ impl Api {
         let query = Query::parse(req.uri().query());
         let path = req.uri().path().to_string();
         let target = parse(req.method(), &path, &query);
+        // Metric labels come from fixed sets (the catalog's resources, the API's verbs), so
+        // that no request can mint new time series.
         let (verb, resource) = match &target {
-            Target::Resource(r) => (r.verb.to_string(), r.resource.clone()),
-            _ => (req.method().as_str().to_ascii_lowercase(), String::new()),
+            Target::Resource(r) => {
+                let known = self.registry.get(&r.group, &r.version, &r.resource).map_or("", |info| info.plural);
+                (r.verb, known)
+            }
+            _ => (if req.method() == http::Method::GET { "get" } else { "other" }, ""),
         };
-        let response = match self.inflight.admit(&verb) {
+        let response = match self.inflight.admit(verb) {
             Err(e) => error_response(&e),
             Ok(_permit) => match self.route(req, cert_user, target, query, &path).await {
                 Ok(resp) => resp,
@@ -49,7 +54,7 @@ impl Api {
             },
         };
         if verb != "watch" {
-            self.metrics.observe_request(&verb, &resource, response.status().as_u16(), started.elapsed());
+            self.metrics.observe_request(verb, resource, response.status().as_u16(), started.elapsed());
         }
         response
     }

@@ -63,9 +63,12 @@ pub fn name_of(obj: &Value) -> &str {
     obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
 }
 
-pub fn resource_version_of(obj: &Value) -> Option<i64> {
-    obj.pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .and_then(|s| s.parse().ok())
+/// The resourceVersion a write is guarded by, from the object (or merge patch) it sent:
+/// none when absent, empty or "0" (an unconditional write, as Kubernetes reads it).
+pub fn precondition_of(obj: &Value) -> ApiResult<Option<i64>> {
+    let Some(rv) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let n: i64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: \"{rv}\"")))?;
+    Ok((n != 0).then_some(n))
 }

@@ -53,6 +53,25 @@ impl Strategy for ConfigMapStrategy {
         size_error(size, "data", &mut errs);
         errs
     }
+
+    fn validate_update(&self, new: &ConfigMap, old: &ConfigMap) -> Vec<FieldError> {
+        let mut errs = self.validate(new);
+        errs.extend(immutable_data(
+            old.immutable,
+            (&new.data, &new.binary_data, new.immutable),
+            (&old.data, &old.binary_data, old.immutable),
+        ));
+        errs
+    }
+}
+
+/// Once `immutable` is set, neither the data nor the flag may change.
+fn immutable_data<T: PartialEq>(was_immutable: Option<bool>, new: T, old: T) -> Vec<FieldError> {
+    if was_immutable == Some(true) && new != old {
+        vec![FieldError::forbidden("data", "field is immutable when `immutable` is set")]
+    } else {
+        Vec::new()
+    }
 }
 
 pub struct SecretStrategy;
@@ -83,9 +102,7 @@ impl Strategy for SecretStrategy {
         if new.type_ != old.type_ {
             errs.push(FieldError::invalid("type", new.type_.clone().unwrap_or_default(), "field is immutable"));
         }
-        if old.immutable == Some(true) && (new.data != old.data || new.immutable != old.immutable) {
-            errs.push(FieldError::forbidden("data", "field is immutable when `immutable` is set"));
-        }
+        errs.extend(immutable_data(old.immutable, (&new.data, new.immutable), (&old.data, old.immutable)));
         errs
     }
 }

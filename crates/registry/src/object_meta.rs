@@ -131,6 +131,18 @@ fn spec_part(obj: &Value) -> Vec<(&String, &Value)> {
         .unwrap_or_default()
 }
 
+/// Bumps metadata.generation when the spec changed. Called on the defaulted object, so that
+/// re-sending an unchanged manifest (without its defaults) changes nothing.
+pub fn bump_generation(info: &ResourceInfo, new: &mut Value, old: &Value) {
+    if !info.generation || spec_part(new) == spec_part(old) {
+        return;
+    }
+    let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("generation".into(), Value::from(generation + 1));
+    }
+}
+
 /// Why an update is refused before the kind's own rules are asked.
 pub enum UpdateRefusal {
     Admit(AdmitError),
@@ -153,8 +165,8 @@ pub enum UpdateScope {
     Status,
 }
 
-/// Prepares an update of `old` to `new`: the status/spec split, the metadata no update may
-/// change, and the generation bump.
+/// Prepares an update of `old` to `new`: the status/spec split, and the metadata no update
+/// may change.
 pub fn prepare_update(
     info: &ResourceInfo,
     new: &mut Value,
@@ -190,7 +202,6 @@ pub fn prepare_update(
         UpdateScope::Main => {}
     }
     let old_meta = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
-    let spec_changed = spec_part(new) != spec_part(old);
     let meta = meta_mut(new)?;
     if let Some(rv) = new_rv {
         meta.insert("resourceVersion".into(), rv);
@@ -210,10 +221,6 @@ pub fn prepare_update(
         };
     }
     meta.remove("selfLink");
-    if info.generation && spec_changed {
-        let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
-        meta.insert("generation".into(), Value::from(generation + 1));
-    }
     let mut errs = validate_meta(info, meta)?;
     if old_meta.contains_key("deletionTimestamp") {
         let old_finalizers = old_meta.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 /// The DeleteOptions of a request, from its body or its query.
 struct DeleteOptions {
+    /// `dryRun=All` in the query or `"dryRun": ["All"]` in the body.
+    dry_run: bool,
     grace_period: Option<i64>,
     propagation: Option<String>,
     uid: Option<String>,
@@ -44,21 +46,29 @@ async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> 
             ),
         ));
     }
-    if body.get("orphanDependents").and_then(Value::as_bool) == Some(true) && propagation.is_none() {
-        return Ok(DeleteOptions {
-            grace_period,
-            propagation: Some("Orphan".into()),
-            uid: str_at("/preconditions/uid"),
-            resource_version: str_at("/preconditions/resourceVersion"),
-        });
-    }
+    let propagation = match body.get("orphanDependents").and_then(Value::as_bool) {
+        Some(true) if propagation.is_none() => Some("Orphan".to_string()),
+        _ => propagation,
+    };
+    let dry_run = match body.get("dryRun").and_then(Value::as_array) {
+        None => ctx.dry_run,
+        Some(values) if values.iter().all(|v| v == "All") => true,
+        Some(values) => {
+            let given = Value::Array(values.clone());
+            return Err(ApiError::bad_request(format!("Unsupported value: {given}: supported values: \"All\"")));
+        }
+    };
     Ok(DeleteOptions {
+        dry_run,
         grace_period,
         propagation,
         uid: str_at("/preconditions/uid"),
         resource_version: str_at("/preconditions/resourceVersion"),
     })
 }
+
+/// Namespaces the cluster itself needs (kube-apiserver's NamespaceLifecycle admission).
+const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
 
 /// An object marked for deletion with no finalizers left is removed, unless it is a pod still
 /// within its grace period (its node agent removes it) or a namespace with spec finalizers.
@@ -116,6 +126,12 @@ fn grace_period(ctx: &Ctx, obj: &Value, requested: Option<i64>) -> i64 {
 /// period).
 async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Value> {
     let info = ctx.info();
+    if info.group.is_empty() && info.plural == "namespaces" && PROTECTED_NAMESPACES.contains(&name) {
+        let mut e =
+            ApiError::forbidden(format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"));
+        e.details = Some(json!({"name": name, "kind": "namespaces"}));
+        return Err(e);
+    }
     loop {
         let kv = ctx.api.store.get(&ctx.key(name)).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
         let current = objects::decode(info, &kv)?;
@@ -158,7 +174,7 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Va
         let spec_finalizers = is_namespace
             && current.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
         if finalizers.is_empty() && grace == 0 && !spec_finalizers {
-            if ctx.dry_run {
+            if opts.dry_run {
                 return Ok(current);
             }
             match remove(ctx, name, &current, kv.mod_revision).await {
@@ -180,7 +196,7 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Va
         if is_namespace {
             next["status"]["phase"] = Value::from("Terminating");
         }
-        if next == current || ctx.dry_run {
+        if next == current || opts.dry_run {
             return Ok(next);
         }
         match ctx.api.store.update(&ctx.key(name), objects::encode(info, &next)?, kv.mod_revision).await {

@@ -52,7 +52,9 @@ impl Ctx {
             None | Some("") => false,
             Some("All") => true,
             Some(other) => {
-                return Err(ApiError::bad_request(format!("Unsupported value: \"{other}\": supported values: \"All\"")));
+                return Err(ApiError::bad_request(format!(
+                    "Unsupported value: \"{other}\": supported values: \"All\""
+                )));
             }
         };
         Ok(Ctx { api, index, req, query, headers, user, dry_run })

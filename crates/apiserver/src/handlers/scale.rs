@@ -43,7 +43,11 @@ pub async fn write(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
     let patch_type = (ctx.req.verb == "patch").then(|| content_type(&headers));
     let body = read_body(req.into_body()).await?;
     let name = ctx.name().to_string();
-    let updated = update_with(&ctx, &name, UpdateScope::Main, &|current| {
+    let precondition = match &patch_type {
+        Some(_) => super::write::patch_precondition(&body)?,
+        None => crate::objects::precondition_of(&decode_object(&headers, &body)?)?,
+    };
+    let updated = update_with(&ctx, &name, UpdateScope::Main, precondition, &|current| {
         let scale = match &patch_type {
             Some(ct) => apply_patch(ct, &scale_of(current), &body)?,
             None => decode_object(&headers, &body)?,

@@ -21,6 +21,9 @@ use store::{EventKind, WatchItem, WatchStream};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
+/// Longer watch timeouts are cut to this (a day), which also keeps deadlines representable.
+const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
 /// How often a watch that asked for bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -132,7 +135,8 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let selection = Selection::parse(info, ctx.query.get("labelSelector"), fields.as_deref())?;
     let timeout = match ctx.query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
         Some(t) => {
-            Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?)
+            let secs: u64 = t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?;
+            Duration::from_secs(secs.min(MAX_TIMEOUT_SECONDS))
         }
         None => Duration::from_secs(1800 + rand_secs(1800)),
     };
@@ -148,6 +152,10 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             rv.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: \"{rv}\"")))?,
         )
     };
+    let current = ctx.api.store.current_revision().await?;
+    if after > current {
+        return Err(ApiError::timeout(format!("Too large resource version: {after}, current: {current}")));
+    }
     let storage_prefix = objects::prefix(info, None);
     let cache = ctx.api.caches.get(&ctx.api.store, &storage_prefix).await?;
     let source = match cache.subscribe(after) {

@@ -144,9 +144,16 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
 /// What an update wants the object to become, given the current one.
 pub type Mutation<'a> = dyn Fn(&Value) -> ApiResult<Value> + Send + Sync + 'a;
 
-/// Updates object `name` to what `mutate` makes of the current one, retrying on a lost race
-/// unless the caller named the resourceVersion it started from. Returns the stored object.
-pub async fn update_with(ctx: &Ctx, name: &str, scope: UpdateScope, mutate: &Mutation<'_>) -> ApiResult<Value> {
+/// Updates object `name` to what `mutate` makes of the current one. With a `precondition`
+/// (the resourceVersion the client started from) a stale object is a 409; without one a lost
+/// race is retried on the newer object. Returns the stored object.
+pub async fn update_with(
+    ctx: &Ctx,
+    name: &str,
+    scope: UpdateScope,
+    precondition: Option<i64>,
+    mutate: &Mutation<'_>,
+) -> ApiResult<Value> {
     let info = ctx.info();
     let key = ctx.key(name);
     loop {
@@ -161,7 +168,6 @@ pub async fn update_with(ctx: &Ctx, name: &str, scope: UpdateScope, mutate: &Mut
             )));
         }
         object_meta::check_namespace(info, &mut new, ctx.namespace()).map_err(|e| admit_error(ctx, name, e))?;
-        let precondition = objects::resource_version_of(&new);
         if let Some(rv) = precondition
             && rv != current_kv.mod_revision
         {
@@ -184,13 +190,17 @@ pub async fn update_with(ctx: &Ctx, name: &str, scope: UpdateScope, mutate: &Mut
             keep_service_allocations(&mut new, &current);
         }
         let mut new = info.behaviour.admit(new, Some(&current)).map_err(|e| admit_error(ctx, name, e))?;
+        object_meta::bump_generation(info, &mut new, &current);
         objects::set_resource_version(&mut new, current_kv.mod_revision);
         if new == current || ctx.dry_run {
             return Ok(new);
         }
         // An object being deleted goes once its last finalizer is removed.
         if super::delete::ready_to_go(&new) {
-            return super::delete::remove(ctx, name, &current, current_kv.mod_revision).await;
+            match super::delete::remove(ctx, name, &current, current_kv.mod_revision).await {
+                Err(e) if e.code == 409 && precondition.is_none() => continue,
+                other => return other,
+            }
         }
         let started = std::time::Instant::now();
         let result = ctx.api.store.update(&key, objects::encode(info, &new)?, current_kv.mod_revision).await;
@@ -241,7 +251,8 @@ pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> Api
     let body = read_body(req.into_body()).await?;
     let obj = decode_object(&headers, &body)?;
     let name = ctx.name().to_string();
-    let updated = update_with(&ctx, &name, scope, &|_| Ok(obj.clone())).await?;
+    let precondition = objects::precondition_of(&obj)?;
+    let updated = update_with(&ctx, &name, scope, precondition, &|_| Ok(obj.clone())).await?;
     respond_object(&ctx, 200, &updated)
 }
 
@@ -276,11 +287,27 @@ pub fn apply_patch(content_type: &str, target: &Value, patch: &Bytes) -> ApiResu
     Ok(doc)
 }
 
+/// A patch guards its write only if it sets metadata.resourceVersion itself (a merge patch's
+/// field, or a JSON patch operation on that path).
+pub fn patch_precondition(patch: &Bytes) -> ApiResult<Option<i64>> {
+    match serde_json::from_slice::<Value>(patch) {
+        Ok(Value::Array(ops)) => {
+            let op = ops.iter().rev().find(|op| op["path"] == "/metadata/resourceVersion" && op["value"].is_string());
+            let rv = op.map(|op| serde_json::json!({"metadata": {"resourceVersion": op["value"]}}));
+            rv.map_or(Ok(None), |v| objects::precondition_of(&v))
+        }
+        Ok(doc) => objects::precondition_of(&doc),
+        Err(_) => Ok(None),
+    }
+}
+
 pub async fn patch(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
     let content_type = crate::http_util::content_type(req.headers());
     let body = read_body(req.into_body()).await?;
     let name = ctx.name().to_string();
-    let updated = update_with(&ctx, &name, scope, &|current| apply_patch(&content_type, current, &body)).await?;
+    let precondition = patch_precondition(&body)?;
+    let updated =
+        update_with(&ctx, &name, scope, precondition, &|current| apply_patch(&content_type, current, &body)).await?;
     respond_object(&ctx, 200, &updated)
 }
 
@@ -349,7 +376,14 @@ pub async fn finalize_namespace(ctx: Ctx, req: Request<Incoming>) -> ApiResult<R
     let body = read_body(req.into_body()).await?;
     let obj = decode_object(&headers, &body)?;
     let name = ctx.name().to_string();
-    let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(Value::Array(vec![]));
+    let finalizers = match obj.pointer("/spec/finalizers") {
+        None | Some(Value::Null) => Value::Array(vec![]),
+        Some(f @ Value::Array(items)) if items.iter().all(Value::is_string) => f.clone(),
+        Some(_) => {
+            let e = FieldError::invalid("spec.finalizers", "", "must be a list of finalizer names");
+            return Err(ApiError::invalid(ctx.subject(ctx.name()), &[e]));
+        }
+    };
     let updated = write_through(&ctx, &name, &|current| {
         let mut next = current.clone();
         next["spec"]["finalizers"] = finalizers.clone();

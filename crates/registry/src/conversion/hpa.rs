@@ -41,6 +41,10 @@ fn unstash(obj: &mut Value, annotation: &str) -> Option<Value> {
     serde_json::from_str(raw.as_str()?).ok()
 }
 
+fn cpu_metric(utilization: i64) -> Value {
+    json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": utilization}}})
+}
+
 pub fn v2_to_v1(mut v2: Value) -> Value {
     let spec = v2.get("spec").cloned().unwrap_or(json!({}));
     let status = v2.get("status").cloned();
@@ -84,8 +88,11 @@ pub fn v1_to_v2(mut v1: Value) -> Value {
     let spec = v1.get("spec").cloned().unwrap_or(json!({}));
     let status = v1.get("status").cloned();
     let mut metrics = unstash(&mut v1, METRICS_ANNOTATION).and_then(|m| m.as_array().cloned()).unwrap_or_default();
-    let cpu_target = spec["targetCPUUtilizationPercentage"].as_i64().unwrap_or(80);
-    metrics.insert(0, json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu_target}}}));
+    // v1's CPU target is v2's CPU utilization metric; with no metric at all, v2 defaults to 80%.
+    let cpu_target = spec["targetCPUUtilizationPercentage"].as_i64().or(metrics.is_empty().then_some(80));
+    if let Some(target) = cpu_target {
+        metrics.insert(0, cpu_metric(target));
+    }
     let mut v2_spec =
         json!({"scaleTargetRef": spec["scaleTargetRef"], "maxReplicas": spec["maxReplicas"], "metrics": metrics});
     v2_spec["minReplicas"] = if spec["minReplicas"].is_null() { json!(1) } else { spec["minReplicas"].clone() };
@@ -153,6 +160,20 @@ mod tests {
         let v1 = v2_to_v1(v2.clone());
         assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 50);
         assert!(v1["metadata"]["annotations"][METRICS_ANNOTATION].as_str().unwrap().contains("memory"));
+        assert_eq!(v1_to_v2(v1), v2);
+    }
+
+    #[test]
+    fn a_memory_only_hpa_gains_no_cpu_target_through_v1() {
+        let v2 = json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 1, "maxReplicas": 5, "metrics": [
+                {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}},
+            ]},
+        });
+        let v1 = v2_to_v1(v2.clone());
+        assert!(v1["spec"].get("targetCPUUtilizationPercentage").is_none());
         assert_eq!(v1_to_v2(v1), v2);
     }
 }
