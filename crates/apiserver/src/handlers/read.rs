@@ -67,7 +67,9 @@ async fn list_revision(ctx: &Ctx) -> ApiResult<i64> {
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
     let matching = ctx.query.get("resourceVersionMatch").unwrap_or("");
     if rv.is_empty() || rv == "0" {
-        if !(matching.is_empty() || rv == "0" && matching == "NotOlderThan") {
+        // A watch-list (sendInitialEvents) may read "not older than" the latest revision.
+        let watch_list = ctx.query.has("sendInitialEvents") && matching == "NotOlderThan";
+        if !(matching.is_empty() || rv == "0" && matching == "NotOlderThan" || watch_list) {
             return Err(ApiError::bad_request(format!(
                 "resourceVersionMatch \"{matching}\" is forbidden unless resourceVersion is provided"
             )));

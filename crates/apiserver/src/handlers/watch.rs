@@ -115,6 +115,16 @@ impl View {
         let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": {"resourceVersion": revision.to_string()}});
         self.frame("BOOKMARK", &obj, None)
     }
+
+    /// The bookmark that ends a watch-list's initial events (`sendInitialEvents=true`).
+    fn initial_events_end(&mut self, revision: i64) -> Bytes {
+        let obj = json!({
+            "kind": self.kind,
+            "apiVersion": self.api_version,
+            "metadata": {"resourceVersion": revision.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}},
+        });
+        self.frame("BOOKMARK", &obj, None)
+    }
 }
 
 fn error_frame(e: &ApiError) -> Bytes {
@@ -142,10 +152,12 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     };
     let bookmarks = ctx.query.flag("allowWatchBookmarks");
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
-    // From "" or "0", the client first gets the current objects as ADDED events.
-    let (initial, after) = if rv.is_empty() || rv == "0" {
+    let initial_events = initial_events(&ctx, rv, bookmarks)?;
+    let (initial, after) = if initial_events.unwrap_or(rv.is_empty() || rv == "0") {
         let page = select(&ctx, &selection, 0).await?;
         (page.items, page.revision)
+    } else if rv.is_empty() || rv == "0" {
+        (Vec::new(), ctx.api.store.current_revision().await?)
     } else {
         (
             Vec::new(),
@@ -192,8 +204,12 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 return;
             }
         };
-        for obj in &initial {
-            if tx.send(view.frame("ADDED", obj, None)).await.is_err() {
+        let mut opening: Vec<Bytes> = initial.iter().map(|obj| view.frame("ADDED", obj, None)).collect();
+        if initial_events == Some(true) {
+            opening.push(view.initial_events_end(after));
+        }
+        for frame in opening {
+            if tx.send(frame).await.is_err() {
                 api.metrics.watches.dec();
                 return;
             }
@@ -234,6 +250,29 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         .header(header::CACHE_CONTROL, "no-cache, private")
         .body(body)
         .expect("static response parts are valid"))
+}
+
+/// `sendInitialEvents` (the watch-list protocol of client-go's informers): `Some(true)` asks
+/// for the current objects, then a bookmark that marks their end. It needs
+/// `resourceVersionMatch=NotOlderThan` and bookmarks, as Kubernetes checks.
+fn initial_events(ctx: &Ctx, rv: &str, bookmarks: bool) -> ApiResult<Option<bool>> {
+    let send = match ctx.query.get("sendInitialEvents") {
+        None => return Ok(None),
+        Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(other) => return Err(ApiError::bad_request(format!("invalid sendInitialEvents: \"{other}\""))),
+    };
+    let invalid = |msg: &str| ApiError::new(422, "Invalid", format!("ListOptions.meta.k8s.io \"\" is invalid: {msg}"));
+    if ctx.query.get("resourceVersionMatch") != Some("NotOlderThan") {
+        return Err(invalid("resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+    }
+    if send && !bookmarks {
+        return Err(invalid("allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"));
+    }
+    if !send && rv.is_empty() {
+        return Err(invalid("resourceVersion: Forbidden: sendInitialEvents=false requires a resourceVersion"));
+    }
+    Ok(Some(send))
 }
 
 /// A spread for default watch timeouts, so that watches do not all end at once.
