@@ -39,6 +39,12 @@ pub struct Config {
     pub service_cidr: String,
 }
 
+/// The address of the `kubernetes` Service in a service CIDR (its first usable address),
+/// which the serving certificate must name for in-cluster clients.
+pub fn kubernetes_service_ip(service_cidr: &str) -> anyhow::Result<String> {
+    Ok(service_alloc::ServiceAllocator::new(service_cidr)?.first_ip())
+}
+
 /// How often open watches are told how far the store has got (for bookmarks and for
 /// keeping the watch caches' windows current).
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);

@@ -80,6 +80,18 @@ fn issue(
     Ok(())
 }
 
+/// Leaf certificates are reissued this long before they expire.
+const RENEW_BEFORE: Duration = Duration::days(30);
+
+/// True if the certificate is missing, unreadable, or expires within `RENEW_BEFORE`.
+fn needs_renewal(path: &Path) -> bool {
+    let Ok(pem) = std::fs::read(path) else { return true };
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(&pem) else { return true };
+    let Ok(cert) = pem.parse_x509() else { return true };
+    let expires = cert.validity().not_after.timestamp();
+    expires - OffsetDateTime::now_utc().unix_timestamp() < RENEW_BEFORE.whole_seconds()
+}
+
 /// Makes or loads every certificate the server needs, under `dir`. The serving certificate
 /// covers `sans`; it is reissued when that set changes.
 pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
@@ -96,7 +108,7 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
     let sans_record = dir.join("serving.sans");
     let wanted = sans.join("\n");
     let recorded = std::fs::read_to_string(&sans_record).unwrap_or_default();
-    if recorded != wanted || !pki.serving_cert.exists() || !pki.serving_key.exists() {
+    if recorded != wanted || !pki.serving_key.exists() || needs_renewal(&pki.serving_cert) {
         issue(
             &issuer,
             "skiff-apiserver",
@@ -108,7 +120,7 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
         )?;
         std::fs::write(&sans_record, &wanted)?;
     }
-    if !pki.admin_cert.exists() || !pki.admin_key.exists() {
+    if !pki.admin_key.exists() || needs_renewal(&pki.admin_cert) {
         issue(
             &issuer,
             "skiff-admin",
@@ -123,16 +135,21 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
 }
 
 /// The names the serving certificate must cover: loopback, this host's name and addresses,
-/// and what the operator added with --tls-san.
-pub fn serving_names(extra: &[String]) -> Vec<String> {
-    let mut names: Vec<String> = vec![
-        "localhost".into(),
-        "127.0.0.1".into(),
-        "::1".into(),
-        "kubernetes".into(),
-        "kubernetes.default".into(),
-        "kubernetes.default.svc".into(),
-    ];
+/// the in-cluster names and address of the `kubernetes` Service, and what the operator added
+/// with --tls-san.
+pub fn serving_names(extra: &[String], kubernetes_service_ip: &str) -> Vec<String> {
+    let mut names: Vec<String> = [
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        kubernetes_service_ip,
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    .map(String::from)
+    .to_vec();
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         names.push(host.trim().to_string());
     }

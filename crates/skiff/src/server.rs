@@ -49,7 +49,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
-    let pki = pki::ensure(&data_dir.join("tls"), &pki::serving_names(&args.tls_san))?;
+    let service_ip = apiserver::kubernetes_service_ip(&args.service_cidr)
+        .with_context(|| format!("--service-cidr {} is not a usable IPv4 range", args.service_cidr))?;
+    let pki = pki::ensure(&data_dir.join("tls"), &pki::serving_names(&args.tls_san, &service_ip))?;
     let store = store::SqliteStore::open(
         &data_dir.join("state.db"),
         store::SqliteOptions { history: Duration::from_secs(args.history_seconds), ..Default::default() },

@@ -264,10 +264,14 @@ fn initial_events(ctx: &Ctx, rv: &str, bookmarks: bool) -> ApiResult<Option<bool
     };
     let invalid = |msg: &str| ApiError::new(422, "Invalid", format!("ListOptions.meta.k8s.io \"\" is invalid: {msg}"));
     if ctx.query.get("resourceVersionMatch") != Some("NotOlderThan") {
-        return Err(invalid("resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+        return Err(invalid(
+            "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ));
     }
     if send && !bookmarks {
-        return Err(invalid("allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"));
+        return Err(invalid(
+            "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
+        ));
     }
     if !send && rv.is_empty() {
         return Err(invalid("resourceVersion: Forbidden: sendInitialEvents=false requires a resourceVersion"));
