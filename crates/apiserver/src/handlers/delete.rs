@@ -67,6 +67,17 @@ async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> 
     })
 }
 
+/// What a delete did.
+enum Outcome {
+    /// The object is gone (this is how it was).
+    Gone(Value),
+    /// The object waits for its finalizers or grace period (this is how it is now).
+    Pending(Value),
+}
+
+/// Kinds whose delete answers with the deleted object rather than a Status, as in Kubernetes.
+const RETURN_DELETED_OBJECT: &[&str] = &["pods", "services", "serviceaccounts", "storageclasses", "namespaces"];
+
 /// Namespaces the cluster itself needs (kube-apiserver's NamespaceLifecycle admission).
 const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
 
@@ -124,7 +135,7 @@ fn grace_period(ctx: &Ctx, obj: &Value, requested: Option<i64>) -> i64 {
 
 /// Deletes one object. Returns it as it was removed, or as it now waits (finalizers or a grace
 /// period).
-async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Value> {
+async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Outcome> {
     let info = ctx.info();
     if info.group.is_empty() && info.plural == "namespaces" && PROTECTED_NAMESPACES.contains(&name) {
         let mut e =
@@ -175,11 +186,11 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Va
             && current.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
         if finalizers.is_empty() && grace == 0 && !spec_finalizers {
             if opts.dry_run {
-                return Ok(current);
+                return Ok(Outcome::Gone(current));
             }
             match remove(ctx, name, &current, kv.mod_revision).await {
                 Err(e) if e.code == 409 && opts.resource_version.is_none() => continue,
-                other => return other,
+                other => return other.map(Outcome::Gone),
             }
         }
         if !meta.contains_key("deletionTimestamp") {
@@ -197,12 +208,12 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Va
             next["status"]["phase"] = Value::from("Terminating");
         }
         if next == current || opts.dry_run {
-            return Ok(next);
+            return Ok(Outcome::Pending(next));
         }
         match ctx.api.store.update(&ctx.key(name), objects::encode(info, &next)?, kv.mod_revision).await {
             Ok(rev) => {
                 objects::set_resource_version(&mut next, rev);
-                return Ok(next);
+                return Ok(Outcome::Pending(next));
             }
             Err(store::Error::Conflict { .. }) => continue,
             Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
@@ -214,9 +225,21 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Va
 pub async fn delete(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let opts = options(&ctx, req).await?;
     let name = ctx.name().to_string();
-    // Kubernetes answers 200 whether the object went at once or waits for its finalizers.
-    let obj = delete_one(&ctx, &name, &opts).await?;
-    Ok(respond(200, &obj, Format::Json))
+    // 200 either way: with the object while it waits (finalizers, a grace period), and once
+    // gone with a Success Status, or the object for the kinds Kubernetes returns it for.
+    let body = match delete_one(&ctx, &name, &opts).await? {
+        Outcome::Pending(obj) => obj,
+        Outcome::Gone(obj) if RETURN_DELETED_OBJECT.contains(&ctx.info().plural) => obj,
+        Outcome::Gone(obj) => {
+            let info = ctx.info();
+            let mut details = json!({"name": name, "kind": info.plural, "uid": obj.pointer("/metadata/uid")});
+            if !info.group.is_empty() {
+                details["group"] = json!(info.group);
+            }
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+        }
+    };
+    Ok(respond(200, &body, Format::Json))
 }
 
 pub async fn delete_collection(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
@@ -227,7 +250,7 @@ pub async fn delete_collection(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Re
     for obj in page.items {
         let name = objects::name_of(&obj).to_string();
         match delete_one(&ctx, &name, &opts).await {
-            Ok(obj) => deleted.push(obj),
+            Ok(Outcome::Gone(obj) | Outcome::Pending(obj)) => deleted.push(obj),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }

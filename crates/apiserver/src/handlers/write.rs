@@ -5,7 +5,7 @@ use super::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::http_util::{Body, Format, decode_object, read_body, respond};
 use crate::objects;
-use crate::service_alloc::AllocError;
+use crate::service_alloc::{AllocError, ServiceAllocator};
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -186,17 +186,29 @@ pub async fn update_with(
                 ),
             ),
         })?;
-        if info.group.is_empty() && info.plural == "services" {
-            keep_service_allocations(&mut new, &current);
+        let is_service = info.group.is_empty() && info.plural == "services";
+        if is_service {
+            ServiceAllocator::carry_over(&mut new, &current);
         }
         let mut new = info.behaviour.admit(new, Some(&current)).map_err(|e| admit_error(ctx, name, e))?;
         object_meta::bump_generation(info, &mut new, &current);
         objects::set_resource_version(&mut new, current_kv.mod_revision);
+        if is_service {
+            ctx.api.services.reallocate(&mut new, &current).map_err(|e| alloc_error(ctx, name, e))?;
+        }
+        // Returns what this attempt newly reserved, when it does not store them.
+        let unreserve = |new: &Value| {
+            if is_service {
+                ctx.api.services.release_difference(new, &current);
+            }
+        };
         if new == current || ctx.dry_run {
+            unreserve(&new);
             return Ok(new);
         }
         // An object being deleted goes once its last finalizer is removed.
         if super::delete::ready_to_go(&new) {
+            unreserve(&new);
             match super::delete::remove(ctx, name, &current, current_kv.mod_revision).await {
                 Err(e) if e.code == 409 && precondition.is_none() => continue,
                 other => return other,
@@ -205,6 +217,11 @@ pub async fn update_with(
         let started = std::time::Instant::now();
         let result = ctx.api.store.update(&key, objects::encode(info, &new)?, current_kv.mod_revision).await;
         ctx.api.metrics.observe_store("update", started.elapsed());
+        match &result {
+            Ok(_) if is_service => ctx.api.services.release_difference(&current, &new),
+            Ok(_) => {}
+            Err(_) => unreserve(&new),
+        }
         match result {
             Ok(rev) => {
                 objects::set_resource_version(&mut new, rev);
@@ -219,29 +236,6 @@ pub async fn update_with(
             }
             Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
             Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// A Service keeps its cluster IP and node ports across updates that leave them out.
-fn keep_service_allocations(new: &mut Value, old: &Value) {
-    for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
-        if new.pointer(&format!("/spec/{field}")).is_none()
-            && let (Some(v), Some(spec)) =
-                (old.pointer(&format!("/spec/{field}")), new.get_mut("spec").and_then(Value::as_object_mut))
-        {
-            spec.insert(field.into(), v.clone());
-        }
-    }
-    let old_ports = old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
-    if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
-        for port in ports {
-            if port.get("nodePort").is_none()
-                && let Some(np) =
-                    old_ports.iter().find(|p| p.get("port") == port.get("port")).and_then(|p| p.get("nodePort"))
-            {
-                port["nodePort"] = np.clone();
-            }
         }
     }
 }
