@@ -193,12 +193,12 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Ou
                 other => return other.map(Outcome::Gone),
             }
         }
-        if !meta.contains_key("deletionTimestamp") {
+        // The first delete sets the deadline; a later one with a shorter grace period brings it
+        // forward.
+        let current_grace = meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64);
+        if !meta.contains_key("deletionTimestamp") || current_grace.is_some_and(|g| grace < g) {
             let when = chrono::Utc::now() + chrono::Duration::seconds(grace);
             meta.insert("deletionTimestamp".into(), Value::String(when.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
-            meta.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
-        } else if grace < meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) {
-            // A shorter grace period may replace a longer one.
             meta.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
         }
         if !finalizers.is_empty() {
