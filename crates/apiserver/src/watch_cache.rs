@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use store::{EventKind, Store, WatchItem};
 use tokio::sync::broadcast;
 
-/// How many recent events each resource's cache keeps.
+/// How many recent events each resource's cache keeps, and how many bytes of objects at most.
 const WINDOW: usize = 1024;
+const WINDOW_BYTES: usize = 16 * 1024 * 1024;
 /// How many events a slow client may fall behind before its watch is ended.
 const FANOUT_CAPACITY: usize = 4096;
 
@@ -54,6 +55,8 @@ pub enum CacheItem {
 
 struct Window {
     events: VecDeque<Arc<CachedEvent>>,
+    /// The encoded size of the events held.
+    bytes: usize,
     /// The window holds every event after this revision.
     start: i64,
 }
@@ -84,10 +87,11 @@ impl WatchCache {
     fn push(&self, event: CachedEvent) {
         let event = Arc::new(event);
         let mut window = self.window.lock().unwrap();
+        window.bytes += event.json.len();
         window.events.push_back(event.clone());
-        if window.events.len() > WINDOW
-            && let Some(old) = window.events.pop_front()
-        {
+        while window.events.len() > WINDOW || (window.bytes > WINDOW_BYTES && window.events.len() > 1) {
+            let Some(old) = window.events.pop_front() else { break };
+            window.bytes -= old.json.len();
             window.start = old.revision;
         }
         let _ = self.tx.send(CacheItem::Event(event));
@@ -116,7 +120,7 @@ impl WatchCaches {
         let start = store.current_revision().await?;
         let mut stream = store.watch(prefix, start + 1).await?;
         let (tx, _) = broadcast::channel(FANOUT_CAPACITY);
-        let cache = Arc::new(WatchCache { window: Mutex::new(Window { events: VecDeque::new(), start }), tx });
+        let cache = Arc::new(WatchCache { window: Mutex::new(Window { events: VecDeque::new(), bytes: 0, start }), tx });
         {
             let mut caches = self.caches.lock().unwrap();
             if let Some(existing) = caches.get(prefix) {
