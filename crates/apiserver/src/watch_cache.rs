@@ -120,7 +120,8 @@ impl WatchCaches {
         let start = store.current_revision().await?;
         let mut stream = store.watch(prefix, start + 1).await?;
         let (tx, _) = broadcast::channel(FANOUT_CAPACITY);
-        let cache = Arc::new(WatchCache { window: Mutex::new(Window { events: VecDeque::new(), bytes: 0, start }), tx });
+        let cache =
+            Arc::new(WatchCache { window: Mutex::new(Window { events: VecDeque::new(), bytes: 0, start }), tx });
         {
             let mut caches = self.caches.lock().unwrap();
             if let Some(existing) = caches.get(prefix) {

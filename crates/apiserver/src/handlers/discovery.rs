@@ -8,7 +8,10 @@ use http::{HeaderMap, Response};
 use registry::{ResourceInfo, Verbs};
 use serde_json::{Value, json};
 
-pub fn api_versions(api: &Api, _headers: &HeaderMap) -> Response<Body> {
+pub fn api_versions(api: &Api, headers: &HeaderMap) -> Response<Body> {
+    if super::aggregated_discovery::wanted(headers) {
+        return super::aggregated_discovery::document(api, true);
+    }
     respond(
         200,
         &json!({
@@ -29,7 +32,10 @@ fn group_json(name: &str, versions: &[&str]) -> Value {
     })
 }
 
-pub fn api_groups(api: &Api, _headers: &HeaderMap) -> Response<Body> {
+pub fn api_groups(api: &Api, headers: &HeaderMap) -> Response<Body> {
+    if super::aggregated_discovery::wanted(headers) {
+        return super::aggregated_discovery::document(api, false);
+    }
     let groups: Vec<Value> = api
         .registry
         .groups()
@@ -54,7 +60,7 @@ fn subresource(r: &ResourceInfo, name: &str, kind: &str, verbs: &[&str]) -> Valu
     json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs})
 }
 
-fn entries(r: &ResourceInfo) -> Vec<Value> {
+pub(super) fn entries(r: &ResourceInfo) -> Vec<Value> {
     let mut main = json!({
         "name": r.plural,
         "singularName": r.singular,

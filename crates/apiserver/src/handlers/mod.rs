@@ -1,6 +1,7 @@
 //! Resource requests: the context every handler gets, and the routing by verb and
 //! subresource.
 
+pub mod aggregated_discovery;
 pub mod delete;
 pub mod discovery;
 pub mod ops;
