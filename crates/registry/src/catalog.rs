@@ -32,6 +32,7 @@ fn res<S: Strategy>(
         generation: false,
         verbs: Verbs::All,
         connect_subresources: &[],
+        deprecation: None,
         field_selectors: &[],
         name_rule: NameRule::Subdomain,
         storage: format!("{}/{plural}", if group.is_empty() { "core" } else { group }),
@@ -88,6 +89,10 @@ impl ResourceInfo {
         self.field_selectors = selectors;
         self
     }
+    fn deprecated(mut self, warning: &'static str) -> Self {
+        self.deprecation = Some(warning);
+        self
+    }
     fn connect(mut self, subresources: &'static [&'static str]) -> Self {
         self.connect_subresources = subresources;
         self
@@ -137,7 +142,9 @@ pub fn builtin() -> Vec<ResourceInfo> {
             .fields(POD_FIELDS)
             .connect(&["attach", "binding", "exec", "log", "portforward"]),
         res("", "v1", "Service", "services", service::ServiceStrategy).short(&["svc"]).all().status().names(Dns1035),
-        plain::<k::core::v1::Endpoints>("", "v1", "Endpoints", "endpoints").short(&["ep"]),
+        plain::<k::core::v1::Endpoints>("", "v1", "Endpoints", "endpoints")
+            .short(&["ep"])
+            .deprecated("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"),
         res("", "v1", "Namespace", "namespaces", namespace::NamespaceStrategy)
             .cluster()
             .short(&["ns"])

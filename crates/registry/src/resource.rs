@@ -41,6 +41,8 @@ pub struct ResourceInfo {
     pub verbs: Verbs,
     /// Subresources served by other parts (pods/log, pods/exec, ...), listed in discovery.
     pub connect_subresources: &'static [&'static str],
+    /// The warning Kubernetes sends with every request to a deprecated resource.
+    pub deprecation: Option<&'static str>,
     /// Field selectors beyond metadata.name and metadata.namespace: (selector, JSON path).
     pub field_selectors: &'static [(&'static str, &'static str)],
     pub name_rule: NameRule,

@@ -87,7 +87,19 @@ impl Ctx {
     }
 }
 
+/// Serves a resource request, with a `Warning` header when the resource is deprecated.
 pub async fn resource(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+    let warning = ctx.info().deprecation.map(|w| format!("299 - \"{w}\""));
+    let mut result = serve(ctx, req).await;
+    if let (Some(w), Ok(resp)) = (warning, &mut result)
+        && let Ok(value) = http::HeaderValue::from_str(&w)
+    {
+        resp.headers_mut().append(http::header::WARNING, value);
+    }
+    result
+}
+
+async fn serve(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let info = ctx.info();
     let sub = ctx.req.subresource.clone();
     match sub.as_deref() {
