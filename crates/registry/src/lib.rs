@@ -12,6 +12,7 @@ pub mod pod_spec;
 mod resource;
 pub mod strategy;
 pub mod table;
+pub mod unknown_fields;
 mod workload;
 
 mod config_data;

@@ -45,6 +45,9 @@ pub trait Behaviour: Send + Sync {
     /// Decodes `value` as this kind, defaults it, applies create preparation when `old` is
     /// `None`, validates it, and returns it re-encoded.
     fn admit(&self, value: Value, old: Option<&Value>) -> Result<Value, AdmitError>;
+
+    /// The fields of `value` that this kind's schema does not have.
+    fn unknown_fields(&self, value: &Value) -> Vec<String>;
 }
 
 /// Adapts a typed [`Strategy`] to [`Behaviour`].
@@ -75,6 +78,11 @@ impl<S: Strategy> Behaviour for Typed<S> {
             return Err(AdmitError::Invalid(errors));
         }
         serde_json::to_value(&obj).map_err(|e| AdmitError::BadRequest(e.to_string()))
+    }
+
+    fn unknown_fields(&self, value: &Value) -> Vec<String> {
+        let kept = Self::decode(value.clone()).ok().and_then(|obj| serde_json::to_value(&obj).ok());
+        kept.map(|kept| crate::unknown_fields::dropped(value, &kept)).unwrap_or_default()
     }
 }
 

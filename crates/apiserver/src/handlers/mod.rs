@@ -21,7 +21,7 @@ use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
 use registry::object_meta::UpdateScope;
 use registry::{ResourceInfo, Verbs};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub struct Ctx {
     pub api: Arc<Api>,
@@ -31,6 +31,8 @@ pub struct Ctx {
     pub headers: HeaderMap,
     pub user: User,
     pub dry_run: bool,
+    /// Warnings for the response's `Warning` headers (deprecations, unknown fields).
+    pub warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Ctx {
@@ -58,7 +60,8 @@ impl Ctx {
                 )));
             }
         };
-        Ok(Ctx { api, index, req, query, headers, user, dry_run })
+        let warnings = Arc::new(Mutex::new(info.deprecation.map(String::from).into_iter().collect()));
+        Ok(Ctx { api, index, req, query, headers, user, dry_run, warnings })
     }
 
     pub fn info(&self) -> &ResourceInfo {
@@ -82,19 +85,56 @@ impl Ctx {
         Subject { group: info.group, plural: info.plural, kind: info.kind, name }
     }
 
+    /// Applies `fieldValidation` to what the client sent: Strict refuses unknown fields,
+    /// Warn (the default) reports each in a warning, Ignore drops them silently.
+    pub fn check_fields(&self, sent: &serde_json::Value) -> ApiResult<()> {
+        let mode = self.query.get("fieldValidation").unwrap_or("Warn");
+        if !matches!(mode, "Strict" | "Warn" | "Ignore") {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: \"{mode}\": supported values: \"Ignore\", \"Warn\", \"Strict\""
+            )));
+        }
+        if mode == "Ignore" {
+            return Ok(());
+        }
+        let unknown: Vec<String> =
+            self.info().behaviour.unknown_fields(sent).into_iter().map(|f| format!("unknown field \"{f}\"")).collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        if mode == "Strict" {
+            let kind = self.info().kind;
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+                self.info().version,
+                unknown.join(", ")
+            )));
+        }
+        let mut warnings = self.warnings.lock().unwrap();
+        for w in unknown {
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+        Ok(())
+    }
+
     pub fn format(&self, tables: bool) -> ApiResult<Format> {
         negotiate(&self.headers, tables)
     }
 }
 
-/// Serves a resource request, with a `Warning` header when the resource is deprecated.
+/// Serves a resource request, with a `Warning` header for each warning it gathered.
 pub async fn resource(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
-    let warning = ctx.info().deprecation.map(|w| format!("299 - \"{w}\""));
+    let warnings = ctx.warnings.clone();
     let mut result = serve(ctx, req).await;
-    if let (Some(w), Ok(resp)) = (warning, &mut result)
-        && let Ok(value) = http::HeaderValue::from_str(&w)
-    {
-        resp.headers_mut().append(http::header::WARNING, value);
+    if let Ok(resp) = &mut result {
+        for w in warnings.lock().unwrap().iter() {
+            let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+            if let Ok(value) = http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+                resp.headers_mut().append(http::header::WARNING, value);
+            }
+        }
     }
     result
 }

@@ -103,6 +103,7 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
     let body = read_body(req.into_body()).await?;
     let mut obj = decode_object(&headers, &body)?;
     check_type(&ctx, &mut obj)?;
+    ctx.check_fields(&obj)?;
     let info = ctx.info();
     let provisional_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     object_meta::prepare_create(info, &mut obj, ctx.namespace())
@@ -161,6 +162,7 @@ pub async fn update_with(
         let current = objects::decode(info, &current_kv)?;
         let mut new = mutate(&current)?;
         check_type(ctx, &mut new)?;
+        ctx.check_fields(&new)?;
         let body_name = objects::name_of(&new);
         if !body_name.is_empty() && body_name != name {
             return Err(ApiError::bad_request(format!(
