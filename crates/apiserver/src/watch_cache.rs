@@ -12,7 +12,7 @@ use store::{EventKind, Store, WatchItem};
 use tokio::sync::broadcast;
 
 /// How many recent events each resource's cache keeps, and how many bytes of objects at most.
-const WINDOW: usize = 1024;
+const WINDOW: usize = 8192;
 const WINDOW_BYTES: usize = 16 * 1024 * 1024;
 /// How many events a slow client may fall behind before its watch is ended.
 const FANOUT_CAPACITY: usize = 4096;
