@@ -30,7 +30,6 @@ mod statefulset;
 mod volumes;
 
 pub use field_error::FieldError;
-pub use pod::qos_class;
 pub use resource::{ResourceInfo, Verbs};
 pub use service::NODE_PORT_RANGE;
 pub use strategy::AdmitError;

@@ -54,8 +54,8 @@ fn label(name: &str, msg: &str, first_ok: impl Fn(char) -> bool) -> Vec<String> 
     errs
 }
 
-pub fn is_subdomain(name: &str) -> bool {
-    name.len() <= 253 && name.split('.').all(|part| is_label(part, alnum_lower))
+fn is_subdomain(name: &str) -> bool {
+    subdomain(name).is_empty()
 }
 
 fn subdomain(name: &str) -> Vec<String> {

@@ -32,7 +32,7 @@ fn default_tolerations(spec: &mut PodSpec) {
 
 /// Guaranteed when every container's cpu and memory requests equal their limits, BestEffort
 /// when no container asks for anything, Burstable otherwise.
-pub fn qos_class(spec: &PodSpec) -> &'static str {
+fn qos_class(spec: &PodSpec) -> &'static str {
     let containers: Vec<_> = spec.containers.iter().chain(spec.init_containers.iter().flatten()).collect();
     let mut any = false;
     let mut guaranteed = true;
