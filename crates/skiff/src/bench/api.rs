@@ -3,7 +3,7 @@
 //! concurrencies, gets, lists, and watch event delivery to many watchers.
 
 use super::client::Client;
-use super::figures::{Samples, line, ms};
+use super::figures::{Samples, cpu_line, line, ms};
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
@@ -40,6 +40,17 @@ fn rss_kib(pid: u32) -> u64 {
             s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time the process has used (user and system), from /proc: a figure the shared host's
+/// noise disturbs far less than wall-clock throughput. The kernel counts in USER_HZ (100/s).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // After the name: state, then numbers; utime and stime are the 12th and 13th of those.
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 fn config_map(ns: &str, name: &str) -> Bytes {
@@ -200,22 +211,26 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
         create_namespace(&client, &ns).await?;
         let c = client.clone();
         let path = format!("/api/v1/namespaces/{ns}/configmaps");
+        let cpu = cpu_time(pid);
         let (elapsed, samples) = drive(writers, args.creates, move |i| {
             let (c, path, body) = (c.clone(), path.clone(), config_map(&ns, &format!("cm-{i}")));
             async move { c.call(Method::POST, &path, body).await }
         })
         .await?;
         line(&format!("create ConfigMap, durable, {writers} writers"), samples.len(), elapsed, &samples);
+        cpu_line(samples.len(), cpu_time(pid) - cpu);
     }
     let ns = format!("bench-create-{}", args.writers[0]);
     let c = client.clone();
     let creates = args.creates;
+    let cpu = cpu_time(pid);
     let (elapsed, samples) = drive(16, args.creates, move |i| {
         let (c, path) = (c.clone(), format!("/api/v1/namespaces/{ns}/configmaps/cm-{}", i % creates));
         async move { c.call(Method::GET, &path, Bytes::new()).await }
     })
     .await?;
     line("get ConfigMap, 16 readers", samples.len(), elapsed, &samples);
+    cpu_line(samples.len(), cpu_time(pid) - cpu);
 
     create_namespace(&client, "bench-list").await?;
     let c = client.clone();

@@ -36,3 +36,9 @@ pub fn line(what: &str, count: usize, elapsed: Duration, samples: &Samples) {
         ms(samples.percentile(0.99)),
     );
 }
+
+/// The server's CPU time per request over a phase.
+pub fn cpu_line(count: usize, cpu: Duration) {
+    let per = cpu.as_secs_f64() * 1e6 / count.max(1) as f64;
+    println!("{:<44} {per:>10.0} µs of server CPU per request", "");
+}
