@@ -115,8 +115,7 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let key = key.to_owned();
-        self.reads.run(move |conn| reads::get(conn, &key)).await
+        self.reads.run_here(|conn| reads::get(conn, key))
     }
 
     async fn range(&self, request: RangeRequest) -> Result<RangeResult> {

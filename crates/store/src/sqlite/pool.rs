@@ -41,6 +41,15 @@ impl ReadPool {
         .map_err(|e| Error::Backend(format!("a store read failed: {e}")))?
     }
 
+    /// Runs a point read (one key, through the index: microseconds) on the calling thread.
+    /// Handing it to the blocking pool would cost two thread switches, more than the read.
+    pub fn run_here<T>(&self, read: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.checkout()?;
+        let result = read(&mut conn);
+        self.checkin(conn);
+        result
+    }
+
     fn checkout(&self) -> Result<Connection> {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         match idle {
