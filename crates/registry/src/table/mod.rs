@@ -2,11 +2,14 @@
 //! them (priority 0 always, priority 1 with `-o wide`). Kinds without their own columns get
 //! NAME and AGE.
 
+mod cluster;
 mod config;
 mod events;
+mod networking;
 mod nodes;
 mod pods;
 mod services;
+mod storage;
 mod workloads;
 
 use chrono::{DateTime, Utc};
@@ -59,6 +62,23 @@ pub fn printer(group: &str, plural: &str) -> &'static Printer {
         ("apps", "daemonsets") => &workloads::DAEMON_SETS,
         ("batch", "jobs") => &workloads::JOBS,
         ("batch", "cronjobs") => &workloads::CRON_JOBS,
+        ("", "persistentvolumeclaims") => &storage::PERSISTENT_VOLUME_CLAIMS,
+        ("", "persistentvolumes") => &storage::PERSISTENT_VOLUMES,
+        ("storage.k8s.io", "storageclasses") => &storage::STORAGE_CLASSES,
+        ("networking.k8s.io", "ingresses") => &networking::INGRESSES,
+        ("networking.k8s.io", "ingressclasses") => &networking::INGRESS_CLASSES,
+        ("networking.k8s.io", "networkpolicies") => &networking::NETWORK_POLICIES,
+        ("discovery.k8s.io", "endpointslices") => &networking::ENDPOINT_SLICES,
+        ("autoscaling", "horizontalpodautoscalers") => &cluster::HORIZONTAL_POD_AUTOSCALERS,
+        ("coordination.k8s.io", "leases") => &cluster::LEASES,
+        ("scheduling.k8s.io", "priorityclasses") => &cluster::PRIORITY_CLASSES,
+        ("policy", "poddisruptionbudgets") => &cluster::POD_DISRUPTION_BUDGETS,
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => &cluster::ROLE_BINDINGS,
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles")
+        | ("apiextensions.k8s.io", "customresourcedefinitions") => &cluster::CREATED_AT,
+        ("", "limitranges") => &cluster::CREATED_AT,
+        ("node.k8s.io", "runtimeclasses") => &cluster::RUNTIME_CLASSES,
+        ("certificates.k8s.io", "certificatesigningrequests") => &cluster::CERTIFICATE_SIGNING_REQUESTS,
         _ => &DEFAULT,
     }
 }
