@@ -210,14 +210,8 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Ou
         if next == current || opts.dry_run {
             return Ok(Outcome::Pending(next));
         }
-        match ctx.api.store.update(&ctx.key(name), objects::encode(info, &next)?, kv.mod_revision).await {
-            Ok(rev) => {
-                objects::set_resource_version(&mut next, rev);
-                return Ok(Outcome::Pending(next));
-            }
-            Err(store::Error::Conflict { .. }) => continue,
-            Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
-            Err(e) => return Err(e.into()),
+        if let Some(stored) = super::write::guarded_update(ctx, name, next, kv.mod_revision).await? {
+            return Ok(Outcome::Pending(stored));
         }
     }
 }

@@ -216,29 +216,39 @@ pub async fn update_with(
                 other => return other,
             }
         }
-        let started = std::time::Instant::now();
-        let result = ctx.api.store.update(&key, objects::encode(info, &new)?, current_kv.mod_revision).await;
-        ctx.api.metrics.observe_store("update", started.elapsed());
-        match &result {
-            Ok(_) if is_service => ctx.api.services.release_difference(&current, &new),
-            Ok(_) => {}
-            Err(_) => unreserve(&new),
+        let stored = guarded_update(ctx, name, new.clone(), current_kv.mod_revision).await;
+        match &stored {
+            Ok(Some(_)) if is_service => ctx.api.services.release_difference(&current, &new),
+            Ok(Some(_)) => {}
+            _ => unreserve(&new),
         }
-        match result {
-            Ok(rev) => {
-                objects::set_resource_version(&mut new, rev);
-                return Ok(new);
-            }
-            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
-            Err(store::Error::Conflict { .. }) => {
+        match stored? {
+            Some(stored) => return Ok(stored),
+            None if precondition.is_none() => continue,
+            None => {
                 return Err(ApiError::conflict(
                     ctx.subject(name),
                     "the object has been modified; please apply your changes to the latest version and try again",
                 ));
             }
-            Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
-            Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Writes `next` over the object as it was at `revision`. `Ok(None)` if another write got
+/// there first (the caller retries on the newer object, or answers 409).
+pub async fn guarded_update(ctx: &Ctx, name: &str, mut next: Value, revision: i64) -> ApiResult<Option<Value>> {
+    let started = std::time::Instant::now();
+    let result = ctx.api.store.update(&ctx.key(name), objects::encode(ctx.info(), &next)?, revision).await;
+    ctx.api.metrics.observe_store("update", started.elapsed());
+    match result {
+        Ok(rev) => {
+            objects::set_resource_version(&mut next, rev);
+            Ok(Some(next))
+        }
+        Err(store::Error::Conflict { .. }) => Ok(None),
+        Err(store::Error::NotFound) => Err(ApiError::not_found(ctx.subject(name))),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -315,21 +325,15 @@ async fn write_through(ctx: &Ctx, name: &str, change: &Mutation<'_>) -> ApiResul
     loop {
         let kv = ctx.api.store.get(&key).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
         let current = objects::decode(info, &kv)?;
-        let mut next = change(&current)?;
+        let next = change(&current)?;
         if ctx.dry_run {
             return Ok(next);
         }
         if super::delete::ready_to_go(&next) {
             return super::delete::remove(ctx, name, &current, kv.mod_revision).await;
         }
-        match ctx.api.store.update(&key, objects::encode(info, &next)?, kv.mod_revision).await {
-            Ok(rev) => {
-                objects::set_resource_version(&mut next, rev);
-                return Ok(next);
-            }
-            Err(store::Error::Conflict { .. }) => continue,
-            Err(store::Error::NotFound) => return Err(ApiError::not_found(ctx.subject(name))),
-            Err(e) => return Err(e.into()),
+        if let Some(stored) = guarded_update(ctx, name, next, kv.mod_revision).await? {
+            return Ok(stored);
         }
     }
 }
