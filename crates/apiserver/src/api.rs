@@ -29,6 +29,7 @@ pub struct Api {
     pub inflight: InFlight,
     /// The address clients reach this server at, for `/api`'s serverAddressByClientCIDRs.
     pub advertise: String,
+    pub openapi: crate::openapi::OpenApi,
 }
 
 impl Api {
@@ -98,6 +99,7 @@ impl Api {
             Target::ApiGroups => Ok(handlers::discovery::api_groups(self, req.headers())),
             Target::ApiGroup(g) => handlers::discovery::api_group(self, &g),
             Target::GroupVersion { group, version } => handlers::discovery::resource_list(self, &group, &version),
+            Target::NonResource(p) if p.starts_with("/openapi/") => crate::openapi::serve(self, &p, &query, req.headers()).await,
             Target::NonResource(p) => handlers::ops::serve(self, &p, &query).await,
             Target::Resource(r) => {
                 let ctx = Ctx::new(self.clone(), r, query, req.headers().clone(), user)?;

@@ -11,6 +11,7 @@ mod http_util;
 mod inflight;
 mod metrics;
 mod objects;
+mod openapi;
 mod request_info;
 mod selectors;
 mod server;
@@ -67,6 +68,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
         services: service_alloc::ServiceAllocator::new(&config.service_cidr)?,
         inflight: Default::default(),
         advertise: config.advertise.clone(),
+        openapi: Default::default(),
     });
     bootstrap::run(&api).await?;
     // Every resource's watch cache starts now, so that any client that lists from here on

@@ -37,11 +37,13 @@ fn res<S: Strategy>(
         name_rule: NameRule::Subdomain,
         storage: format!("{}/{plural}", if group.is_empty() { "core" } else { group }),
         conversion: None,
+        definition: <S::Object as schemars::JsonSchema>::schema_name().into_owned(),
+        schema: |generator| generator.subschema_for::<S::Object>(),
         behaviour: Box::new(Typed(strategy)),
     }
 }
 
-fn plain<T: serde::Serialize + serde::de::DeserializeOwned + 'static>(
+fn plain<T: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema + 'static>(
     group: &'static str,
     version: &'static str,
     kind: &'static str,

@@ -10,6 +10,8 @@ pub mod names;
 pub mod object_meta;
 pub mod pod_spec;
 mod resource;
+pub mod patch;
+pub mod schema;
 pub mod strategy;
 pub mod table;
 pub mod unknown_fields;

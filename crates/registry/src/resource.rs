@@ -52,6 +52,10 @@ pub struct ResourceInfo {
     /// How objects of this version are written to and read from storage, when the stored
     /// form is another version's.
     pub conversion: Option<Conversion>,
+    /// The OpenAPI definition of this version's objects (`io.k8s.api.core.v1.Pod`).
+    pub definition: String,
+    /// Adds the definition, and every one it reaches, to an OpenAPI schema generator.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     pub behaviour: Box<dyn Behaviour>,
 }
 

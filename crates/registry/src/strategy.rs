@@ -8,7 +8,7 @@ use serde_json::Value;
 /// Per-kind rules, in the spirit of Kubernetes' registry strategies: defaulting, the fields a
 /// create may not set, and validation.
 pub trait Strategy: Send + Sync + 'static {
-    type Object: Serialize + DeserializeOwned;
+    type Object: Serialize + DeserializeOwned + schemars::JsonSchema;
 
     /// Fills in defaults, as Kubernetes' defaulting functions do.
     fn apply_defaults(&self, _obj: &mut Self::Object) {}
@@ -95,6 +95,6 @@ impl<T> Default for Plain<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned + 'static> Strategy for Plain<T> {
+impl<T: Serialize + DeserializeOwned + schemars::JsonSchema + 'static> Strategy for Plain<T> {
     type Object = T;
 }

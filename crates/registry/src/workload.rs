@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 
-pub trait Workload: Serialize + DeserializeOwned + 'static {
+pub trait Workload: Serialize + DeserializeOwned + schemars::JsonSchema + 'static {
     fn selector(&self) -> &LabelSelector;
     fn template(&self) -> Option<&PodTemplateSpec>;
     /// `None` for kinds without a replica count (DaemonSets).

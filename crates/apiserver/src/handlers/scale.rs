@@ -49,7 +49,7 @@ pub async fn write(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
     };
     let updated = update_with(&ctx, &name, UpdateScope::Main, precondition, &|current| {
         let scale = match &patch_type {
-            Some(ct) => apply_patch(ct, &scale_of(current), &body)?,
+            Some(ct) => apply_patch(ct, &scale_of(current), &body, "io.k8s.api.autoscaling.v1.Scale")?,
             None => decode_object(&headers, &body)?,
         };
         let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);

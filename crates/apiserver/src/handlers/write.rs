@@ -263,9 +263,16 @@ pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> Api
 }
 
 /// Applies a JSON merge patch or a JSON patch to a JSON document.
-pub fn apply_patch(content_type: &str, target: &Value, patch: &Bytes) -> ApiResult<Value> {
+/// Applies a JSON, merge or strategic merge patch to `target`, an object of the OpenAPI
+/// definition `definition`.
+pub fn apply_patch(content_type: &str, target: &Value, patch: &Bytes, definition: &str) -> ApiResult<Value> {
     let mut doc = target.clone();
     match content_type {
+        "application/strategic-merge-patch+json" => {
+            let p: Value = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(format!("invalid strategic merge patch: {e}")))?;
+            doc = registry::patch::strategic::apply(doc, p, definition).map_err(|e| ApiError::bad_request(e.0))?;
+        }
         "application/merge-patch+json" => {
             let p: Value = serde_json::from_slice(patch)
                 .map_err(|e| ApiError::bad_request(format!("invalid merge patch: {e}")))?;
@@ -285,7 +292,7 @@ pub fn apply_patch(content_type: &str, target: &Value, patch: &Bytes) -> ApiResu
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {other})"
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other})"
                 ),
             ));
         }
@@ -313,7 +320,8 @@ pub async fn patch(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiR
     let name = ctx.name().to_string();
     let precondition = patch_precondition(&body)?;
     let updated =
-        update_with(&ctx, &name, scope, precondition, &|current| apply_patch(&content_type, current, &body)).await?;
+        update_with(&ctx, &name, scope, precondition, &|current| apply_patch(&content_type, current, &body, &ctx.info().definition))
+            .await?;
     respond_object(&ctx, 200, &updated)
 }
 

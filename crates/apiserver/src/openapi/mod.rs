@@ -1,0 +1,127 @@
+//! `/openapi/v2` and `/openapi/v3`: built on first request, kept gzip-compressed with their
+//! ETags, and served from memory. A client that sends the ETag back, or fetches a v3 document
+//! by its `?hash=`, costs next to nothing.
+
+mod documents;
+mod operations;
+
+use crate::api::Api;
+use crate::error::{ApiError, ApiResult};
+use crate::http_util::{Body, full};
+use crate::request_info::Query;
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use http::{HeaderMap, Response, StatusCode, header};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io::{Read, Write};
+use tokio::sync::OnceCell;
+
+/// The documents, built once.
+#[derive(Default)]
+pub struct OpenApi {
+    documents: OnceCell<Documents>,
+}
+
+struct Documents {
+    v2: Document,
+    v3_root: Document,
+    /// By path under `/openapi/v3/`: `api/v1`, `apis/apps/v1`.
+    v3: HashMap<String, Document>,
+}
+
+/// One serialized document.
+struct Document {
+    /// The hash of the JSON: the ETag (quoted) and the `?hash=` of v3 URLs.
+    hash: String,
+    gzip: Bytes,
+}
+
+impl Document {
+    fn new(value: &serde_json::Value) -> Document {
+        let json = serde_json::to_vec(value).expect("a JSON value serializes");
+        let mut hasher = std::hash::DefaultHasher::new();
+        json.hash(&mut hasher);
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(&json).expect("writing to memory");
+        Document { hash: format!("{:016X}", hasher.finish()), gzip: encoder.finish().expect("writing to memory").into() }
+    }
+}
+
+fn build(api: &Api) -> Documents {
+    let (v2, v3) = documents::build(&api.registry);
+    let v3: HashMap<String, Document> = v3.into_iter().map(|(path, doc)| (path, Document::new(&doc))).collect();
+    let mut root = serde_json::Map::new();
+    for (path, doc) in &v3 {
+        root.insert(path.clone(), serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}));
+    }
+    Documents { v2: Document::new(&v2), v3_root: Document::new(&serde_json::json!({"paths": root})), v3 }
+}
+
+/// Serves `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group version>`.
+pub async fn serve(api: &std::sync::Arc<Api>, path: &str, query: &Query, headers: &HeaderMap) -> ApiResult<Response<Body>> {
+    let built = api.clone();
+    let docs = api
+        .openapi
+        .documents
+        .get_or_init(|| async move { tokio::task::spawn_blocking(move || build(&built)).await.expect("building OpenAPI does not panic") })
+        .await;
+    let (doc, hashed) = match path.trim_end_matches('/') {
+        "/openapi/v2" => {
+            if !accepts_json(headers) {
+                return Err(ApiError::not_acceptable("only application/json is served; the protobuf form is not"));
+            }
+            (&docs.v2, false)
+        }
+        "/openapi/v3" => (&docs.v3_root, false),
+        other => {
+            let gv = other.strip_prefix("/openapi/v3/").ok_or_else(ApiError::not_found_path)?;
+            let doc = docs.v3.get(gv).ok_or_else(ApiError::not_found_path)?;
+            match query.get("hash") {
+                Some(hash) if hash != doc.hash => {
+                    // An old hash: send the client to the current document, as Kubernetes does.
+                    return Ok(Response::builder()
+                        .status(StatusCode::MOVED_PERMANENTLY)
+                        .header(header::LOCATION, format!("/openapi/v3/{gv}?hash={}", doc.hash))
+                        .body(full(Bytes::new()))
+                        .expect("static response parts are valid"));
+                }
+                Some(_) => (doc, true),
+                None => (doc, false),
+            }
+        }
+    };
+    Ok(respond(doc, hashed, headers))
+}
+
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.trim().is_empty()
+        || accept.split(',').any(|c| matches!(c.split(';').next().unwrap_or("").trim(), "application/json" | "application/*" | "*/*"))
+}
+
+fn respond(doc: &Document, hashed: bool, headers: &HeaderMap) -> Response<Body> {
+    let etag = format!("\"{}\"", doc.hash);
+    let cache = if hashed { "public, immutable, max-age=31536000" } else { "no-cache, private" };
+    let builder = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, cache)
+        .header(header::VARY, "Accept-Encoding");
+    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        return builder.status(StatusCode::NOT_MODIFIED).body(full(Bytes::new())).expect("static response parts are valid");
+    }
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.split(';').next().unwrap_or("").trim() == "gzip"));
+    let builder = builder.status(StatusCode::OK).header(header::CONTENT_TYPE, "application/json");
+    if gzip_ok {
+        return builder.header(header::CONTENT_ENCODING, "gzip").body(full(doc.gzip.clone())).expect("static response parts are valid");
+    }
+    let mut json = Vec::new();
+    GzDecoder::new(&doc.gzip[..]).read_to_end(&mut json).expect("our own gzip decodes");
+    builder.body(full(json)).expect("static response parts are valid")
+}
