@@ -172,7 +172,7 @@ def applied(skiff, tmp_path_factory):
     path = tmp_path_factory.mktemp("manifests") / "app.yaml"
     path.write_text(APP_YAML)
     before = datetime.now(timezone.utc).replace(microsecond=0)
-    out = skiff.kubectl("apply", "--validate=false", "-f", str(path))
+    out = skiff.kubectl("apply", "-f", str(path))
     return out, before
 
 

@@ -58,7 +58,7 @@ def test_dry_run_delete_keeps_the_object(core):
 
 
 def test_dry_run_from_kubectl(skiff):
-    out = skiff.kubectl("create", "--validate=false", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(
+    out = skiff.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubectl-dry", "namespace": NS}}))
     assert json.loads(out)["metadata"]["name"] == "kubectl-dry"
     res = skiff.kubectl("get", "configmap", "kubectl-dry", "-n", NS, check=False)
@@ -86,7 +86,7 @@ def test_generate_name(core, apps):
 
 
 def test_generate_name_with_kubectl_create(skiff):
-    out = skiff.kubectl("create", "--validate=false", "-o", "name", "-f", "-", input=json.dumps(
+    out = skiff.kubectl("create", "-o", "name", "-f", "-", input=json.dumps(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "from-kubectl-", "namespace": NS}}))
     assert re.fullmatch(r"configmap/from-kubectl-[a-z0-9]{5}\n", out), out
 

@@ -68,7 +68,7 @@ data: {}
 
 @pytest.fixture(scope="module", autouse=True)
 def objects(skiff):
-    skiff.kubectl("apply", "--validate=false", "-f", "-", input=MANIFESTS)
+    skiff.kubectl("apply", "-f", "-", input=MANIFESTS)
 
 
 def table(text):

@@ -13,7 +13,7 @@ NS = "deleting"
 
 @pytest.fixture(scope="module", autouse=True)
 def namespace(skiff):
-    skiff.kubectl("create", "--validate=false", "-f", "-",
+    skiff.kubectl("create", "-f", "-",
                   input=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
 
 
@@ -23,7 +23,7 @@ def make_configmaps(kubectl, names, labels=None, finalizers=None):
         "metadata": {"name": n, "namespace": NS, "labels": labels or {}, **({"finalizers": finalizers} if finalizers else {})},
         "data": {"name": n},
     } for n in names]
-    kubectl("create", "--validate=false", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
 
 
 def names(kubectl, *selector):
@@ -62,7 +62,7 @@ def test_delete_all(kubectl):
 
 
 def test_delete_a_deployment(kubectl):
-    kubectl("create", "--validate=false", "-f", "-", input=json.dumps({
+    kubectl("create", "-f", "-", input=json.dumps({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gone", "namespace": NS},
         "spec": {"selector": {"matchLabels": {"a": "b"}},
                  "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}))

@@ -1,5 +1,6 @@
-"""Changing live objects with kubectl: label, annotate, scale, patch, and reading them with
-describe. (kubectl sends merge and JSON patches for these; no strategic merge needed.)"""
+"""Changing live objects with kubectl: label, annotate, scale, merge and JSON patch, and
+reading them with describe. (kubectl label, annotate and scale send strategic merge or merge
+patches; strategic merge patch itself is covered in test_kubectl_patch.py.)"""
 
 import json
 import re
@@ -36,7 +37,7 @@ data:
 
 @pytest.fixture(scope="module", autouse=True)
 def objects(skiff):
-    skiff.kubectl("apply", "--validate=false", "-f", "-", input=MANIFESTS)
+    skiff.kubectl("apply", "-f", "-", input=MANIFESTS)
 
 
 def get(kubectl, what):

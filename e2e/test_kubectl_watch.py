@@ -65,15 +65,15 @@ def watch(skiff):
 
 @pytest.fixture(scope="module", autouse=True)
 def namespace(skiff):
-    skiff.kubectl("create", "--validate=false", "-f", "-", input=json.dumps({
+    skiff.kubectl("create", "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
     for name in ("first", "second"):
-        skiff.kubectl("create", "--validate=false", "-f", "-", input=json.dumps({
+        skiff.kubectl("create", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NS}, "data": {"k": name}}))
 
 
 def create_configmap(kubectl, name, labels=None):
-    kubectl("create", "--validate=false", "-f", "-", input=json.dumps({
+    kubectl("create", "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": NS, "labels": labels or {}}, "data": {"k": name}}))
 

@@ -12,7 +12,7 @@ CMS = f"/api/v1/namespaces/{NS}/configmaps"
 
 @pytest.fixture(scope="module", autouse=True)
 def terminating(skiff):
-    skiff.kubectl("create", "--validate=false", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+    skiff.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "existing", "namespace": NS}, "data": {"a": "1"}},
     ]}))
@@ -37,7 +37,7 @@ def test_new_objects_are_forbidden(skiff):
 
 
 def test_kubectl_create_in_it_fails_with_the_reason(skiff):
-    res = skiff.kubectl("create", "--validate=false", "-f", "-", check=False, input=json.dumps(
+    res = skiff.kubectl("create", "-f", "-", check=False, input=json.dumps(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late2", "namespace": NS}}))
     assert res.returncode != 0
     assert "Forbidden" in res.stderr

@@ -15,7 +15,7 @@ def patch(kubectl, name, body):
 
 
 def test_type_changes(kubectl):
-    kubectl("create", "--validate=false", "-f", "-", input=json.dumps({
+    kubectl("create", "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "flip", "namespace": NS},
         "spec": {"selector": {"app": "flip"}, "ports": [{"port": 80}]},
     }))
@@ -29,7 +29,7 @@ def test_type_changes(kubectl):
     # The port is held: another Service asking for it is refused.
     clash = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "clash", "namespace": NS},
              "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]}}
-    res = kubectl("create", "--validate=false", "-f", "-", input=json.dumps(clash), check=False)
+    res = kubectl("create", "-f", "-", input=json.dumps(clash), check=False)
     assert res.returncode != 0 and "provided port is already allocated" in res.stderr
 
     # Back to ClusterIP: the node port is dropped and given back.
@@ -37,5 +37,5 @@ def test_type_changes(kubectl):
     s = svc(kubectl, "flip")
     assert "nodePort" not in s["spec"]["ports"][0]
     assert s["spec"]["clusterIP"] == ip
-    kubectl("create", "--validate=false", "-f", "-", input=json.dumps(clash))
+    kubectl("create", "-f", "-", input=json.dumps(clash))
     assert svc(kubectl, "clash")["spec"]["ports"][0]["nodePort"] == node_port

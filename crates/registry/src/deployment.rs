@@ -1,3 +1,4 @@
+use crate::field_error::{FieldError, Path};
 use crate::pod_spec::default_template;
 use crate::set_default;
 use crate::workload::Workload;
@@ -36,5 +37,15 @@ impl Workload for Deployment {
 
     fn clear_status(&mut self) {
         self.status = None;
+    }
+
+    fn validate_spec(&self, spec: &Path) -> Vec<FieldError> {
+        let strategy = self.spec.strategy.as_ref();
+        let recreate = strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate");
+        if recreate && strategy.is_some_and(|s| s.rolling_update.is_some()) {
+            let field = spec.child("strategy").child("rollingUpdate");
+            return vec![FieldError::forbidden(field, "may not be specified when strategy `type` is 'Recreate'")];
+        }
+        Vec::new()
     }
 }

@@ -10,6 +10,7 @@ pub mod names;
 pub mod object_meta;
 pub mod pod_spec;
 mod resource;
+pub mod apply;
 pub mod patch;
 pub mod schema;
 pub mod strategy;

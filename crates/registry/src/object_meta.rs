@@ -119,7 +119,21 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, namespace: Option<&s
     } else {
         meta.remove("generation");
     }
+    drop_empty_collections(meta);
     Ok(())
+}
+
+/// Empty labels, annotations, finalizers and owner references are left out of an object,
+/// as Kubernetes' encoding leaves them.
+fn drop_empty_collections(meta: &mut Map<String, Value>) {
+    meta.retain(|key, value| {
+        let empty = match value {
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        !(empty && matches!(key.as_str(), "labels" | "annotations" | "finalizers" | "ownerReferences"))
+    });
 }
 
 /// Everything but metadata and status: a change here bumps the generation.
@@ -221,6 +235,7 @@ pub fn prepare_update(
         };
     }
     meta.remove("selfLink");
+    drop_empty_collections(meta);
     let mut errs = validate_meta(info, meta)?;
     if old_meta.contains_key("deletionTimestamp") {
         let old_finalizers = old_meta.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();

@@ -18,6 +18,10 @@ pub trait Workload: Serialize + DeserializeOwned + schemars::JsonSchema + 'stati
     fn replicas(&self) -> Option<i32>;
     fn set_defaults(&mut self);
     fn clear_status(&mut self);
+    /// What only this kind checks in its spec.
+    fn validate_spec(&self, _spec: &Path) -> Vec<FieldError> {
+        Vec::new()
+    }
 }
 
 pub struct WorkloadStrategy<T>(PhantomData<fn() -> T>);
@@ -50,6 +54,7 @@ impl<T: Workload> Strategy for WorkloadStrategy<T> {
         errs.extend(validate_selector(Some(obj.selector()), &spec.child("selector")));
         let template = obj.template().cloned().unwrap_or_default();
         errs.extend(validate_template(&template, Some(obj.selector()), &["Always"], &spec.child("template")));
+        errs.extend(obj.validate_spec(&spec));
         errs
     }
 

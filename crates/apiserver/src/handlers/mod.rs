@@ -80,6 +80,35 @@ impl Ctx {
         objects::key(self.info(), self.namespace(), name)
     }
 
+    /// Who this write is recorded as in managedFields: `fieldManager`, or else the client's
+    /// User-Agent up to its first `/` (`kubectl`), as Kubernetes names it.
+    pub fn writer(&self) -> ApiResult<registry::apply::Writer> {
+        let manager = match self.query.get("fieldManager") {
+            Some(m) => m.to_string(),
+            None => {
+                let agent = self.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+                agent.split('/').next().unwrap_or("").chars().take(128).collect()
+            }
+        };
+        if manager.len() > 128 {
+            return Err(ApiError::bad_request(format!(
+                "fieldManager: Too long: may not be more than 128 bytes: \"{manager}\""
+            )));
+        }
+        if manager.chars().any(|c| c.is_control()) {
+            return Err(ApiError::bad_request("fieldManager: Invalid value: must only contain printable characters"));
+        }
+        let info = self.info();
+        Ok(registry::apply::Writer {
+            manager,
+            api_version: info.api_version(),
+            subresource: self.req.subresource.clone(),
+            time: registry::object_meta::now_rfc3339(),
+            definition: info.definition.clone(),
+            has_status: info.status,
+        })
+    }
+
     pub fn subject<'a>(&'a self, name: &'a str) -> Subject<'a> {
         let info = self.info();
         Subject { group: info.group, plural: info.plural, kind: info.kind, name }

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use super::read::fetch;
-use super::write::{apply_patch, update_with};
+use super::write::{Ownership, apply_patch, update_with};
 use crate::error::{ApiError, ApiResult};
 use crate::http_util::{Body, Format, content_type, decode_object, read_body, respond};
 use http::{Request, Response};
@@ -47,7 +47,8 @@ pub async fn write(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
         Some(_) => super::write::patch_precondition(&body)?,
         None => crate::objects::precondition_of(&decode_object(&headers, &body)?)?,
     };
-    let updated = update_with(&ctx, &name, UpdateScope::Main, precondition, &|current| {
+    let writer = ctx.writer()?;
+    let updated = update_with(&ctx, &name, UpdateScope::Main, precondition, Ownership::Update(&writer), &|current| {
         let scale = match &patch_type {
             Some(ct) => apply_patch(ct, &scale_of(current), &body, "io.k8s.api.autoscaling.v1.Scale")?,
             None => decode_object(&headers, &body)?,

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use registry::object_meta::{self, UpdateRefusal, UpdateScope};
-use registry::{AdmitError, FieldError};
+use registry::{AdmitError, FieldError, apply};
 use serde_json::Value;
 
 /// Checks the body's apiVersion and kind against the endpoint, filling them in if absent.
@@ -104,22 +104,41 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
     let mut obj = decode_object(&headers, &body)?;
     check_type(&ctx, &mut obj)?;
     ctx.check_fields(&obj)?;
+    let writer = ctx.writer()?;
+    let created = create_object(&ctx, obj, Ownership::Update(&writer)).await?;
+    respond_object(&ctx, 201, &created)
+}
+
+/// How a write records field ownership.
+#[derive(Clone, Copy)]
+pub enum Ownership<'a> {
+    /// Create, update and non-apply patches: the writer owns what it set or changed.
+    Update(&'a apply::Writer),
+    /// Server-side apply has already written managedFields; they are kept as they are.
+    Applied,
+}
+
+/// Creates `obj` (checked against the endpoint already) and returns it as stored.
+async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> ApiResult<Value> {
     let info = ctx.info();
     let provisional_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     object_meta::prepare_create(info, &mut obj, ctx.namespace())
-        .map_err(|e| admit_error(&ctx, &provisional_name, e))?;
+        .map_err(|e| admit_error(ctx, &provisional_name, e))?;
     let name = objects::name_of(&obj).to_string();
-    let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(&ctx, &name, e))?;
-    check_namespace_open(&ctx, &name).await?;
+    let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(ctx, &name, e))?;
+    if let Ownership::Update(writer) = ownership {
+        apply::record_update(writer, None, &mut obj);
+    }
+    check_namespace_open(ctx, &name).await?;
     let is_service = info.group.is_empty() && info.plural == "services";
     if is_service {
-        ctx.api.services.allocate(&mut obj).map_err(|e| alloc_error(&ctx, &name, e))?;
+        ctx.api.services.allocate(&mut obj).map_err(|e| alloc_error(ctx, &name, e))?;
     }
     if ctx.dry_run {
         if is_service {
             ctx.api.services.release(&obj);
         }
-        return respond_object(&ctx, 201, &obj);
+        return Ok(obj);
     }
     let bytes = objects::encode(info, &obj)?;
     let started = std::time::Instant::now();
@@ -128,7 +147,7 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
     match result {
         Ok(rev) => {
             objects::set_resource_version(&mut obj, rev);
-            respond_object(&ctx, 201, &objects::to_served(info, obj))
+            Ok(objects::to_served(info, obj))
         }
         Err(e) => {
             if is_service {
@@ -153,6 +172,7 @@ pub async fn update_with(
     name: &str,
     scope: UpdateScope,
     precondition: Option<i64>,
+    ownership: Ownership<'_>,
     mutate: &Mutation<'_>,
 ) -> ApiResult<Value> {
     let info = ctx.info();
@@ -161,6 +181,7 @@ pub async fn update_with(
         let current_kv = ctx.api.store.get(&key).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
         let current = objects::decode(info, &current_kv)?;
         let mut new = mutate(&current)?;
+        let applied_fields = new.pointer("/metadata/managedFields").cloned();
         check_type(ctx, &mut new)?;
         ctx.check_fields(&new)?;
         let body_name = objects::name_of(&new);
@@ -195,6 +216,20 @@ pub async fn update_with(
         let mut new = info.behaviour.admit(new, Some(&current)).map_err(|e| admit_error(ctx, name, e))?;
         object_meta::bump_generation(info, &mut new, &current);
         objects::set_resource_version(&mut new, current_kv.mod_revision);
+        match ownership {
+            Ownership::Update(writer) => apply::record_update(writer, Some(&current), &mut new),
+            // A status write keeps only the status of what it was given; the apply's
+            // ownership record goes on.
+            Ownership::Applied => match (applied_fields, new.get_mut("metadata").and_then(Value::as_object_mut)) {
+                (Some(fields), Some(meta)) => {
+                    meta.insert("managedFields".into(), fields);
+                }
+                (None, Some(meta)) => {
+                    meta.remove("managedFields");
+                }
+                _ => {}
+            },
+        }
         if is_service {
             ctx.api.services.reallocate(&mut new, &current).map_err(|e| alloc_error(ctx, name, e))?;
         }
@@ -258,7 +293,8 @@ pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> Api
     let obj = decode_object(&headers, &body)?;
     let name = ctx.name().to_string();
     let precondition = objects::precondition_of(&obj)?;
-    let updated = update_with(&ctx, &name, scope, precondition, &|_| Ok(obj.clone())).await?;
+    let writer = ctx.writer()?;
+    let updated = update_with(&ctx, &name, scope, precondition, Ownership::Update(&writer), &|_| Ok(obj.clone())).await?;
     respond_object(&ctx, 200, &updated)
 }
 
@@ -317,12 +353,105 @@ pub fn patch_precondition(patch: &Bytes) -> ApiResult<Option<i64>> {
 pub async fn patch(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
     let content_type = crate::http_util::content_type(req.headers());
     let body = read_body(req.into_body()).await?;
+    if content_type == APPLY_PATCH {
+        return server_side_apply(ctx, &body, scope).await;
+    }
+    if ctx.query.get("force").is_some() {
+        return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+    }
     let name = ctx.name().to_string();
     let precondition = patch_precondition(&body)?;
-    let updated =
-        update_with(&ctx, &name, scope, precondition, &|current| apply_patch(&content_type, current, &body, &ctx.info().definition))
-            .await?;
+    let writer = ctx.writer()?;
+    let definition = &ctx.info().definition;
+    let updated = update_with(&ctx, &name, scope, precondition, Ownership::Update(&writer), &|current| {
+        apply_patch(&content_type, current, &body, definition)
+    })
+    .await?;
     respond_object(&ctx, 200, &updated)
+}
+
+const APPLY_PATCH: &str = "application/apply-patch+yaml";
+
+/// Server-side apply: merges the applied configuration into the live object (creating it if
+/// absent) under the field manager's ownership; 409 when it would change fields other
+/// managers own, unless `force=true`.
+async fn server_side_apply(ctx: Ctx, body: &Bytes, scope: UpdateScope) -> ApiResult<Response<Body>> {
+    if ctx.query.get("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request("fieldManager: Required value: is required for apply patch"));
+    }
+    let writer = ctx.writer()?;
+    let force = ctx.query.flag("force");
+    let mut applied: Value = serde_yaml::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let Some(sent) = applied.as_object() else {
+        return Err(ApiError::bad_request("the applied configuration must be an object"));
+    };
+    for field in ["apiVersion", "kind"] {
+        if sent.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(ApiError::bad_request(format!("{field} must be set in an applied configuration")));
+        }
+    }
+    check_type(&ctx, &mut applied)?;
+    ctx.check_fields(&applied)?;
+    let name = ctx.name().to_string();
+    let sent_name = objects::name_of(&applied);
+    if !sent_name.is_empty() && sent_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({sent_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let precondition = objects::precondition_of(&applied)?;
+    let merge = |live: Option<&Value>| apply::apply(&writer, live, &applied, force).map_err(|e| apply_error(&ctx, &name, e));
+    loop {
+        match update_with(&ctx, &name, scope, precondition, Ownership::Applied, &|current| merge(Some(current))).await {
+            Err(e) if e.code == 404 && scope == UpdateScope::Main => {}
+            Err(e) => return Err(e),
+            Ok(updated) => return respond_object(&ctx, 200, &updated),
+        }
+        let mut created = merge(None)?;
+        if let Some(meta) = created.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("name".into(), Value::String(name.clone()));
+        }
+        match create_object(&ctx, created, Ownership::Applied).await {
+            // Someone else created it meanwhile: apply over theirs.
+            Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+            Err(e) => return Err(e),
+            Ok(created) => return respond_object(&ctx, 201, &created),
+        }
+    }
+}
+
+/// A 409 naming every conflicting manager and field, as Kubernetes words it; or a 422.
+fn apply_error(ctx: &Ctx, name: &str, e: apply::ApplyError) -> ApiError {
+    match e {
+        apply::ApplyError::Invalid(msg) => ApiError::new(422, "Invalid", msg),
+        apply::ApplyError::Conflicts(conflicts) => {
+            let message = if conflicts.len() == 1 {
+                format!("Apply failed with 1 conflict: conflict with {}: {}", conflicts[0].manager, conflicts[0].path)
+            } else {
+                let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
+                managers.sort_unstable();
+                managers.dedup();
+                let mut lines = Vec::new();
+                for manager in managers {
+                    lines.push(format!("conflicts with {manager}:"));
+                    lines.extend(conflicts.iter().filter(|c| c.manager == manager).map(|c| format!("- {}", c.path)));
+                }
+                format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+            };
+            let causes: Vec<Value> = conflicts
+                .iter()
+                .map(|c| serde_json::json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager), "field": c.path}))
+                .collect();
+            let mut err = ApiError::new(409, "Conflict", message);
+            let mut details = serde_json::json!({"name": name, "kind": ctx.info().plural, "causes": causes});
+            if !ctx.info().group.is_empty() {
+                details["group"] = ctx.info().group.into();
+            }
+            err.details = Some(details);
+            err
+        }
+    }
 }
 
 /// Writes what `change` makes of the current object, bypassing the kind's update rules: for

@@ -26,6 +26,7 @@ pub fn build(resources: &[ResourceInfo], facts: &HashMap<&'static str, TypeFacts
         if let Some(facts) = facts.get(name.as_str()) {
             add_extensions(schema, facts);
         }
+        optional_metadata(schema);
     }
     for resource in resources {
         let kind_def = resource.definition.clone();
@@ -73,6 +74,16 @@ fn add_extensions(schema: &mut Value, facts: &TypeFacts) {
         if let Some(map) = f.map_type {
             prop.insert("x-kubernetes-map-type".into(), map.into());
         }
+    }
+}
+
+/// `metadata` is never required in Kubernetes' schemas; k8s-openapi marks it so because its
+/// Rust field is not optional.
+fn optional_metadata(schema: &mut Value) {
+    let Some(Value::Array(required)) = schema.get_mut("required") else { return };
+    required.retain(|r| r != "metadata");
+    if required.is_empty() {
+        schema.as_object_mut().map(|o| o.remove("required"));
     }
 }
 
