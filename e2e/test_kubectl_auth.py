@@ -5,13 +5,11 @@ import pytest
 
 # `kubectl auth whoami` and `can-i` post their reviews as protobuf (see
 # test_kubectl_create_imperative.py); strict, so they fail the run once protobuf works.
-PROTOBUF_PENDING = pytest.mark.xfail(strict=True, reason="protobuf request bodies are not decoded yet")
 
 SKIFF_FILES = {"tokens.csv": 'viewer-token-123,jane,1001,"developers,qa"\n'}
 SKIFF_ARGS = ["--token-auth-file", "{root}/tokens.csv"]
 
 
-@PROTOBUF_PENDING
 def test_whoami_admin(kubectl):
     out = kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}")
     username, groups = out.split(" ", 1)
@@ -19,14 +17,12 @@ def test_whoami_admin(kubectl):
     assert "system:masters" in groups and "system:authenticated" in groups
 
 
-@PROTOBUF_PENDING
 def test_whoami_token_user(kubectl):
     out = kubectl("auth", "whoami", "--token=viewer-token-123")
     assert "jane" in out
     assert "developers" in out and "qa" in out
 
 
-@PROTOBUF_PENDING
 def test_can_i(kubectl):
     assert kubectl("auth", "can-i", "create", "pods").strip() == "yes"
     assert kubectl("auth", "can-i", "delete", "nodes").strip() == "yes"

@@ -1,5 +1,6 @@
 //! Bodies in and out: size limits, content types, and the response formats a client may ask
-//! for in its Accept header (JSON, YAML, Tables; protobuf is refused so clients fall back).
+//! for in its Accept header (JSON, YAML, Tables; protobuf responses are not offered, so clients take
+//! JSON), and request bodies in JSON, YAML or Kubernetes protobuf.
 
 use crate::error::{ApiError, ApiResult};
 use bytes::Bytes;
@@ -33,10 +34,12 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// Decodes a JSON or YAML object body.
-pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+/// Decodes a JSON, YAML or Kubernetes protobuf object body.
+pub fn decode_object(registry: &registry::Registry, headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let ct = content_type(headers);
     let value: Value = match ct.as_str() {
+        "application/vnd.kubernetes.protobuf" => registry::protobuf::decode(body, |v, k| registry.definition_of(v, k))
+            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}")))?,
         "" | "application/json" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)

@@ -10,6 +10,7 @@ pub mod names;
 pub mod object_meta;
 pub mod pod_spec;
 mod resource;
+pub mod protobuf;
 pub mod apply;
 pub mod patch;
 pub mod schema;
@@ -62,6 +63,14 @@ impl Registry {
     /// The resource served at `/api(s)/<group>/<version>/<plural>`.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
         self.by_path.get(&(group, version, plural)).map(|&i| &self.resources[i])
+    }
+
+    /// The OpenAPI definition of objects of `api_version` and `kind` (`apps/v1`, `Deployment`).
+    pub fn definition_of(&self, api_version: &str, kind: &str) -> Option<String> {
+        if kind == "DeleteOptions" {
+            return Some("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions".into());
+        }
+        self.resources.iter().find(|r| r.kind == kind && r.api_version() == api_version).map(|r| r.definition.clone())
     }
 
     pub fn all(&self) -> &[ResourceInfo] {

@@ -24,7 +24,7 @@ struct DeleteOptions {
 async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
-    let body = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_object(&headers, &body)? };
+    let body = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_object(&ctx.api.registry, &headers, &body)? };
     let str_at = |p: &str| body.pointer(p).and_then(Value::as_str).map(String::from);
     let grace_period =
         match (body.get("gracePeriodSeconds").and_then(Value::as_i64), ctx.query.get("gracePeriodSeconds")) {

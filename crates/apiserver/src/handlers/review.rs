@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
-    let mut review = decode_object(&headers, &body)?;
+    let mut review = decode_object(&ctx.api.registry, &headers, &body)?;
     super::write::check_type(&ctx, &mut review)?;
     let user = &ctx.user;
     let user_info = json!({"username": user.name, "uid": user.uid, "groups": user.groups});
@@ -52,7 +52,8 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
             };
             review["status"] = match decision {
                 Decision::Allow => json!({"allowed": true, "reason": "skiff: system:masters may do everything"}),
-                Decision::Deny(why) => json!({"allowed": false, "reason": why}),
+                // As with RBAC, a denial carries no reason: no rule allowed it.
+                Decision::Deny(_) => json!({"allowed": false}),
             };
         }
         "selfsubjectrulesreviews" => {

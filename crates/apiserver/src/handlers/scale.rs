@@ -45,13 +45,13 @@ pub async fn write(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>
     let name = ctx.name().to_string();
     let precondition = match &patch_type {
         Some(_) => super::write::patch_precondition(&body)?,
-        None => crate::objects::precondition_of(&decode_object(&headers, &body)?)?,
+        None => crate::objects::precondition_of(&decode_object(&ctx.api.registry, &headers, &body)?)?,
     };
     let writer = ctx.writer()?;
     let updated = update_with(&ctx, &name, UpdateScope::Main, precondition, Ownership::Update(&writer), &|current| {
         let scale = match &patch_type {
             Some(ct) => apply_patch(ct, &scale_of(current), &body, "io.k8s.api.autoscaling.v1.Scale")?,
-            None => decode_object(&headers, &body)?,
+            None => decode_object(&ctx.api.registry, &headers, &body)?,
         };
         let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
         if replicas < 0 {

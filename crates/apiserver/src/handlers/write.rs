@@ -101,7 +101,7 @@ fn respond_object(ctx: &Ctx, code: u16, obj: &Value) -> ApiResult<Response<Body>
 pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
-    let mut obj = decode_object(&headers, &body)?;
+    let mut obj = decode_object(&ctx.api.registry, &headers, &body)?;
     check_type(&ctx, &mut obj)?;
     ctx.check_fields(&obj)?;
     let writer = ctx.writer()?;
@@ -290,7 +290,7 @@ pub async fn guarded_update(ctx: &Ctx, name: &str, mut next: Value, revision: i6
 pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
-    let obj = decode_object(&headers, &body)?;
+    let obj = decode_object(&ctx.api.registry, &headers, &body)?;
     let name = ctx.name().to_string();
     let precondition = objects::precondition_of(&obj)?;
     let writer = ctx.writer()?;
@@ -479,7 +479,7 @@ async fn write_through(ctx: &Ctx, name: &str, change: &Mutation<'_>) -> ApiResul
 pub async fn bind(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
-    let binding = decode_object(&headers, &body)?;
+    let binding = decode_object(&ctx.api.registry, &headers, &body)?;
     let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
     let name = ctx.name().to_string();
     if node.is_empty() {
@@ -511,7 +511,7 @@ pub async fn bind(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>>
 pub async fn finalize_namespace(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
-    let obj = decode_object(&headers, &body)?;
+    let obj = decode_object(&ctx.api.registry, &headers, &body)?;
     let name = ctx.name().to_string();
     let finalizers = match obj.pointer("/spec/finalizers") {
         None | Some(Value::Null) => Value::Array(vec![]),

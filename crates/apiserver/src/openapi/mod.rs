@@ -4,6 +4,7 @@
 
 mod documents;
 mod operations;
+mod v2_protobuf;
 
 use crate::api::Api;
 use crate::error::{ApiError, ApiResult};
@@ -27,6 +28,7 @@ pub struct OpenApi {
 
 struct Documents {
     v2: Document,
+    v2_protobuf: Document,
     v3_root: Document,
     /// By path under `/openapi/v3/`: `api/v1`, `apis/apps/v1`.
     v3: HashMap<String, Document>,
@@ -34,30 +36,44 @@ struct Documents {
 
 /// One serialized document.
 struct Document {
-    /// The hash of the JSON: the ETag (quoted) and the `?hash=` of v3 URLs.
+    /// The hash of the body: the ETag (quoted) and the `?hash=` of v3 URLs.
     hash: String,
+    content_type: &'static str,
     gzip: Bytes,
 }
 
+const JSON: &str = "application/json";
+/// Clients ask for `...spec.v2@v1.0+protobuf`; the answer is labelled with the form Go's
+/// media type parser accepts, as Kubernetes labels it.
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
 impl Document {
-    fn new(value: &serde_json::Value) -> Document {
-        let json = serde_json::to_vec(value).expect("a JSON value serializes");
+    fn json(value: &serde_json::Value) -> Document {
+        Document::new(&serde_json::to_vec(value).expect("a JSON value serializes"), JSON)
+    }
+
+    fn new(body: &[u8], content_type: &'static str) -> Document {
         let mut hasher = std::hash::DefaultHasher::new();
-        json.hash(&mut hasher);
+        (content_type, body).hash(&mut hasher);
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(&json).expect("writing to memory");
-        Document { hash: format!("{:016X}", hasher.finish()), gzip: encoder.finish().expect("writing to memory").into() }
+        encoder.write_all(body).expect("writing to memory");
+        Document { hash: format!("{:016X}", hasher.finish()), content_type, gzip: encoder.finish().expect("writing to memory").into() }
     }
 }
 
 fn build(api: &Api) -> Documents {
     let (v2, v3) = documents::build(&api.registry);
-    let v3: HashMap<String, Document> = v3.into_iter().map(|(path, doc)| (path, Document::new(&doc))).collect();
+    let v3: HashMap<String, Document> = v3.into_iter().map(|(path, doc)| (path, Document::json(&doc))).collect();
     let mut root = serde_json::Map::new();
     for (path, doc) in &v3 {
         root.insert(path.clone(), serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}));
     }
-    Documents { v2: Document::new(&v2), v3_root: Document::new(&serde_json::json!({"paths": root})), v3 }
+    Documents {
+        v2_protobuf: Document::new(&v2_protobuf::encode(&v2), V2_PROTOBUF),
+        v2: Document::json(&v2),
+        v3_root: Document::json(&serde_json::json!({"paths": root})),
+        v3,
+    }
 }
 
 /// Serves `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group version>`.
@@ -69,12 +85,13 @@ pub async fn serve(api: &std::sync::Arc<Api>, path: &str, query: &Query, headers
         .get_or_init(|| async move { tokio::task::spawn_blocking(move || build(&built)).await.expect("building OpenAPI does not panic") })
         .await;
     let (doc, hashed) = match path.trim_end_matches('/') {
-        "/openapi/v2" => {
-            if !accepts_json(headers) {
-                return Err(ApiError::not_acceptable("only application/json is served; the protobuf form is not"));
+        "/openapi/v2" => match v2_format(headers) {
+            Some(V2_PROTOBUF) => (&docs.v2_protobuf, false),
+            Some(_) => (&docs.v2, false),
+            None => {
+                return Err(ApiError::not_acceptable(format!("/openapi/v2 is served as {JSON} or {V2_PROTOBUF}")));
             }
-            (&docs.v2, false)
-        }
+        },
         "/openapi/v3" => (&docs.v3_root, false),
         other => {
             let gv = other.strip_prefix("/openapi/v3/").ok_or_else(ApiError::not_found_path)?;
@@ -96,10 +113,17 @@ pub async fn serve(api: &std::sync::Arc<Api>, path: &str, query: &Query, headers
     Ok(respond(doc, hashed, headers))
 }
 
-fn accepts_json(headers: &HeaderMap) -> bool {
+/// The form of `/openapi/v2` the Accept header asks for first.
+fn v2_format(headers: &HeaderMap) -> Option<&'static str> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    accept.trim().is_empty()
-        || accept.split(',').any(|c| matches!(c.split(';').next().unwrap_or("").trim(), "application/json" | "application/*" | "*/*"))
+    if accept.trim().is_empty() {
+        return Some(JSON);
+    }
+    accept.split(',').find_map(|clause| match clause.split(';').next().unwrap_or("").trim() {
+        "application/json" | "application/*" | "*/*" => Some(JSON),
+        m if m.starts_with("application/com.github.proto-openapi.spec.v2") => Some(V2_PROTOBUF),
+        _ => None,
+    })
 }
 
 fn respond(doc: &Document, hashed: bool, headers: &HeaderMap) -> Response<Body> {
@@ -117,7 +141,7 @@ fn respond(doc: &Document, hashed: bool, headers: &HeaderMap) -> Response<Body> 
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.split(';').next().unwrap_or("").trim() == "gzip"));
-    let builder = builder.status(StatusCode::OK).header(header::CONTENT_TYPE, "application/json");
+    let builder = builder.status(StatusCode::OK).header(header::CONTENT_TYPE, doc.content_type);
     if gzip_ok {
         return builder.header(header::CONTENT_ENCODING, "gzip").body(full(doc.gzip.clone())).expect("static response parts are valid");
     }
