@@ -30,6 +30,7 @@ pub struct Api {
     /// The address clients reach this server at, for `/api`'s serverAddressByClientCIDRs.
     pub advertise: String,
     pub openapi: crate::openapi::OpenApi,
+    pub discovery: handlers::aggregated_discovery::Cache,
 }
 
 impl Api {

@@ -69,6 +69,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
         inflight: Default::default(),
         advertise: config.advertise.clone(),
         openapi: Default::default(),
+        discovery: Default::default(),
     });
     bootstrap::run(&api).await?;
     // Every resource's watch cache starts now, so that any client that lists from here on

@@ -58,8 +58,37 @@ fn resource(r: &ResourceInfo) -> Value {
     out
 }
 
-/// The discovery document of the core group (`core == true`, for /api) or of every named group.
-pub fn document(api: &Api, core: bool) -> Response<Body> {
+/// The two documents (/api's, then /apis'), serialized once: the catalog never changes while
+/// the server runs. Each with its ETag.
+#[derive(Default)]
+pub struct Cache(std::sync::OnceLock<[(bytes::Bytes, String); 2]>);
+
+/// The discovery document of the core group (`core == true`, for /api) or of every named
+/// group, from the cache; 304 when the client already has it.
+pub fn document(api: &Api, core: bool, headers: &HeaderMap) -> Response<Body> {
+    let docs = api.discovery.0.get_or_init(|| {
+        [true, false].map(|core| {
+            let body = serde_json::to_vec(&build(api, core)).unwrap_or_default();
+            let etag = format!("\"{:016X}\"", {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::hash::DefaultHasher::new();
+                body.hash(&mut h);
+                h.finish()
+            });
+            (bytes::Bytes::from(body), etag)
+        })
+    });
+    let (body, etag) = &docs[usize::from(!core)];
+    let builder = Response::builder()
+        .header(header::CONTENT_TYPE, CONTENT_TYPE)
+        .header(header::VARY, "Accept")
+        .header(header::ETAG, etag.as_str());
+    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let (status, body) = if matches { (304, bytes::Bytes::new()) } else { (200, body.clone()) };
+    builder.status(status).body(crate::http_util::full(body)).expect("static response parts are valid")
+}
+
+fn build(api: &Api, core: bool) -> Value {
     let items: Vec<Value> = api
         .registry
         .groups()
@@ -82,11 +111,5 @@ pub fn document(api: &Api, core: bool) -> Response<Body> {
             json!({"metadata": {"name": group}, "versions": versions})
         })
         .collect();
-    let body = json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items});
-    Response::builder()
-        .status(200)
-        .header(header::CONTENT_TYPE, CONTENT_TYPE)
-        .header(header::VARY, "Accept")
-        .body(crate::http_util::full(serde_json::to_vec(&body).unwrap_or_default()))
-        .expect("static response parts are valid")
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }

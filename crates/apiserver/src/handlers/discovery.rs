@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 pub fn api_versions(api: &Api, headers: &HeaderMap) -> Response<Body> {
     if super::aggregated_discovery::wanted(headers) {
-        return super::aggregated_discovery::document(api, true);
+        return super::aggregated_discovery::document(api, true, headers);
     }
     respond(
         200,
@@ -34,7 +34,7 @@ fn group_json(name: &str, versions: &[&str]) -> Value {
 
 pub fn api_groups(api: &Api, headers: &HeaderMap) -> Response<Body> {
     if super::aggregated_discovery::wanted(headers) {
-        return super::aggregated_discovery::document(api, false);
+        return super::aggregated_discovery::document(api, false, headers);
     }
     let groups: Vec<Value> = api
         .registry

@@ -357,7 +357,7 @@ pub async fn patch(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiR
         return server_side_apply(ctx, &body, scope).await;
     }
     if ctx.query.get("force").is_some() {
-        return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+        return Err(invalid_patch_options(FieldError::forbidden("force", "may not be specified for non-apply patch")));
     }
     let name = ctx.name().to_string();
     let precondition = patch_precondition(&body)?;
@@ -377,7 +377,7 @@ const APPLY_PATCH: &str = "application/apply-patch+yaml";
 /// managers own, unless `force=true`.
 async fn server_side_apply(ctx: Ctx, body: &Bytes, scope: UpdateScope) -> ApiResult<Response<Body>> {
     if ctx.query.get("fieldManager").is_none_or(str::is_empty) {
-        return Err(ApiError::bad_request("fieldManager: Required value: is required for apply patch"));
+        return Err(invalid_patch_options(FieldError::required("fieldManager", "is required for apply patch")));
     }
     let writer = ctx.writer()?;
     let force = ctx.query.flag("force");
@@ -390,6 +390,9 @@ async fn server_side_apply(ctx: Ctx, body: &Bytes, scope: UpdateScope) -> ApiRes
         if sent.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(ApiError::bad_request(format!("{field} must be set in an applied configuration")));
         }
+    }
+    if applied.pointer("/metadata/managedFields").is_some_and(|m| !m.is_null()) {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
     }
     check_type(&ctx, &mut applied)?;
     ctx.check_fields(&applied)?;
@@ -419,6 +422,13 @@ async fn server_side_apply(ctx: Ctx, body: &Bytes, scope: UpdateScope) -> ApiRes
             Ok(created) => return respond_object(&ctx, 201, &created),
         }
     }
+}
+
+/// Query parameters a patch may not combine, refused as Kubernetes refuses them: a 422 about
+/// the request's PatchOptions.
+fn invalid_patch_options(error: FieldError) -> ApiError {
+    let subject = crate::error::Subject { group: "meta.k8s.io", plural: "PatchOptions", kind: "PatchOptions", name: "" };
+    ApiError::invalid(subject, &[error])
 }
 
 /// A 409 naming every conflicting manager and field, as Kubernetes words it; or a 422.

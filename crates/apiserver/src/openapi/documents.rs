@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const V3_PREFIX: &str = "#/components/schemas/";
 
-/// Every document, as JSON values: the v2 document, and the v3 ones by their path under
+/// Builds every document and hands each to `emit`, one at a time so that only one is ever
+/// held as JSON values: the v2 document (path `None`), then the v3 ones by their path under
 /// `/openapi/v3` (`api/v1`, `apis/apps/v1`).
-pub fn build(registry: &Registry) -> (Value, Vec<(String, Value)>) {
+pub fn build(registry: &Registry, emit: &mut dyn FnMut(Option<&str>, Value)) {
     let defs = registry::schema::definitions();
     let mut by_gv: BTreeMap<String, Vec<PathItem>> = BTreeMap::new();
     for r in registry.all() {
@@ -30,14 +31,13 @@ pub fn build(registry: &Registry) -> (Value, Vec<(String, Value)>) {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
         "paths": v2_paths,
-        "definitions": defs,
+        "definitions": &defs,
         "securityDefinitions": {"BearerToken": {"description": "Bearer Token authentication", "type": "apiKey", "name": "authorization", "in": "header"}},
         "security": [{"BearerToken": []}],
     });
+    emit(None, v2);
 
-    let v3 = by_gv
-        .into_iter()
-        .map(|(gv, items)| {
+    for (gv, items) in by_gv {
             let mut paths = Map::new();
             let mut roots = BTreeSet::new();
             for item in &items {
@@ -58,10 +58,8 @@ pub fn build(registry: &Registry) -> (Value, Vec<(String, Value)>) {
                     "securitySchemes": {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication", "name": "authorization", "in": "header"}},
                 },
             });
-            (gv, doc)
-        })
-        .collect();
-    (v2, v3)
+            emit(Some(&gv), doc);
+    }
 }
 
 /// The definitions `roots` reach through `$ref`s, roots included.

@@ -62,17 +62,35 @@ impl Document {
 }
 
 fn build(api: &Api) -> Documents {
-    let (v2, v3) = documents::build(&api.registry);
-    let v3: HashMap<String, Document> = v3.into_iter().map(|(path, doc)| (path, Document::json(&doc))).collect();
+    let (mut v2, mut v2_pb, mut v3) = (None, None, HashMap::new());
+    documents::build(&api.registry, &mut |path, doc| match path {
+        None => {
+            v2_pb = Some(Document::new(&v2_protobuf::encode(&doc), V2_PROTOBUF));
+            v2 = Some(Document::json(&doc));
+        }
+        Some(path) => {
+            v3.insert(path.to_string(), Document::json(&doc));
+        }
+    });
     let mut root = serde_json::Map::new();
     for (path, doc) in &v3 {
         root.insert(path.clone(), serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}));
     }
+    release_freed_memory();
     Documents {
-        v2_protobuf: Document::new(&v2_protobuf::encode(&v2), V2_PROTOBUF),
-        v2: Document::json(&v2),
+        v2_protobuf: v2_pb.expect("the v2 document is built"),
+        v2: v2.expect("the v2 document is built"),
         v3_root: Document::json(&serde_json::json!({"paths": root})),
         v3,
+    }
+}
+
+/// Building the documents takes tens of megabytes of JSON values, all freed again; glibc
+/// keeps freed memory in its arenas unless asked to give it back.
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

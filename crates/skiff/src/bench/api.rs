@@ -1,6 +1,7 @@
 //! `skiff bench api`: starts `skiff server` in a temporary folder and measures it from
-//! outside, as clients would: start to ready, idle memory, durable creates at several
-//! concurrencies, gets, lists, and watch event delivery to many watchers.
+//! outside, as clients would: start to ready, idle memory, OpenAPI and discovery, durable
+//! creates at several concurrencies, gets, patches and applies, lists, and watch event
+//! delivery to many watchers.
 
 use super::client::Client;
 use super::figures::{Samples, cpu_line, line, ms};
@@ -93,7 +94,7 @@ where
                 let t = Instant::now();
                 let (status, body) = request(i).await?;
                 anyhow::ensure!(
-                    status.is_success(),
+                    status.is_success() || status == StatusCode::NOT_MODIFIED,
                     "request {i} answered {status}: {}",
                     String::from_utf8_lossy(&body)
                 );
@@ -175,6 +176,107 @@ async fn watch_delivery(client: Arc<Client>, watchers: usize, events: usize) -> 
     Ok(Samples::new(all))
 }
 
+const AGGREGATED_DISCOVERY: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+/// The OpenAPI documents: the first fetch of all of them (which builds them), the memory they
+/// then hold, and the cost of serving them and discovery from memory, as kubectl fetches them.
+async fn openapi_and_discovery(client: &Arc<Client>, pid: u32) -> anyhow::Result<()> {
+    let gzip = [("accept-encoding", "gzip")];
+    let cpu = cpu_time(pid);
+    let t = Instant::now();
+    let (_, root) = client.call(Method::GET, "/openapi/v3", Bytes::new()).await?;
+    let root: serde_json::Value = serde_json::from_slice(&root)?;
+    let urls: Vec<String> = root["paths"]
+        .as_object()
+        .context("the OpenAPI v3 root has no paths")?
+        .values()
+        .filter_map(|p| p["serverRelativeURL"].as_str().map(String::from))
+        .collect();
+    for url in &urls {
+        client.call_with(Method::GET, url, Bytes::new(), &gzip).await?;
+    }
+    client.call_with(Method::GET, "/openapi/v2", Bytes::new(), &gzip).await?;
+    let protobuf = [("accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), gzip[0]];
+    client.call_with(Method::GET, "/openapi/v2", Bytes::new(), &protobuf).await?;
+    println!("{:<44} {}   ({} v3 documents, v2 JSON and protobuf)", "first OpenAPI fetch (builds them)", ms(t.elapsed()), urls.len());
+    cpu_line(1, cpu_time(pid) - cpu);
+    println!("{:<44} {:.1} MB", "RSS with OpenAPI loaded", rss_kib(pid) as f64 / 1024.0);
+
+    let c = client.clone();
+    let cpu = cpu_time(pid);
+    let (elapsed, samples) = drive(8, 2000, move |i| {
+        let c = c.clone();
+        let path = if i % 2 == 0 { "/api" } else { "/apis" };
+        async move { c.call_with(Method::GET, path, Bytes::new(), &[("accept", AGGREGATED_DISCOVERY)]).await }
+    })
+    .await?;
+    line("aggregated discovery (/api, /apis)", samples.len(), elapsed, &samples);
+    cpu_line(samples.len(), cpu_time(pid) - cpu);
+
+    let (c, docs) = (client.clone(), Arc::new(urls));
+    let cpu = cpu_time(pid);
+    let (elapsed, samples) = drive(8, 2000, move |i| {
+        let (c, url) = (c.clone(), docs[i % docs.len()].clone());
+        async move { c.call_with(Method::GET, &url, Bytes::new(), &[("accept-encoding", "gzip")]).await }
+    })
+    .await?;
+    line("OpenAPI v3 document, cached, gzip", samples.len(), elapsed, &samples);
+    cpu_line(samples.len(), cpu_time(pid) - cpu);
+
+    let root_etag = {
+        let url = root["paths"]["api/v1"]["serverRelativeURL"].as_str().unwrap_or_default().to_string();
+        let hash = url.rsplit_once("hash=").map(|(_, h)| h.to_string()).unwrap_or_default();
+        (url, format!("\"{hash}\""))
+    };
+    let c = client.clone();
+    let cpu = cpu_time(pid);
+    let (elapsed, samples) = drive(8, 2000, move |_| {
+        let (c, (url, etag)) = (c.clone(), root_etag.clone());
+        async move { c.call_with(Method::GET, &url, Bytes::new(), &[("if-none-match", etag.as_str())]).await }
+    })
+    .await?;
+    line("OpenAPI v3 revalidation (304)", samples.len(), elapsed, &samples);
+    cpu_line(samples.len(), cpu_time(pid) - cpu);
+    Ok(())
+}
+
+/// Patches and server-side applies of ConfigMaps: the three patch types on existing objects,
+/// then applies that create and applies that change.
+async fn patches_and_applies(client: &Arc<Client>, pid: u32, ns: &str, objects: usize) -> anyhow::Result<()> {
+    let kinds = [
+        ("merge patch", "application/merge-patch+json", r#"{"metadata":{"labels":{"patched":"m"}}}"#),
+        ("strategic merge patch", "application/strategic-merge-patch+json", r#"{"data":{"extra":"s"}}"#),
+        ("JSON patch", "application/json-patch+json", r#"[{"op":"replace","path":"/data/key","value":"j"}]"#),
+    ];
+    for (what, content_type, body) in kinds {
+        let (c, ns) = (client.clone(), ns.to_string());
+        let cpu = cpu_time(pid);
+        let (elapsed, samples) = drive(16, objects, move |i| {
+            let (c, path) = (c.clone(), format!("/api/v1/namespaces/{ns}/configmaps/cm-{i}"));
+            async move { c.call_with(Method::PATCH, &path, Bytes::from(body), &[("content-type", content_type)]).await }
+        })
+        .await?;
+        line(&format!("{what} ConfigMap, 16 writers"), samples.len(), elapsed, &samples);
+        cpu_line(samples.len(), cpu_time(pid) - cpu);
+    }
+    for (what, value) in [("server-side apply, creating", "a"), ("server-side apply, changing", "b")] {
+        let (c, ns) = (client.clone(), ns.to_string());
+        let cpu = cpu_time(pid);
+        let (elapsed, samples) = drive(16, objects, move |i| {
+            let c = c.clone();
+            let path = format!("/api/v1/namespaces/{ns}/configmaps/ap-{i}?fieldManager=bench");
+            let body = format!(
+                r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"ap-{i}","namespace":"{ns}","labels":{{"app":"bench"}}}},"data":{{"key":"{value}"}}}}"#
+            );
+            async move { c.call_with(Method::PATCH, &path, Bytes::from(body), &[("content-type", "application/apply-patch+yaml")]).await }
+        })
+        .await?;
+        line(&format!("{what} ConfigMap, 16 writers"), samples.len(), elapsed, &samples);
+        cpu_line(samples.len(), cpu_time(pid) - cpu);
+    }
+    Ok(())
+}
+
 pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
@@ -206,6 +308,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     println!("{:<44} {:.1} MB", "idle RSS", rss_kib(pid) as f64 / 1024.0);
 
     let client = Arc::new(Client::connect(port, &dir.path().join("tls"), 8).await?);
+    openapi_and_discovery(&client, pid).await?;
     for &writers in &args.writers {
         let ns = format!("bench-create-{writers}");
         create_namespace(&client, &ns).await?;
@@ -231,6 +334,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     .await?;
     line("get ConfigMap, 16 readers", samples.len(), elapsed, &samples);
     cpu_line(samples.len(), cpu_time(pid) - cpu);
+    patches_and_applies(&client, pid, &format!("bench-create-{}", args.writers[0]), args.creates / 4).await?;
 
     create_namespace(&client, "bench-list").await?;
     let c = client.clone();

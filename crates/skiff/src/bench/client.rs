@@ -58,25 +58,41 @@ impl Client {
         self.connections[i].clone()
     }
 
-    fn build(&self, method: Method, path: &str, body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
-        Ok(Request::builder()
-            .method(method)
-            .uri(format!("https://{}{path}", self.authority))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(body))?)
+    fn build(&self, method: Method, path: &str, body: Bytes, headers: &[(&str, &str)]) -> anyhow::Result<Request<Full<Bytes>>> {
+        let mut request = Request::builder().method(method).uri(format!("https://{}{path}", self.authority));
+        for (name, value) in [("content-type", "application/json"), ("accept", "application/json")] {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                request = request.header(name, value);
+            }
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Ok(request.body(Full::new(body))?)
     }
 
-    /// Sends a request and reads the whole answer.
+    /// Sends a JSON request and reads the whole answer.
     pub async fn call(&self, method: Method, path: &str, body: Bytes) -> anyhow::Result<(StatusCode, Bytes)> {
-        let resp = self.sender().send_request(self.build(method, path, body)?).await?;
+        self.call_with(method, path, body, &[]).await
+    }
+
+    /// Sends a request with extra headers (a content or accept type of its own, an ETag to
+    /// match) and reads the whole answer.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let resp = self.sender().send_request(self.build(method, path, body, headers)?).await?;
         let status = resp.status();
         Ok((status, resp.into_body().collect().await?.to_bytes()))
     }
 
     /// Opens a streaming request (a watch) and returns its body.
     pub async fn stream(&self, path: &str) -> anyhow::Result<hyper::body::Incoming> {
-        let resp = self.sender().send_request(self.build(Method::GET, path, Bytes::new())?).await?;
+        let resp = self.sender().send_request(self.build(Method::GET, path, Bytes::new(), &[])?).await?;
         anyhow::ensure!(resp.status().is_success(), "watch {path} answered {}", resp.status());
         Ok(resp.into_body())
     }
