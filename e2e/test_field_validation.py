@@ -1,5 +1,5 @@
-"""fieldValidation on create, update and patch: Strict refuses unknown fields with 400,
-Warn (the default) answers with one Warning header per unknown field, Ignore drops them."""
+"""fieldValidation on create, update and patch: Strict refuses unknown and duplicate fields
+with 400, Warn (the default) answers with one Warning header per field, Ignore drops them."""
 
 import json
 
@@ -54,3 +54,29 @@ def test_update_and_patch_are_checked(skiff):
 def test_bad_mode_is_a_bad_request(skiff):
     status, _, out = skiff.request("POST", CMS + "?fieldValidation=Loose", body("loose"))
     assert status == 400 and json.loads(out)["reason"] == "BadRequest"
+
+
+DUPLICATED = (
+    '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "twice"},'
+    ' "data": {"a": "first", "a": "second"}}'
+)
+
+
+def test_strict_refuses_duplicate_fields(skiff):
+    status, _, out = skiff.request("POST", CMS + "?fieldValidation=Strict", DUPLICATED)
+    assert status == 400, out
+    assert json.loads(out)["message"].endswith('strict decoding error: duplicate field "data.a"')
+    assert skiff.request("GET", CMS + "/twice")[0] == 404
+
+
+def test_warn_reports_duplicate_fields_and_keeps_the_last(skiff):
+    status, headers, _ = skiff.request("POST", CMS, DUPLICATED)
+    assert status == 201
+    assert headers["warning"] == '299 - "duplicate field \\"data.a\\""'
+    _, _, out = skiff.request("GET", CMS + "/twice")
+    assert json.loads(out)["data"] == {"a": "second"}
+    status, _, out = skiff.request(
+        "PATCH", CMS + "/twice?fieldValidation=Strict", '{"data": {"b": "1", "b": "2"}}',
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    assert status == 400 and b'duplicate field \\"data.b\\"' in out

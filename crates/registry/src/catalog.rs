@@ -5,7 +5,7 @@ use crate::names::NameRule;
 use crate::resource::{ResourceInfo, Verbs};
 use crate::strategy::{Plain, Strategy, Typed};
 use crate::workload::WorkloadStrategy;
-use crate::{config_data, cronjob, job, namespace, pod, pod_template, replication_controller, service, volumes};
+use crate::{autoscaler, config_data, cronjob, job, namespace, pod, pod_template, replication_controller, service, volumes};
 use k8s_openapi::api as k;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
@@ -219,21 +219,23 @@ pub fn builtin() -> Vec<ResourceInfo> {
             .fields(&[("status.successful", "status.succeeded")]),
         res("batch", "v1", "CronJob", "cronjobs", cronjob::CronJobStrategy).short(&["cj"]).all().status().spec(),
         // autoscaling: v2 is the stored version; v1 objects are the same objects seen through v1.
-        plain::<k::autoscaling::v2::HorizontalPodAutoscaler>(
+        res(
             "autoscaling",
             "v2",
             "HorizontalPodAutoscaler",
             "horizontalpodautoscalers",
+            autoscaler::HorizontalPodAutoscalerV2Strategy,
         )
         .short(&["hpa"])
         .all()
         .status()
         .spec(),
-        plain::<k::autoscaling::v1::HorizontalPodAutoscaler>(
+        res(
             "autoscaling",
             "v1",
             "HorizontalPodAutoscaler",
             "horizontalpodautoscalers",
+            autoscaler::HorizontalPodAutoscalerV1Strategy,
         )
         .short(&["hpa"])
         .all()

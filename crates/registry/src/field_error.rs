@@ -41,21 +41,21 @@ impl FieldError {
         Self { kind: FieldErrorType::Required, field: field.into(), value: None, detail: detail.into() }
     }
 
-    pub fn invalid(field: impl Into<String>, value: impl fmt::Display, detail: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, value: impl Into<Shown>, detail: impl Into<String>) -> Self {
         Self {
             kind: FieldErrorType::Invalid,
             field: field.into(),
-            value: Some(value.to_string()),
+            value: Some(value.into().0),
             detail: detail.into(),
         }
     }
 
-    pub fn not_supported(field: impl Into<String>, value: impl fmt::Display, supported: &[&str]) -> Self {
+    pub fn not_supported(field: impl Into<String>, value: impl Into<Shown>, supported: &[&str]) -> Self {
         let quoted: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
         Self {
             kind: FieldErrorType::NotSupported,
             field: field.into(),
-            value: Some(value.to_string()),
+            value: Some(value.into().0),
             detail: format!("supported values: {}", quoted.join(", ")),
         }
     }
@@ -76,6 +76,38 @@ impl FieldError {
 
 /// Formats as Kubernetes does: `spec.containers[0].image: Required value`,
 /// `metadata.name: Invalid value: "A": a lowercase RFC 1123 subdomain must ...`.
+/// A value as Kubernetes shows it in a field error: strings quoted, numbers and booleans bare.
+pub struct Shown(String);
+
+impl From<&str> for Shown {
+    fn from(s: &str) -> Self {
+        Shown(format!("{s:?}"))
+    }
+}
+
+impl From<String> for Shown {
+    fn from(s: String) -> Self {
+        Shown::from(s.as_str())
+    }
+}
+
+impl From<&String> for Shown {
+    fn from(s: &String) -> Self {
+        Shown::from(s.as_str())
+    }
+}
+
+macro_rules! shown_bare {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Shown {
+            fn from(v: $t) -> Self {
+                Shown(v.to_string())
+            }
+        }
+    )*};
+}
+shown_bare!(i32, i64, u16, u32, u64, usize, f64, bool);
+
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let summary = match self.kind {
@@ -88,7 +120,7 @@ impl fmt::Display for FieldError {
         };
         write!(f, "{}: {summary}", self.field)?;
         if let Some(value) = &self.value {
-            write!(f, ": \"{value}\"")?;
+            write!(f, ": {value}")?;
         }
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;

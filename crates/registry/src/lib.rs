@@ -19,6 +19,7 @@ pub mod table;
 pub mod unknown_fields;
 mod workload;
 
+mod autoscaler;
 mod config_data;
 mod cronjob;
 mod daemonset;

@@ -117,18 +117,28 @@ impl Ctx {
     /// Applies `fieldValidation` to what the client sent: Strict refuses unknown fields,
     /// Warn (the default) reports each in a warning, Ignore drops them silently.
     pub fn check_fields(&self, sent: &serde_json::Value) -> ApiResult<()> {
+        let unknown = self.info().behaviour.unknown_fields(sent).into_iter().map(|f| format!("unknown field \"{f}\""));
+        self.field_problems(unknown.collect())
+    }
+
+    /// The same for keys a JSON body repeats (decoding keeps the last).
+    pub fn check_duplicates(&self, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
+        let json_objects = ["", "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+        if !json_objects.contains(&crate::http_util::content_type(headers).as_str()) {
+            return Ok(());
+        }
+        let repeated = registry::unknown_fields::duplicated(body).into_iter().map(|f| format!("duplicate field \"{f}\""));
+        self.field_problems(repeated.collect())
+    }
+
+    fn field_problems(&self, problems: Vec<String>) -> ApiResult<()> {
         let mode = self.query.get("fieldValidation").unwrap_or("Warn");
         if !matches!(mode, "Strict" | "Warn" | "Ignore") {
             return Err(ApiError::bad_request(format!(
                 "fieldValidation: Unsupported value: \"{mode}\": supported values: \"Ignore\", \"Warn\", \"Strict\""
             )));
         }
-        if mode == "Ignore" {
-            return Ok(());
-        }
-        let unknown: Vec<String> =
-            self.info().behaviour.unknown_fields(sent).into_iter().map(|f| format!("unknown field \"{f}\"")).collect();
-        if unknown.is_empty() {
+        if mode == "Ignore" || problems.is_empty() {
             return Ok(());
         }
         if mode == "Strict" {
@@ -136,11 +146,11 @@ impl Ctx {
             return Err(ApiError::bad_request(format!(
                 "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
                 self.info().version,
-                unknown.join(", ")
+                problems.join(", ")
             )));
         }
         let mut warnings = self.warnings.lock().unwrap();
-        for w in unknown {
+        for w in problems {
             if !warnings.contains(&w) {
                 warnings.push(w);
             }

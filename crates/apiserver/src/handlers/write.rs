@@ -102,6 +102,7 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let mut obj = decode_object(&ctx.api.registry, &headers, &body)?;
+    ctx.check_duplicates(&headers, &body)?;
     check_type(&ctx, &mut obj)?;
     ctx.check_fields(&obj)?;
     let writer = ctx.writer()?;
@@ -291,6 +292,7 @@ pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> Api
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let obj = decode_object(&ctx.api.registry, &headers, &body)?;
+    ctx.check_duplicates(&headers, &body)?;
     let name = ctx.name().to_string();
     let precondition = objects::precondition_of(&obj)?;
     let writer = ctx.writer()?;
@@ -352,7 +354,9 @@ pub fn patch_precondition(patch: &Bytes) -> ApiResult<Option<i64>> {
 
 pub async fn patch(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
     let content_type = crate::http_util::content_type(req.headers());
+    let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
+    ctx.check_duplicates(&headers, &body)?;
     if content_type == APPLY_PATCH {
         return server_side_apply(ctx, &body, scope).await;
     }

@@ -1,5 +1,5 @@
-//! Autoscalers, leases, priority classes, disruption budgets, RBAC objects, and the kinds
-//! Kubernetes prints with their creation time.
+//! Autoscalers, leases, priority classes, disruption budgets, RBAC objects, resource quotas,
+//! and the kinds Kubernetes prints with their creation time.
 
 use super::{AGE, NAME, Printer, age, col, int, name, or_none, text, wide};
 use serde_json::Value;
@@ -141,6 +141,42 @@ pub const CREATED_AT: Printer = Printer {
     row: |o| vec![name(o), Value::String(text(o, "/metadata/creationTimestamp").into())],
 };
 
+/// A quantity as stored (quantities are strings, though a number is accepted); a missing one is 0.
+fn quantity(q: Option<&Value>) -> String {
+    match q {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "0".into(),
+    }
+}
+
+/// The REQUEST and LIMIT cells: each hard limit in name order as `name: used/hard`, those
+/// named `limits.*` in LIMIT and the others in REQUEST.
+fn quota_usage(q: &Value) -> (String, String) {
+    let (mut requests, mut limits) = (Vec::new(), Vec::new());
+    let mut hard: Vec<(&String, &Value)> =
+        q.pointer("/status/hard").and_then(Value::as_object).into_iter().flatten().collect();
+    hard.sort_by(|a, b| a.0.cmp(b.0));
+    for (resource, limit) in hard {
+        let used = quantity(q.pointer("/status/used").and_then(|u| u.get(resource)));
+        let entry = format!("{resource}: {used}/{}", quantity(Some(limit)));
+        match resource.split_once('.') {
+            Some(("limits", _)) => limits.push(entry),
+            _ => requests.push(entry),
+        }
+    }
+    (requests.join(", "), limits.join(", "))
+}
+
+/// ResourceQuotas: usage against the hard limits (AGE last since Kubernetes 1.33).
+pub const RESOURCE_QUOTAS: Printer = Printer {
+    columns: &[NAME, col("Request", "string"), col("Limit", "string"), AGE],
+    row: |q| {
+        let (requests, limits) = quota_usage(q);
+        vec![name(q), Value::String(requests), Value::String(limits), age(q)]
+    },
+};
+
 pub const RUNTIME_CLASSES: Printer = Printer {
     columns: &[NAME, col("Handler", "string"), AGE],
     row: |r| vec![name(r), Value::String(text(r, "/handler").into()), age(r)],
@@ -190,6 +226,23 @@ mod tests {
                 &json!({"spec": {"metrics": [{"type": "Resource", "resource": {"name": "memory", "target": {"averageValue": "1Gi"}}}]}})
             ),
             "memory: <unknown>/1Gi"
+        );
+    }
+
+    #[test]
+    fn quotas_split_requests_and_limits() {
+        assert_eq!(super::super::column_names(&RESOURCE_QUOTAS), ["Name", "Request", "Limit", "Age"]);
+        let q = json!({"metadata": {"name": "compute"},
+                       "status": {"hard": {"requests.cpu": "1", "limits.memory": "2Gi", "pods": "10", "limits.cpu": "2", "requests.memory": "1Gi"},
+                                  "used": {"requests.cpu": "500m", "limits.cpu": "1", "pods": "3"}}});
+        assert_eq!(
+            (RESOURCE_QUOTAS.row)(&q),
+            vec![
+                json!("compute"),
+                json!("pods: 3/10, requests.cpu: 500m/1, requests.memory: 0/1Gi"),
+                json!("limits.cpu: 1/2, limits.memory: 0/2Gi"),
+                json!("<unknown>")
+            ]
         );
     }
 

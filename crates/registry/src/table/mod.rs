@@ -55,7 +55,10 @@ pub fn printer(group: &str, plural: &str) -> &'static Printer {
         ("", "namespaces") => &config::NAMESPACES,
         ("", "nodes") => &nodes::NODES,
         ("", "events") => &events::EVENTS,
+        ("events.k8s.io", "events") => &events::EVENTS_V1,
         ("", "replicationcontrollers") => &workloads::REPLICATION_CONTROLLERS,
+        ("", "podtemplates") => &workloads::POD_TEMPLATES,
+        ("apps", "controllerrevisions") => &workloads::CONTROLLER_REVISIONS,
         ("apps", "deployments") => &workloads::DEPLOYMENTS,
         ("apps", "replicasets") => &workloads::REPLICA_SETS,
         ("apps", "statefulsets") => &workloads::STATEFUL_SETS,
@@ -65,6 +68,9 @@ pub fn printer(group: &str, plural: &str) -> &'static Printer {
         ("", "persistentvolumeclaims") => &storage::PERSISTENT_VOLUME_CLAIMS,
         ("", "persistentvolumes") => &storage::PERSISTENT_VOLUMES,
         ("storage.k8s.io", "storageclasses") => &storage::STORAGE_CLASSES,
+        ("storage.k8s.io", "csidrivers") => &storage::CSI_DRIVERS,
+        ("storage.k8s.io", "csinodes") => &storage::CSI_NODES,
+        ("storage.k8s.io", "volumeattachments") => &storage::VOLUME_ATTACHMENTS,
         ("networking.k8s.io", "ingresses") => &networking::INGRESSES,
         ("networking.k8s.io", "ingressclasses") => &networking::INGRESS_CLASSES,
         ("networking.k8s.io", "networkpolicies") => &networking::NETWORK_POLICIES,
@@ -77,6 +83,7 @@ pub fn printer(group: &str, plural: &str) -> &'static Printer {
         ("rbac.authorization.k8s.io", "roles" | "clusterroles")
         | ("apiextensions.k8s.io", "customresourcedefinitions") => &cluster::CREATED_AT,
         ("", "limitranges") => &cluster::CREATED_AT,
+        ("", "resourcequotas") => &cluster::RESOURCE_QUOTAS,
         ("node.k8s.io", "runtimeclasses") => &cluster::RUNTIME_CLASSES,
         ("certificates.k8s.io", "certificatesigningrequests") => &cluster::CERTIFICATE_SIGNING_REQUESTS,
         _ => &DEFAULT,
@@ -125,6 +132,12 @@ pub(crate) fn text<'a>(obj: &'a Value, pointer: &str) -> &'a str {
 pub(crate) fn or_none(s: impl Into<String>) -> Value {
     let s = s.into();
     Value::String(if s.is_empty() { "<none>".into() } else { s })
+}
+
+/// The names of a printer's columns, for tests.
+#[cfg(test)]
+pub(crate) fn column_names(printer: &Printer) -> Vec<&'static str> {
+    printer.columns.iter().map(|c| c.name).collect()
 }
 
 #[cfg(test)]

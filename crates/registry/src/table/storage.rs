@@ -1,6 +1,7 @@
-//! PersistentVolumeClaims, PersistentVolumes and StorageClasses.
+//! PersistentVolumeClaims, PersistentVolumes, StorageClasses, and the CSI kinds: drivers,
+//! nodes and volume attachments.
 
-use super::{AGE, NAME, Printer, age, col, name, text, wide};
+use super::{AGE, Column, NAME, Printer, age, col, name, or_none, text, wide};
 use serde_json::Value;
 
 /// Access modes in kubectl's short form: RWO, ROX, RWX, RWOP.
@@ -118,3 +119,136 @@ pub const STORAGE_CLASSES: Printer = Printer {
         ]
     },
 };
+
+/// A boolean field, `default` when unset.
+fn flag(obj: &Value, pointer: &str, default: bool) -> Value {
+    Value::Bool(obj.pointer(pointer).and_then(Value::as_bool).unwrap_or(default))
+}
+
+pub const CSI_DRIVERS: Printer = Printer {
+    columns: &[
+        NAME,
+        col("AttachRequired", "boolean"),
+        col("PodInfoOnMount", "boolean"),
+        col("StorageCapacity", "boolean"),
+        col("TokenRequests", "string"),
+        col("RequiresRepublish", "boolean"),
+        col("Modes", "string"),
+        AGE,
+    ],
+    row: |d| {
+        let strings = |pointer: &str, field: &str| -> Option<String> {
+            let items = d.pointer(pointer)?.as_array()?;
+            let values: Vec<&str> =
+                items.iter().filter_map(|i| if field.is_empty() { i.as_str() } else { i[field].as_str() }).collect();
+            Some(values.join(","))
+        };
+        vec![
+            name(d),
+            flag(d, "/spec/attachRequired", true),
+            flag(d, "/spec/podInfoOnMount", false),
+            flag(d, "/spec/storageCapacity", false),
+            Value::String(strings("/spec/tokenRequests", "audience").unwrap_or_else(|| "<unset>".into())),
+            flag(d, "/spec/requiresRepublish", false),
+            or_none(strings("/spec/volumeLifecycleModes", "").unwrap_or_default()),
+            age(d),
+        ]
+    },
+};
+
+pub const CSI_NODES: Printer = Printer {
+    columns: &[NAME, col("Drivers", "integer"), AGE],
+    row: |n| vec![name(n), n.pointer("/spec/drivers").and_then(Value::as_array).map_or(0, Vec::len).into(), age(n)],
+};
+
+pub const VOLUME_ATTACHMENTS: Printer = Printer {
+    columns: &[
+        NAME,
+        // Kubernetes marks the attacher column as a name too.
+        Column { name: "Attacher", kind: "string", format: "name", priority: 0 },
+        col("PV", "string"),
+        col("Node", "string"),
+        col("Attached", "boolean"),
+        AGE,
+    ],
+    row: |v| {
+        vec![
+            name(v),
+            Value::String(text(v, "/spec/attacher").into()),
+            Value::String(text(v, "/spec/source/persistentVolumeName").into()),
+            Value::String(text(v, "/spec/nodeName").into()),
+            flag(v, "/status/attached", false),
+            age(v),
+        ]
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csi_drivers() {
+        assert_eq!(
+            super::super::column_names(&CSI_DRIVERS),
+            [
+                "Name",
+                "AttachRequired",
+                "PodInfoOnMount",
+                "StorageCapacity",
+                "TokenRequests",
+                "RequiresRepublish",
+                "Modes",
+                "Age"
+            ]
+        );
+        let d = json!({"metadata": {"name": "ebs.csi.aws.com"},
+                       "spec": {"podInfoOnMount": true, "tokenRequests": [{"audience": "a"}, {"audience": "b", "expirationSeconds": 3600}],
+                                "volumeLifecycleModes": ["Persistent", "Ephemeral"]}});
+        assert_eq!(
+            (CSI_DRIVERS.row)(&d),
+            vec![
+                json!("ebs.csi.aws.com"),
+                json!(true),
+                json!(true),
+                json!(false),
+                json!("a,b"),
+                json!(false),
+                json!("Persistent,Ephemeral"),
+                json!("<unknown>")
+            ]
+        );
+        let bare = (CSI_DRIVERS.row)(&json!({"metadata": {"name": "x"}, "spec": {"attachRequired": false}}));
+        assert_eq!((&bare[1], &bare[4], &bare[6]), (&json!(false), &json!("<unset>"), &json!("<none>")));
+    }
+
+    #[test]
+    fn csi_nodes() {
+        assert_eq!(super::super::column_names(&CSI_NODES), ["Name", "Drivers", "Age"]);
+        let n = json!({"metadata": {"name": "node-1"}, "spec": {"drivers": [{"name": "a", "nodeID": "n1"}, {"name": "b", "nodeID": "n1"}]}});
+        assert_eq!((CSI_NODES.row)(&n), vec![json!("node-1"), json!(2), json!("<unknown>")]);
+    }
+
+    #[test]
+    fn volume_attachments() {
+        assert_eq!(
+            super::super::column_names(&VOLUME_ATTACHMENTS),
+            ["Name", "Attacher", "PV", "Node", "Attached", "Age"]
+        );
+        let v = json!({"metadata": {"name": "csi-123"},
+                       "spec": {"attacher": "ebs.csi.aws.com", "nodeName": "node-1", "source": {"persistentVolumeName": "pv-1"}},
+                       "status": {"attached": true}});
+        assert_eq!(
+            (VOLUME_ATTACHMENTS.row)(&v),
+            vec![
+                json!("csi-123"),
+                json!("ebs.csi.aws.com"),
+                json!("pv-1"),
+                json!("node-1"),
+                json!(true),
+                json!("<unknown>")
+            ]
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Workloads: replica counts as READY x/y or DESIRED/CURRENT/READY, and with -o wide the
-//! template's containers and images and the selector.
+//! template's containers and images and the selector; pod templates, and the controller
+//! revisions of DaemonSets and StatefulSets.
 
 use super::{AGE, NAME, Printer, age, col, human_duration, int, name, or_none, since, text, wide};
 use serde_json::Value;
@@ -212,3 +213,78 @@ pub const CRON_JOBS: Printer = Printer {
         ]
     },
 };
+
+/// A label map as `key=value` pairs in key order, `<none>` when empty.
+fn labels(map: Option<&Value>) -> Value {
+    let mut pairs: Vec<String> = map
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    or_none(pairs.join(","))
+}
+
+pub const POD_TEMPLATES: Printer = Printer {
+    columns: &[NAME, col("Containers", "string"), col("Images", "string"), col("Pod Labels", "string")],
+    row: |t| {
+        let (containers, images) = containers_and_images(t, "/template");
+        vec![name(t), containers, images, labels(t.pointer("/template/metadata/labels"))]
+    },
+};
+
+/// The owner that is the object's controller as `kind.group/name` in lower case (`kind/name`
+/// for the core group), `<none>` without one.
+fn controller(obj: &Value) -> String {
+    let owners = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array);
+    let Some(owner) = owners.into_iter().flatten().find(|o| o["controller"] == true) else {
+        return "<none>".into();
+    };
+    let name = owner["name"].as_str().unwrap_or("");
+    let kind = owner["kind"].as_str().unwrap_or("");
+    let group = owner["apiVersion"].as_str().and_then(|v| v.split_once('/')).map_or("", |(g, _)| g);
+    match (kind, group) {
+        ("", "") => name.into(),
+        (kind, "") => format!("{}/{name}", kind.to_lowercase()),
+        (kind, group) => format!("{}.{}/{name}", kind.to_lowercase(), group.to_lowercase()),
+    }
+}
+
+pub const CONTROLLER_REVISIONS: Printer = Printer {
+    columns: &[NAME, col("Controller", "string"), col("Revision", "string"), AGE],
+    row: |r| vec![name(r), Value::String(controller(r)), int(r, "/revision").into(), age(r)],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pod_templates() {
+        assert_eq!(super::super::column_names(&POD_TEMPLATES), ["Name", "Containers", "Images", "Pod Labels"]);
+        let t = json!({"metadata": {"name": "tmpl"},
+                       "template": {"metadata": {"labels": {"tier": "web", "app": "shop"}},
+                                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}, {"name": "log", "image": "busybox"}]}}});
+        assert_eq!(
+            (POD_TEMPLATES.row)(&t),
+            vec![json!("tmpl"), json!("app,log"), json!("nginx:1.27,busybox"), json!("app=shop,tier=web")]
+        );
+        assert_eq!((POD_TEMPLATES.row)(&json!({"metadata": {"name": "bare"}, "template": {}}))[3], "<none>");
+    }
+
+    #[test]
+    fn controller_revisions() {
+        assert_eq!(super::super::column_names(&CONTROLLER_REVISIONS), ["Name", "Controller", "Revision", "Age"]);
+        let r = json!({"metadata": {"name": "fluentd-7d9c6", "ownerReferences": [
+                           {"apiVersion": "v1", "kind": "ConfigMap", "name": "other"},
+                           {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "fluentd", "controller": true}]},
+                       "revision": 3});
+        assert_eq!(
+            (CONTROLLER_REVISIONS.row)(&r),
+            vec![json!("fluentd-7d9c6"), json!("daemonset.apps/fluentd"), json!(3), json!("<unknown>")]
+        );
+        assert_eq!((CONTROLLER_REVISIONS.row)(&json!({"metadata": {"name": "x"}, "revision": 1}))[1], "<none>");
+    }
+}
