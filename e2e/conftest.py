@@ -204,13 +204,13 @@ class Skiff:
 
     # ---- kubectl -----------------------------------------------------------------------
 
-    def kubectl(self, *args, input=None, timeout=KUBECTL_TIMEOUT, check=True):
+    def kubectl(self, *args, input=None, timeout=KUBECTL_TIMEOUT, check=True, env=None):
         """Runs the real kubectl against this server.
 
         Returns its stdout and raises CommandFailed (with stderr) if it fails; with
         check=False returns the CompletedProcess (returncode, stdout, stderr) instead.
         """
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
+        env = dict(os.environ, **(env or {}), KUBECONFIG=str(self.kubeconfig))
         # A private discovery cache per server: ports get reused between modules.
         env["KUBECACHEDIR"] = str(self.data_dir.parent / "kubecache")
         res = subprocess.run(
@@ -254,6 +254,18 @@ def skiff(request, tmp_path_factory):
     # A user-visible property of every module: the server neither died nor panicked.
     assert not crashed, f"skiff exited on its own during the module:\n{server.log_tail()}"
     assert "panicked at" not in log, f"skiff panicked during the module:\n{server.log_tail(80)}"
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    """Writes a manifest as YAML, as a user keeps it, and returns its path: `manifest(doc)`."""
+
+    def write(doc, name="manifest.yaml"):
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return str(path)
+
+    return write
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import copy
 import json
 
 import pytest
-import yaml
 
 NS = "applying"
 
@@ -54,18 +53,6 @@ def third_version(image="nginx:1.27"):
 @pytest.fixture(scope="module", autouse=True)
 def namespace(skiff):
     skiff.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
-
-
-@pytest.fixture
-def manifest(tmp_path):
-    """Writes a manifest as YAML, as a user keeps it, and returns its path."""
-
-    def write(doc, name="web.yaml"):
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
-        return str(path)
-
-    return write
 
 
 def live(kubectl, what="deployment/web"):

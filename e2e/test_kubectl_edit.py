@@ -148,3 +148,17 @@ def test_merge_and_json_patch(kubectl):
                   check=False)
     assert res.returncode != 0
     assert get(kubectl, "configmap/settings")["data"]["color"] == "red"
+
+
+def test_edit_with_an_editor(skiff, tmp_path):
+    # kubectl edit runs $KUBE_EDITOR on a file holding the live object, then sends the change.
+    skiff.kubectl("create", "configmap", "editable", "-n", "edit", "--from-literal=color=blue", "--from-literal=size=L")
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/color: blue/color: green/' \"$1\"\n")
+    editor.chmod(0o755)
+    out = skiff.kubectl("edit", "configmap/editable", "-n", "edit", env={"KUBE_EDITOR": str(editor)})
+    assert "configmap/editable edited" in out
+    cm = json.loads(skiff.kubectl("get", "configmap/editable", "-n", "edit", "-o", "json", "--show-managed-fields"))
+    assert cm["data"] == {"color": "green", "size": "L"}
+    managers = {(m["manager"], m["operation"]) for m in cm["metadata"]["managedFields"]}
+    assert ("kubectl-edit", "Update") in managers

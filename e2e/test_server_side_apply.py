@@ -59,18 +59,6 @@ def namespace(skiff):
     skiff.kubectl("create", "namespace", NS)
 
 
-@pytest.fixture
-def manifest(tmp_path):
-    """Writes a manifest as YAML and returns its path."""
-
-    def write(doc, name="web.yaml"):
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
-        return str(path)
-
-    return write
-
-
 def live(kubectl, what="deployment/web"):
     return json.loads(kubectl("get", what, "-n", NS, "-o", "json", "--show-managed-fields"))
 

@@ -54,6 +54,17 @@ struct Entry {
 }
 
 impl Entry {
+    fn new(writer: &Writer, operation: &str, fields: FieldSet) -> Entry {
+        Entry {
+            manager: writer.manager.clone(),
+            operation: operation.into(),
+            api_version: writer.api_version.clone(),
+            subresource: writer.subresource.clone(),
+            time: Some(writer.time.clone()),
+            fields,
+        }
+    }
+
     fn is(&self, writer: &Writer, operation: &str) -> bool {
         self.manager == writer.manager && self.operation == operation && self.subresource == writer.subresource
     }
@@ -187,14 +198,7 @@ pub fn record_update(writer: &Writer, old: Option<&Value>, new: &mut Value) {
                 entry.time = Some(writer.time.clone());
                 entry.api_version = writer.api_version.clone();
             }
-            None => entries.push(Entry {
-                manager: writer.manager.clone(),
-                operation: UPDATE.into(),
-                api_version: writer.api_version.clone(),
-                subresource: writer.subresource.clone(),
-                time: Some(writer.time.clone()),
-                fields: changed,
-            }),
+            None => entries.push(Entry::new(writer, UPDATE, changed)),
         }
     }
     write_entries(new, &entries);
@@ -255,14 +259,7 @@ pub fn apply(writer: &Writer, live: Option<&Value>, applied: &Value, force: bool
             entry.fields = applying;
             entry.api_version = writer.api_version.clone();
         }
-        None => entries.push(Entry {
-            manager: writer.manager.clone(),
-            operation: APPLY.into(),
-            api_version: writer.api_version.clone(),
-            subresource: writer.subresource.clone(),
-            time: Some(writer.time.clone()),
-            fields: applying,
-        }),
+        None => entries.push(Entry::new(writer, APPLY, applying)),
     }
     let mut present = FieldSet::default();
     typed.present(&merged, kind, &mut Vec::new(), &mut present);

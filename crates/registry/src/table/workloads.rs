@@ -203,7 +203,12 @@ pub const CRON_JOBS: Printer = Printer {
             name(c),
             Value::String(text(c, "/spec/schedule").into()),
             or_none(text(c, "/spec/timeZone")),
-            Value::Bool(c.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false)),
+            // Kubernetes prints the flag as a word: True, False, or <unset>.
+            Value::String(match c.pointer("/spec/suspend").and_then(Value::as_bool) {
+                Some(true) => "True".into(),
+                Some(false) => "False".into(),
+                None => "<unset>".into(),
+            }),
             c.pointer("/status/active").and_then(Value::as_array).map_or(0, Vec::len).into(),
             or_none(last.unwrap_or_default()),
             age(c),
