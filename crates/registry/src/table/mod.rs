@@ -68,6 +68,8 @@ pub fn printer(group: &str, plural: &str) -> &'static Printer {
         ("", "persistentvolumeclaims") => &storage::PERSISTENT_VOLUME_CLAIMS,
         ("", "persistentvolumes") => &storage::PERSISTENT_VOLUMES,
         ("storage.k8s.io", "storageclasses") => &storage::STORAGE_CLASSES,
+        ("storage.k8s.io", "volumeattributesclasses") => &storage::VOLUME_ATTRIBUTES_CLASSES,
+        ("storage.k8s.io", "csistoragecapacities") => &storage::CSI_STORAGE_CAPACITIES,
         ("storage.k8s.io", "csidrivers") => &storage::CSI_DRIVERS,
         ("storage.k8s.io", "csinodes") => &storage::CSI_NODES,
         ("storage.k8s.io", "volumeattachments") => &storage::VOLUME_ATTACHMENTS,

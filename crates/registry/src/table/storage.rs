@@ -1,5 +1,5 @@
-//! PersistentVolumeClaims, PersistentVolumes, StorageClasses, and the CSI kinds: drivers,
-//! nodes and volume attachments.
+//! PersistentVolumeClaims, PersistentVolumes, StorageClasses, VolumeAttributesClasses, and
+//! the CSI kinds: drivers, nodes, storage capacities and volume attachments.
 
 use super::{AGE, Column, NAME, Printer, age, col, name, or_none, text, wide};
 use serde_json::Value;
@@ -125,6 +125,16 @@ fn flag(obj: &Value, pointer: &str, default: bool) -> Value {
     Value::Bool(obj.pointer(pointer).and_then(Value::as_bool).unwrap_or(default))
 }
 
+pub const VOLUME_ATTRIBUTES_CLASSES: Printer = Printer {
+    columns: &[NAME, col("DriverName", "string"), AGE],
+    row: |c| vec![name(c), Value::String(text(c, "/driverName").into()), age(c)],
+};
+
+pub const CSI_STORAGE_CAPACITIES: Printer = Printer {
+    columns: &[NAME, col("StorageClassName", "string"), col("Capacity", "string")],
+    row: |c| vec![name(c), Value::String(text(c, "/storageClassName").into()), unset(text(c, "/capacity"))],
+};
+
 pub const CSI_DRIVERS: Printer = Printer {
     columns: &[
         NAME,
@@ -221,6 +231,18 @@ mod tests {
         );
         let bare = (CSI_DRIVERS.row)(&json!({"metadata": {"name": "x"}, "spec": {"attachRequired": false}}));
         assert_eq!((&bare[1], &bare[4], &bare[6]), (&json!(false), &json!("<unset>"), &json!("<none>")));
+    }
+
+    #[test]
+    fn storage_capacities_and_attribute_classes() {
+        assert_eq!(super::super::column_names(&CSI_STORAGE_CAPACITIES), ["Name", "StorageClassName", "Capacity"]);
+        let c = json!({"metadata": {"name": "cap-1"}, "storageClassName": "fast", "capacity": "10Gi"});
+        assert_eq!((CSI_STORAGE_CAPACITIES.row)(&c), vec![json!("cap-1"), json!("fast"), json!("10Gi")]);
+        let unknown = (CSI_STORAGE_CAPACITIES.row)(&json!({"metadata": {"name": "cap-2"}, "storageClassName": "fast"}));
+        assert_eq!(unknown[2], json!("<unset>"));
+        assert_eq!(super::super::column_names(&VOLUME_ATTRIBUTES_CLASSES), ["Name", "DriverName", "Age"]);
+        let v = json!({"metadata": {"name": "gold"}, "driverName": "pd.csi.storage.gke.io"});
+        assert_eq!((VOLUME_ATTRIBUTES_CLASSES.row)(&v)[..2], [json!("gold"), json!("pd.csi.storage.gke.io")]);
     }
 
     #[test]
