@@ -6,6 +6,7 @@ mod files;
 mod kubeconfig;
 mod pki;
 mod server;
+mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server on the embedded store.
     Server(server::ServerArgs),
+    /// Simulate nodes against an API server: register them, keep them alive, run their pods.
+    Sim(sim::SimArgs),
     /// Measure a component and print its figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Sim(args) => sim::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -1,0 +1,198 @@
+//! The pods bound to simulated nodes, moved through their lifecycle as a kubelet reports it:
+//! Running as soon as they are bound (an IP from the node's range, every container started
+//! and ready, init containers completed), Succeeded once the run time their
+//! `sim.skiff.io/run-seconds` annotation declares has passed, and removed for good when they
+//! are deleted (their containers stop at once, so the grace period ends there).
+
+use crate::node::{NodeTemplate, node_ip, pod_ip};
+use futures::TryStreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a pod's containers run before they exit successfully; absent, they run forever.
+pub const RUN_SECONDS_ANNOTATION: &str = "sim.skiff.io/run-seconds";
+
+struct Kubelet {
+    client: kube::Client,
+    template: Arc<NodeTemplate>,
+    /// Pods started per node, for their addresses.
+    started: Vec<AtomicUsize>,
+    /// Pods (by uid) whose run time is being waited out.
+    finishing: Mutex<HashSet<String>>,
+}
+
+pub async fn run(client: kube::Client, template: Arc<NodeTemplate>) -> anyhow::Result<()> {
+    let all: Api<Pod> = Api::all(client.clone());
+    let kubelet = Arc::new(Kubelet {
+        client,
+        started: (0..template.count).map(|_| AtomicUsize::new(0)).collect(),
+        finishing: Mutex::default(),
+        template: template.clone(),
+    });
+    watcher(all, watcher::Config::default().fields("spec.nodeName!="))
+        .default_backoff()
+        .applied_objects()
+        .map_err(anyhow::Error::from)
+        .try_for_each_concurrent(template.concurrency.max(1), |pod| {
+            let kubelet = kubelet.clone();
+            async move { kubelet.handle(pod).await }
+        })
+        .await
+}
+
+fn start_time(pod: &Pod) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = pod.status.as_ref()?.start_time.as_ref()?;
+    chrono::DateTime::from_timestamp(t.0.as_second(), 0)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Kubelet {
+    async fn handle(self: Arc<Self>, pod: Pod) -> anyhow::Result<()> {
+        let Some(index) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).and_then(|n| self.template.index_of(n)) else {
+            return Ok(());
+        };
+        let (Some(namespace), Some(name), Some(uid)) =
+            (pod.metadata.namespace.clone(), pod.metadata.name.clone(), pod.metadata.uid.clone())
+        else {
+            return Ok(());
+        };
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+        if pod.metadata.deletion_timestamp.is_some() {
+            let preconditions = Preconditions { uid: Some(uid), resource_version: None };
+            let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
+            return match api.delete(&name, &params).await {
+                Ok(_) => Ok(()),
+                // Already gone, or another pod by that name now.
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+        let run_seconds: Option<u64> =
+            pod.metadata.annotations.as_ref().and_then(|a| a.get(RUN_SECONDS_ANNOTATION)).and_then(|s| s.parse().ok());
+        match phase {
+            "Pending" => {
+                let n = self.started[index].fetch_add(1, Ordering::Relaxed);
+                let status = running_status(&pod, &node_ip(index), &pod_ip(index, n));
+                patch_status(&api, &name, status).await?;
+                if let Some(seconds) = run_seconds {
+                    self.finish_later(api, name, uid, Duration::from_secs(seconds));
+                }
+            }
+            "Running" => {
+                // After a restart of the simulator: wait out what is left of the run time.
+                if let Some(seconds) = run_seconds {
+                    let started = start_time(&pod);
+                    let elapsed = started.map_or(0, |t| (chrono::Utc::now() - t).num_seconds().max(0) as u64);
+                    self.finish_later(api, name, uid, Duration::from_secs(seconds.saturating_sub(elapsed)));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Marks the pod Succeeded after `delay`, once per pod.
+    fn finish_later(self: &Arc<Self>, api: Api<Pod>, name: String, uid: String, delay: Duration) {
+        if !self.finishing.lock().unwrap().insert(uid.clone()) {
+            return;
+        }
+        let kubelet = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Ok(pod) = api.get(&name).await
+                && pod.metadata.uid.as_deref() == Some(uid.as_str())
+                && pod.metadata.deletion_timestamp.is_none()
+                && let Err(e) = patch_status(&api, &name, succeeded_status(&pod)).await
+            {
+                tracing::warn!(pod = name, error = %e, "could not report a simulated pod's completion");
+            }
+            kubelet.finishing.lock().unwrap().remove(&uid);
+        });
+    }
+}
+
+async fn patch_status(api: &Api<Pod>, name: &str, status: Value) -> Result<(), kube::Error> {
+    match api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn condition(type_: &str, status: &str, reason: Option<&str>, now: &str) -> Value {
+    let mut c = json!({"type": type_, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
+    if let Some(reason) = reason {
+        c["reason"] = json!(reason);
+    }
+    c
+}
+
+fn containers(pod: &Pod, init: bool) -> Vec<(String, String)> {
+    let spec = pod.spec.as_ref();
+    let list = if init { spec.and_then(|s| s.init_containers.as_ref()) } else { spec.map(|s| &s.containers) };
+    list.into_iter().flatten().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect()
+}
+
+fn container_status(pod: &Pod, name: &str, image: &str, ready: bool, state: Value) -> Value {
+    let uid = pod.metadata.uid.as_deref().unwrap_or("");
+    json!({"name": name, "image": image, "imageID": format!("sim://{image}"),
+           "containerID": format!("sim://{uid}/{name}"), "ready": ready, "started": ready,
+           "restartCount": 0, "state": state})
+}
+
+fn running_status(pod: &Pod, host_ip: &str, ip: &str) -> Value {
+    let now = now();
+    let done = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}});
+    let running = json!({"running": {"startedAt": now}});
+    let init: Vec<Value> =
+        containers(pod, true).iter().map(|(n, i)| container_status(pod, n, i, false, done.clone())).collect();
+    let main: Vec<Value> =
+        containers(pod, false).iter().map(|(n, i)| container_status(pod, n, i, true, running.clone())).collect();
+    let mut status = json!({
+        "phase": "Running",
+        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+        "podIP": ip, "podIPs": [{"ip": ip}],
+        "startTime": now,
+        "conditions": [
+            condition("PodReadyToStartContainers", "True", None, &now),
+            condition("Initialized", "True", None, &now),
+            condition("Ready", "True", None, &now),
+            condition("ContainersReady", "True", None, &now),
+            condition("PodScheduled", "True", None, &now),
+        ],
+        "containerStatuses": main,
+    });
+    if !init.is_empty() {
+        status["initContainerStatuses"] = json!(init);
+    }
+    status
+}
+
+fn succeeded_status(pod: &Pod) -> Value {
+    let now = now();
+    let started = start_time(pod).map_or(now.clone(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let done = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now}});
+    let main: Vec<Value> =
+        containers(pod, false).iter().map(|(n, i)| container_status(pod, n, i, false, done.clone())).collect();
+    json!({
+        "phase": "Succeeded",
+        "conditions": [
+            condition("PodReadyToStartContainers", "False", None, &now),
+            condition("Initialized", "True", Some("PodCompleted"), &now),
+            condition("Ready", "False", Some("PodCompleted"), &now),
+            condition("ContainersReady", "False", Some("PodCompleted"), &now),
+            condition("PodScheduled", "True", None, &now),
+        ],
+        "containerStatuses": main,
+    })
+}
