@@ -11,9 +11,12 @@ use std::sync::{Arc, Mutex};
 use store::{EventKind, Store, WatchItem};
 use tokio::sync::broadcast;
 
-/// How many recent events each resource's cache keeps, and how many bytes of objects at most.
+/// How many recent events each resource's cache keeps, and how much memory they may take.
 const WINDOW: usize = 8192;
-const WINDOW_BYTES: usize = 16 * 1024 * 1024;
+const WINDOW_BYTES: usize = 32 * 1024 * 1024;
+/// A decoded JSON value takes several times its text's size (measured about 7x for nodes and
+/// leases under `skiff sim`); an event holds its JSON and one or two decoded objects.
+const VALUE_SIZE_FACTOR: usize = 8;
 /// How many events a slow client may fall behind before its watch is ended.
 const FANOUT_CAPACITY: usize = 4096;
 
@@ -31,6 +34,12 @@ pub struct CachedEvent {
 }
 
 impl CachedEvent {
+    /// What the event costs in memory, roughly.
+    fn footprint(&self) -> usize {
+        let decoded = if self.prev.is_some() { 2 } else { 1 };
+        self.json.len() * (1 + decoded * VALUE_SIZE_FACTOR)
+    }
+
     pub fn from_store(event: &store::Event) -> Option<CachedEvent> {
         let object = objects::parse_stored(&event.kv).ok()?;
         let json = Bytes::from(serde_json::to_vec(&object).ok()?);
@@ -87,11 +96,11 @@ impl WatchCache {
     fn push(&self, event: CachedEvent) {
         let event = Arc::new(event);
         let mut window = self.window.lock().unwrap();
-        window.bytes += event.json.len();
+        window.bytes += event.footprint();
         window.events.push_back(event.clone());
         while window.events.len() > WINDOW || (window.bytes > WINDOW_BYTES && window.events.len() > 1) {
             let Some(old) = window.events.pop_front() else { break };
-            window.bytes -= old.json.len();
+            window.bytes -= old.footprint();
             window.start = old.revision;
         }
         let _ = self.tx.send(CacheItem::Event(event));
