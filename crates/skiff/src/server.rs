@@ -33,6 +33,28 @@ pub struct ServerArgs {
     /// How much store history to keep for watches and paginated lists, in seconds.
     #[arg(long, default_value_t = 300)]
     pub history_seconds: u64,
+    /// Run the API server without the scheduler (another one places pods).
+    #[arg(long)]
+    pub disable_scheduler: bool,
+}
+
+/// Runs the scheduler as an API client of this server, restarting it if it stops.
+async fn run_scheduler(kubeconfig: String) {
+    loop {
+        let client = async {
+            let config = kube::config::Kubeconfig::from_yaml(&kubeconfig)?;
+            let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await?;
+            anyhow::Ok(kube::Client::try_from(config)?)
+        };
+        let result = match client.await {
+            Ok(client) => scheduler::Scheduler::new(client).run().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the scheduler stopped; restarting it");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -75,6 +97,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     files::write_private(&kubeconfig_path, &kubeconfig)?;
     if let Some(extra) = &args.write_kubeconfig {
         files::write_private(extra, &kubeconfig)?;
+    }
+    if !args.disable_scheduler {
+        tokio::spawn(run_scheduler(kubeconfig.clone()));
     }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

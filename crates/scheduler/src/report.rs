@@ -1,0 +1,66 @@
+//! Telling users why a pod was not scheduled, in kube-scheduler's words: a FailedScheduling
+//! event and the pod's PodScheduled=False condition, both saying how many nodes failed for
+//! which reason.
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// `0/5 nodes are available: 2 Insufficient cpu, 3 node(s) didn't match Pod's node
+/// affinity/selector.` The counts and reasons are sorted as text, as Kubernetes sorts them.
+pub fn unschedulable_message(total: usize, reasons: &BTreeMap<String, usize>) -> String {
+    let mut parts: Vec<String> = reasons.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
+    parts.sort();
+    if parts.is_empty() {
+        return format!("0/{total} nodes are available.");
+    }
+    format!("0/{total} nodes are available: {}.", parts.join(", "))
+}
+
+pub async fn failed_scheduling(client: kube::Client, pod: &Pod, message: &str) {
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let current = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
+        .and_then(|c| c.message.as_deref());
+    if current == Some(message) {
+        return;
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let condition = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                                      "message": message, "lastProbeTime": null, "lastTransitionTime": now}]}});
+    if let Err(e) = pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(condition)).await {
+        tracing::debug!(pod = name, error = %e, "could not set PodScheduled=False");
+    }
+    let event: Event = match serde_json::from_value(json!({
+        "metadata": {"generateName": format!("{name}."), "namespace": namespace},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": namespace, "uid": pod.metadata.uid},
+        "reason": "FailedScheduling", "message": message, "type": "Warning",
+        "source": {"component": super::DEFAULT_SCHEDULER}, "reportingComponent": super::DEFAULT_SCHEDULER,
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+    })) {
+        Ok(e) => e,
+        Err(_) => return,
+    };
+    let events: Api<Event> = Api::namespaced(client, &namespace);
+    if let Err(e) = events.create(&PostParams::default(), &event).await {
+        tracing::debug!(pod = name, error = %e, "could not record FailedScheduling");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_message_reads_like_kube_schedulers() {
+        let reasons = [("node(s) didn't match Pod's node affinity/selector".to_string(), 4997), ("Insufficient cpu".to_string(), 3)];
+        assert_eq!(
+            super::unschedulable_message(5000, &reasons.into_iter().collect()),
+            "0/5000 nodes are available: 3 Insufficient cpu, 4997 node(s) didn't match Pod's node affinity/selector."
+        );
+    }
+}
