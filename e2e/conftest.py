@@ -34,6 +34,17 @@ TEST_TIMEOUT = 150
 KUBECTL_TIMEOUT = 30
 
 
+def wait_for(what, check, timeout=30):
+    """Polls `check` until it returns something truthy, and returns that; fails naming `what`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class CommandFailed(AssertionError):
     """A kubectl run that exited non-zero; carries its stderr for the assertion message."""
 

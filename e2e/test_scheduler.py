@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import SKIFF_BIN
+from conftest import SKIFF_BIN, wait_for
 
 
 def start_fleet(skiff, *args):
@@ -31,15 +31,6 @@ def fleets(skiff, kubectl):
         p.terminate()
         p.wait(timeout=10)
 
-
-def wait_for(what, check, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pod(name, cpu="100m", **spec):

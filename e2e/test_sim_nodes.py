@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import SKIFF_BIN
+from conftest import SKIFF_BIN, wait_for
 
 NODES = 4
 
@@ -25,15 +25,6 @@ def fleet(skiff):
     proc.terminate()
     proc.wait(timeout=10)
 
-
-def wait_for(what, check, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def node_list(kubectl):
