@@ -32,6 +32,8 @@ struct Placement {
 #[derive(Default)]
 pub struct Cache {
     pub nodes: HashMap<String, NodeInfo>,
+    /// The node names, sorted: the order a search for nodes goes round.
+    pub order: Vec<String>,
     /// By pod uid.
     placed: HashMap<String, Placement>,
 }
@@ -64,6 +66,9 @@ impl Cache {
                 info.host_ports.extend(placement.ports.iter().cloned());
             }
             self.nodes.insert(name.clone(), info);
+            if let Err(at) = self.order.binary_search(&name) {
+                self.order.insert(at, name.clone());
+            }
         }
         let entry = self.nodes.get_mut(&name).expect("inserted above");
         entry.node = Arc::new(node);
@@ -72,6 +77,9 @@ impl Cache {
 
     pub fn remove_node(&mut self, name: &str) {
         self.nodes.remove(name);
+        if let Ok(at) = self.order.binary_search_by(|n| n.as_str().cmp(name)) {
+            self.order.remove(at);
+        }
     }
 
     /// Counts `pod` on `node` (replacing where it counted before).

@@ -159,16 +159,14 @@ impl Scheduler {
         let mut state = self.state.lock().unwrap();
         let total = state.cache.nodes.len();
         let wanted = feasible_nodes_to_find(total);
-        let mut names: Vec<&String> = state.cache.nodes.keys().collect();
-        names.sort_unstable();
         let start = state.next_start % total.max(1);
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut best: Option<(i64, String)> = None;
         let mut found = 0;
         let mut visited = 0;
-        for name in names.iter().cycle().skip(start).take(total) {
+        for name in state.cache.order.iter().cycle().skip(start).take(total) {
             visited += 1;
-            let node = &state.cache.nodes[*name];
+            let node = &state.cache.nodes[name];
             match self.filters.iter().try_for_each(|f| f.filter(&info, node)) {
                 Err(reason) => *reasons.entry(reason).or_default() += 1,
                 Ok(()) => {
