@@ -1,121 +1,308 @@
-//! The scheduler's view of the cluster, kept from watches: each node with what its pods
-//! already request and which host ports they hold. A pod chosen for a node counts there at
-//! once (assumed), before its binding is confirmed, so that the next decision sees it.
+//! The scheduler's view of the cluster, kept from watches: each node with the pods that
+//! count on it, and indexes that let pod affinity and topology spread count pods by label
+//! without visiting every pod. A pod chosen for a node counts there at once (assumed),
+//! before its binding is confirmed, so that the next decision sees it.
 
-use crate::framework::host_ports;
-use crate::resources::{Resources, milli, pod_requests};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use crate::framework::{HostPort, host_ports};
+use crate::resources::{Resources, pod_requests};
+use crate::selector::{Labels, Selector};
+use crate::terms::{Term, pod_terms};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Taint};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A pod as it counts on a node.
+pub struct Placed {
+    pub uid: String,
+    pub pod: Arc<Pod>,
+    pub node: String,
+    pub namespace: String,
+    pub labels: Labels,
+    pub requests: Resources,
+    pub host_ports: Vec<HostPort>,
+    pub priority: i32,
+    pub terms: Vec<Term>,
+}
+
+impl Placed {
+    pub fn new(pod: Arc<Pod>, node: &str) -> Placed {
+        let spec = pod.spec.as_ref();
+        Placed {
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            node: node.to_string(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            requests: spec.map(pod_requests).unwrap_or_default(),
+            host_ports: host_ports(&pod),
+            priority: spec.and_then(|s| s.priority).unwrap_or(0),
+            terms: pod_terms(&pod),
+            pod,
+        }
+    }
+
+    pub fn terminating(&self) -> bool {
+        self.pod.metadata.deletion_timestamp.is_some()
+    }
+}
+
 pub struct NodeInfo {
     pub node: Arc<Node>,
+    pub name: String,
+    pub unschedulable: bool,
     pub allocatable: Resources,
+    pub allowed_pods: i64,
     pub requested: Resources,
-    pub pods: usize,
-    pub host_ports: Vec<(String, String, i32)>,
+    pub pods: Vec<Arc<Placed>>,
+    /// The images the node holds, by normalized name, with their sizes in bytes.
+    pub images: HashMap<String, i64>,
 }
 
 impl NodeInfo {
-    pub fn name(&self) -> &str {
-        self.node.metadata.name.as_deref().unwrap_or("")
+    fn new(name: &str) -> NodeInfo {
+        NodeInfo {
+            node: Arc::new(Node::default()),
+            name: name.to_string(),
+            unschedulable: false,
+            allocatable: Resources::default(),
+            allowed_pods: 0,
+            requested: Resources::default(),
+            pods: Vec::new(),
+            images: HashMap::new(),
+        }
+    }
+
+    pub fn labels(&self) -> &Labels {
+        static EMPTY: Labels = Labels::new();
+        self.node.metadata.labels.as_ref().unwrap_or(&EMPTY)
+    }
+
+    pub fn taints(&self) -> &[Taint] {
+        self.node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default()
+    }
+
+    fn count(&mut self, placed: &Arc<Placed>, sign: i64) {
+        self.requested.add(&placed.requests, sign);
+        if sign > 0 {
+            self.pods.push(placed.clone());
+        } else if let Some(at) = self.pods.iter().position(|p| p.uid == placed.uid) {
+            self.pods.swap_remove(at);
+        }
     }
 }
 
-/// Where a pod counts, and what it counts for.
-struct Placement {
-    node: String,
-    requests: Resources,
-    ports: Vec<(String, String, i32)>,
-}
+/// Pods placed on each node, by their label set: how affinity terms and spread constraints
+/// count the pods they select, one label set at a time.
+type PodsByLabels = HashMap<String, HashMap<Labels, HashMap<String, u32>>>;
 
 #[derive(Default)]
 pub struct Cache {
-    pub nodes: HashMap<String, NodeInfo>,
-    /// The node names, sorted: the order a search for nodes goes round.
-    pub order: Vec<String>,
-    /// By pod uid.
-    placed: HashMap<String, Placement>,
+    /// Sorted by name: the order a search for nodes goes round.
+    pub nodes: Vec<NodeInfo>,
+    /// Every counted pod, by uid.
+    placed: HashMap<String, Arc<Placed>>,
+    /// Pods bound to nodes not seen yet, by node name.
+    waiting: HashMap<String, Vec<Arc<Placed>>>,
+    /// By namespace, then label set: how many such pods each node holds.
+    by_labels: PodsByLabels,
+    /// The affinity terms of placed pods: how many pods carrying each term each node holds.
+    terms: HashMap<Term, HashMap<String, u32>>,
+    /// How many nodes hold each image.
+    image_spread: HashMap<String, usize>,
+    /// Namespace labels, for namespace selectors in affinity terms.
+    pub namespaces: HashMap<String, Labels>,
+    /// PersistentVolumeClaims by (namespace, name), and PersistentVolumes by name.
+    pub claims: HashMap<(String, String), PersistentVolumeClaim>,
+    pub volumes: HashMap<String, PersistentVolume>,
+    /// PodDisruptionBudgets by (namespace, name), which preemption tries not to break.
+    pub budgets: HashMap<(String, String), PodDisruptionBudget>,
+}
+
+fn bump(counts: &mut HashMap<String, u32>, node: &str, sign: i64) -> bool {
+    if sign > 0 {
+        *counts.entry(node.to_string()).or_default() += 1;
+    } else if let Some(n) = counts.get_mut(node) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(node);
+        }
+    }
+    counts.is_empty()
+}
+
+/// Image names as nodes report them and pods ask for them: `busybox` is
+/// `docker.io/library/busybox:latest`.
+pub fn normalize_image(image: &str) -> String {
+    let (name, tagged) = match image.rsplit_once('/') {
+        Some((_, last)) => (image.to_string(), last.contains(':') || last.contains('@')),
+        None => (image.to_string(), image.contains(':') || image.contains('@')),
+    };
+    let first = name.split('/').next().unwrap_or("");
+    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let full = match (has_registry, name.contains('/')) {
+        (true, _) => name,
+        (false, true) => format!("docker.io/{name}"),
+        (false, false) => format!("docker.io/library/{name}"),
+    };
+    if tagged { full } else { format!("{full}:latest") }
 }
 
 impl Cache {
-    pub fn set_node(&mut self, node: Node) {
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)).ok().map(|at| &self.nodes[at])
+    }
+
+    fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
+        self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)).ok().map(|at| &mut self.nodes[at])
+    }
+
+    /// Takes in a node as the watch reports it; says whether anything that decides what
+    /// fits there changed (a new node, its labels, taints, allocatable or cordon).
+    pub fn set_node(&mut self, node: Node) -> bool {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let allocatable: Resources = node
-            .status
-            .as_ref()
-            .and_then(|s| s.allocatable.as_ref())
+        let (at, added) = match self.nodes.binary_search_by(|n| n.name.cmp(&name)) {
+            Ok(at) => (at, false),
+            Err(at) => {
+                let mut info = NodeInfo::new(&name);
+                // Pods seen bound to this node before the node itself count on it now.
+                for placed in self.waiting.remove(&name).unwrap_or_default() {
+                    info.count(&placed, 1);
+                }
+                self.nodes.insert(at, info);
+                (at, true)
+            }
+        };
+        let status = node.status.as_ref();
+        let allocatable = status.and_then(|s| s.allocatable.as_ref());
+        let images: HashMap<String, i64> = status
+            .and_then(|s| s.images.as_ref())
             .into_iter()
             .flatten()
-            .filter_map(|(k, q)| Some((k.clone(), milli(&q.0)?)))
+            .flat_map(|i| i.names.iter().flatten().map(move |n| (normalize_image(n), i.size_bytes.unwrap_or(0))))
             .collect();
-        if !self.nodes.contains_key(&name) {
-            // Pods seen bound to this node before the node itself count on it now.
-            let mut info = NodeInfo {
-                node: Arc::new(Node::default()),
-                allocatable: Resources::new(),
-                requested: Resources::new(),
-                pods: 0,
-                host_ports: Vec::new(),
-            };
-            for placement in self.placed.values().filter(|p| p.node == name) {
-                for (k, v) in &placement.requests {
-                    *info.requested.entry(k.clone()).or_default() += v;
-                }
-                info.pods += 1;
-                info.host_ports.extend(placement.ports.iter().cloned());
-            }
-            self.nodes.insert(name.clone(), info);
-            if let Err(at) = self.order.binary_search(&name) {
-                self.order.insert(at, name.clone());
+        let info = &mut self.nodes[at];
+        for image in info.images.keys() {
+            if let Some(n) = self.image_spread.get_mut(image) {
+                *n -= 1;
             }
         }
-        let entry = self.nodes.get_mut(&name).expect("inserted above");
-        entry.node = Arc::new(node);
-        entry.allocatable = allocatable;
+        for image in images.keys() {
+            *self.image_spread.entry(image.clone()).or_default() += 1;
+        }
+        info.images = images;
+        info.allocatable = Resources::from_list(allocatable.into_iter().flatten());
+        info.allowed_pods = allocatable
+            .and_then(|a| a.get("pods"))
+            .and_then(|q| crate::resources::milli(&q.0))
+            .map_or(0, |m| (m / 1000) as i64);
+        info.unschedulable = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+        let old = std::mem::replace(&mut info.node, Arc::new(node));
+        let new = &info.node;
+        added
+            || old.metadata.labels != new.metadata.labels
+            || old.spec.as_ref().map(|s| (&s.taints, s.unschedulable)) != new.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
+            || old.status.as_ref().map(|s| &s.allocatable) != new.status.as_ref().map(|s| &s.allocatable)
     }
 
     pub fn remove_node(&mut self, name: &str) {
-        self.nodes.remove(name);
-        if let Ok(at) = self.order.binary_search_by(|n| n.as_str().cmp(name)) {
-            self.order.remove(at);
+        if let Ok(at) = self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)) {
+            let info = self.nodes.remove(at);
+            for image in info.images.keys() {
+                if let Some(n) = self.image_spread.get_mut(image) {
+                    *n -= 1;
+                }
+            }
+            // Its pods stay counted, waiting for the node to come back or for them to go.
+            self.waiting.insert(name.to_string(), info.pods);
         }
     }
 
     /// Counts `pod` on `node` (replacing where it counted before).
-    pub fn place(&mut self, uid: &str, pod: &Pod, node: &str) {
-        if self.placed.get(uid).is_some_and(|p| p.node == node) {
-            return;
-        }
-        self.forget(uid);
-        let placement = Placement {
-            node: node.to_string(),
-            requests: pod.spec.as_ref().map(pod_requests).unwrap_or_default(),
-            ports: host_ports(pod),
-        };
-        if let Some(info) = self.nodes.get_mut(node) {
-            for (k, v) in &placement.requests {
-                *info.requested.entry(k.clone()).or_default() += v;
+    pub fn place(&mut self, pod: Arc<Pod>, node: &str) {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        if let Some(old) = self.placed.get(uid) {
+            let unchanged = old.node == node && old.pod.metadata.deletion_timestamp == pod.metadata.deletion_timestamp;
+            if unchanged {
+                return;
             }
-            info.pods += 1;
-            info.host_ports.extend(placement.ports.iter().cloned());
+            let uid = uid.to_string();
+            self.forget(&uid);
         }
-        self.placed.insert(uid.to_string(), placement);
+        let placed = Arc::new(Placed::new(pod, node));
+        self.index(&placed, 1);
+        self.placed.insert(placed.uid.clone(), placed);
     }
 
     /// Stops counting the pod anywhere (it is gone, finished, or its binding failed).
     pub fn forget(&mut self, uid: &str) {
-        let Some(placement) = self.placed.remove(uid) else { return };
-        if let Some(info) = self.nodes.get_mut(&placement.node) {
-            for (k, v) in &placement.requests {
-                *info.requested.entry(k.clone()).or_default() -= v;
-            }
-            info.pods = info.pods.saturating_sub(1);
-            for port in &placement.ports {
-                if let Some(at) = info.host_ports.iter().position(|p| p == port) {
-                    info.host_ports.swap_remove(at);
+        if let Some(placed) = self.placed.remove(uid) {
+            self.index(&placed, -1);
+        }
+    }
+
+    pub fn placed(&self, uid: &str) -> Option<&Arc<Placed>> {
+        self.placed.get(uid)
+    }
+
+    fn index(&mut self, placed: &Arc<Placed>, sign: i64) {
+        let node = placed.node.as_str();
+        match self.node_mut(node) {
+            Some(info) => info.count(placed, sign),
+            None => {
+                let waiting = self.waiting.entry(node.to_string()).or_default();
+                if sign > 0 {
+                    waiting.push(placed.clone());
+                } else {
+                    waiting.retain(|p| p.uid != placed.uid);
                 }
             }
         }
+        let groups = self.by_labels.entry(placed.namespace.clone()).or_default();
+        if bump(groups.entry(placed.labels.clone()).or_default(), node, sign) {
+            groups.remove(&placed.labels);
+        }
+        for term in &placed.terms {
+            if bump(self.terms.entry(term.clone()).or_default(), node, sign) {
+                self.terms.remove(term);
+            }
+        }
+    }
+
+    /// How many pods the selector picks on each node, among the namespaces `covers` accepts.
+    pub fn selected_per_node<'a>(
+        &'a self,
+        covers: impl Fn(&str) -> bool + 'a,
+        selector: &'a Selector,
+    ) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+        self.by_labels
+            .iter()
+            .filter(move |(ns, _)| covers(ns))
+            .flat_map(|(_, groups)| groups.iter())
+            .filter(move |(labels, _)| selector.matches(labels))
+            .flat_map(|(_, nodes)| nodes.iter().map(|(n, c)| (n.as_str(), *c)))
+    }
+
+    /// The affinity terms of placed pods, each with how many of its pods each node holds.
+    pub fn placed_terms(&self) -> impl Iterator<Item = (&Term, &HashMap<String, u32>)> {
+        self.terms.iter()
+    }
+
+    /// On how many nodes an image (normalized) is present.
+    pub fn image_spread(&self, image: &str) -> usize {
+        self.image_spread.get(image).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_are_normalized_as_nodes_report_them() {
+        assert_eq!(normalize_image("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(normalize_image("nginx:1.27"), "docker.io/library/nginx:1.27");
+        assert_eq!(normalize_image("bitnami/redis"), "docker.io/bitnami/redis:latest");
+        assert_eq!(normalize_image("registry.k8s.io/pause:3.10"), "registry.k8s.io/pause:3.10");
+        assert_eq!(normalize_image("localhost:5000/app"), "localhost:5000/app:latest");
     }
 }

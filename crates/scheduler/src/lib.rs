@@ -1,269 +1,332 @@
-//! The scheduler: an API client that watches nodes and pods, takes the pods that name it
-//! (`default-scheduler`) and no node, and binds each to the best node that passes every
-//! filter, as kube-scheduler does. A pod that fits nowhere gets a FailedScheduling event and
-//! a PodScheduled=False condition saying why, node by node, and waits for the cluster to
-//! change.
+//! The scheduler: an API client that watches nodes, pods and what affects placement, takes
+//! the pods whose schedulerName one of its profiles has and that have no node, and binds
+//! each to the best node that passes every filter, as kube-scheduler does. A pod that fits
+//! nowhere may preempt pods of lower priority; otherwise it gets a FailedScheduling event
+//! and a PodScheduled=False condition saying why, node by node, and waits for the cluster
+//! to change.
+//!
+//! Decisions are made on a thread of their own, so that a busy scheduler never holds up
+//! the async tasks of the process it runs in (the API server's, in `skiff server`).
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) -> anyhow::Result<()> {
-//! scheduler::Scheduler::new(client).run().await
+//! scheduler::Scheduler::new(client, scheduler::config::default_profiles()).run().await
 //! # }
 //! ```
 
+mod algorithm;
 mod cache;
+pub mod config;
 mod framework;
+pub mod leader;
 pub mod plugins;
+mod preemption;
 mod queue;
 mod report;
 mod resources;
+mod selector;
+mod terms;
 
 use cache::Cache;
-use framework::{Filter, PodInfo, Score};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use config::Profile;
+use framework::PodInfo;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use plugins::*;
 use queue::Queue;
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::Notify;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
-/// How often pods set aside as unschedulable are tried again even if nothing changed.
-const RETRY_UNSCHEDULABLE_EVERY: Duration = Duration::from_secs(30);
+/// Bindings in flight at once: each takes a connection of the (HTTP/1.1) client.
+const BINDINGS_IN_FLIGHT: usize = 32;
+/// How often set-aside pods are checked for having waited too long.
+const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Scheduler {
     client: kube::Client,
-    filters: Vec<Box<dyn Filter>>,
-    scores: Vec<Box<dyn Score>>,
+    profiles: Vec<Profile>,
     state: Mutex<State>,
-    wake: Notify,
+    wake: Condvar,
+    bindings: tokio::sync::Semaphore,
+    stop: AtomicBool,
 }
 
 #[derive(Default)]
 struct State {
     cache: Cache,
     queue: Queue,
+    /// Pods assumed on a node whose binding is in flight.
+    binding: HashSet<String>,
     /// Where the next search for nodes starts, so that sampling visits every node in turn.
     next_start: usize,
+    /// Watches that have not yet delivered their initial list: decisions wait for all of
+    /// them, so that no pod is placed on a partial view of the cluster.
+    unsynced: usize,
+    rng: algorithm::Rng,
+}
+
+/// What a watch saw change, for deciding which set-aside pods may now fit.
+#[derive(Clone, Copy, PartialEq)]
+enum Change {
+    /// Nothing that could let a pod fit.
+    None,
+    /// A pod was bound or assigned: pods waiting on affinity or spread may now fit.
+    PodAssigned,
+    /// Anything else that frees or adds room: every set-aside pod may now fit.
+    Any,
+}
+
+/// Aborts the watch tasks and stops the decision thread when `run` ends or is dropped.
+struct Running<'a>(&'a Scheduler, Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::SeqCst);
+        self.0.wake.notify_all();
+        for task in &self.1 {
+            task.abort();
+        }
+    }
 }
 
 impl Scheduler {
-    pub fn new(client: kube::Client) -> Arc<Scheduler> {
+    pub fn new(client: kube::Client, profiles: Vec<Profile>) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             client,
-            filters: vec![
-                Box::new(node_unschedulable::NodeUnschedulable),
-                Box::new(taint_toleration::TaintToleration),
-                Box::new(node_affinity::NodeAffinity),
-                Box::new(node_ports::NodePorts),
-                Box::new(node_resources_fit::NodeResourcesFit),
-            ],
-            scores: vec![
-                Box::new(node_resources_fit::NodeResourcesFit),
-                Box::new(node_affinity::NodeAffinity),
-                Box::new(taint_toleration::TaintToleration),
-            ],
+            profiles,
             state: Mutex::default(),
-            wake: Notify::new(),
+            wake: Condvar::new(),
+            bindings: tokio::sync::Semaphore::new(BINDINGS_IN_FLIGHT),
+            stop: AtomicBool::new(false),
         })
     }
 
-    /// Watches and schedules until an error stops it.
+    /// Watches and schedules until dropped.
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
-        let nodes = tokio::spawn(self.clone().watch_nodes());
-        let pods = tokio::spawn(self.clone().watch_pods());
-        let retry = tokio::spawn(self.clone().retry_periodically());
-        let result = self.schedule_loop().await;
-        for task in [nodes, pods, retry] {
-            task.abort();
+        let watches = vec![
+            self.clone().watch(observe_node).boxed(),
+            self.clone().watch(observe_pod).boxed(),
+            self.clone().watch(observe_namespace).boxed(),
+            self.clone().watch(observe_claim).boxed(),
+            self.clone().watch(observe_volume).boxed(),
+            self.clone().watch(observe_budget).boxed(),
+        ];
+        self.state.lock().unwrap().unsynced = watches.len();
+        let tasks = watches.into_iter().map(tokio::spawn).collect();
+        let running = Running(&self, tasks);
+        let (me, handle) = (self.clone(), tokio::runtime::Handle::current());
+        let thread = std::thread::Builder::new().name("scheduler".into()).spawn(move || me.decide(handle))?;
+        while !thread.is_finished() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        result
+        drop(running);
+        anyhow::bail!("the scheduling thread stopped")
     }
 
-    async fn watch_nodes(self: Arc<Self>) {
-        let api: Api<Node> = Api::all(self.client.clone());
+    async fn watch<K>(self: Arc<Self>, observe: fn(&mut State, K, bool) -> Change)
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
         let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
+        let mut synced = false;
         while let Some(event) = events.next().await {
-            let mut state = self.state.lock().unwrap();
-            match event {
-                Ok(watcher::Event::Apply(node) | watcher::Event::InitApply(node)) => state.cache.set_node(node),
-                Ok(watcher::Event::Delete(node)) => state.cache.remove_node(node.metadata.name.as_deref().unwrap_or("")),
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching nodes");
+            let (object, deleted) = match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
+                Ok(watcher::Event::Delete(o)) => (o, true),
+                Ok(watcher::Event::InitDone) if !synced => {
+                    synced = true;
+                    self.state.lock().unwrap().unsynced -= 1;
+                    self.wake.notify_one();
                     continue;
                 }
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(kind = K::kind(&()).as_ref(), error = %e, "watching for the scheduler");
+                    continue;
+                }
+            };
+            let mut state = self.state.lock().unwrap();
+            match observe(&mut state, object, deleted) {
+                Change::None => {}
+                Change::PodAssigned => state.queue.move_unschedulable(Instant::now(), None, true),
+                Change::Any => state.queue.move_unschedulable(Instant::now(), None, false),
             }
-            state.queue.retry_unschedulable();
             drop(state);
             self.wake.notify_one();
         }
     }
 
-    async fn watch_pods(self: Arc<Self>) {
-        let api: Api<Pod> = Api::all(self.client.clone());
-        let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
-        while let Some(event) = events.next().await {
+    /// The decision loop: takes the next pod, chooses, and hands the binding to the async
+    /// runtime; sleeps when nothing is due. The state is locked for one decision at a time,
+    /// so that watches and finished bindings get their turn in between.
+    fn decide(self: Arc<Self>, runtime: tokio::runtime::Handle) {
+        let mut flushed = Instant::now();
+        while !self.stop.load(Ordering::SeqCst) {
             let mut state = self.state.lock().unwrap();
-            match event {
-                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => observe(&mut state, pod),
-                Ok(watcher::Event::Delete(pod)) => {
-                    let uid = pod.metadata.uid.as_deref().unwrap_or("");
-                    state.cache.forget(uid);
-                    state.queue.remove(uid);
-                    state.queue.retry_unschedulable();
-                }
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching pods");
-                    continue;
-                }
+            let now = Instant::now();
+            if now.duration_since(flushed) > FLUSH_EVERY {
+                state.queue.move_unschedulable(now, Some(queue::MAX_UNSCHEDULABLE), false);
+                flushed = now;
             }
-            drop(state);
-            self.wake.notify_one();
-        }
-    }
-
-    async fn retry_periodically(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(RETRY_UNSCHEDULABLE_EVERY);
-        loop {
-            tick.tick().await;
-            let mut state = self.state.lock().unwrap();
-            if state.queue.has_unschedulable() {
-                state.queue.retry_unschedulable();
-                drop(state);
-                self.wake.notify_one();
-            }
-        }
-    }
-
-    async fn schedule_loop(self: &Arc<Self>) -> anyhow::Result<()> {
-        loop {
-            let next = self.state.lock().unwrap().queue.pop();
+            let next = if state.unsynced > 0 { None } else { state.queue.pop(now) };
             match next {
-                Some(pod) => self.schedule_one(pod),
-                None => self.wake.notified().await,
+                Some(pod) => self.schedule_one(&mut state, pod, &runtime),
+                None => {
+                    let wait = state.queue.next_backoff_end().map_or(FLUSH_EVERY, |t| t.saturating_duration_since(now));
+                    drop(self.wake.wait_timeout(state, wait.clamp(Duration::from_millis(1), FLUSH_EVERY)).unwrap());
+                }
             }
         }
     }
 
-    /// Chooses a node for one pod and binds it there (in the background), or reports why
-    /// it fits nowhere.
-    fn schedule_one(self: &Arc<Self>, pod: Arc<Pod>) {
-        let info = PodInfo::new(pod.clone());
-        let mut state = self.state.lock().unwrap();
-        let total = state.cache.nodes.len();
-        let wanted = feasible_nodes_to_find(total);
-        let start = state.next_start % total.max(1);
-        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        let mut best: Option<(i64, String)> = None;
-        let mut found = 0;
-        let mut visited = 0;
-        for name in state.cache.order.iter().cycle().skip(start).take(total) {
-            visited += 1;
-            let node = &state.cache.nodes[name];
-            match self.filters.iter().try_for_each(|f| f.filter(&info, node)) {
-                Err(reason) => *reasons.entry(reason).or_default() += 1,
-                Ok(()) => {
-                    found += 1;
-                    let score: i64 = self.scores.iter().map(|s| s.score(&info, node) * s.weight()).sum();
-                    if best.as_ref().is_none_or(|(b, _)| score > *b) {
-                        best = Some((score, name.to_string()));
+    fn profile(&self, pod: &Pod) -> Option<&Profile> {
+        let name = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or(DEFAULT_SCHEDULER);
+        self.profiles.iter().find(|p| p.scheduler_name == name)
+    }
+
+    /// Chooses a node for one pod and binds it there (in the background); or, if it fits
+    /// nowhere, preempts lower-priority pods for it or reports why.
+    fn schedule_one(self: &Arc<Self>, state: &mut State, pod: Arc<Pod>, runtime: &tokio::runtime::Handle) {
+        let Some(profile) = self.profile(&pod) else { return };
+        let mut info = PodInfo::new(pod.clone());
+        // A node nominated in an earlier cycle is held no longer: the pod competes afresh.
+        state.cache.forget(&info.uid);
+        let (chosen, next) = algorithm::choose(profile, &state.cache, &mut info, state.next_start, &mut state.rng);
+        state.next_start = next;
+        let now = Instant::now();
+        match chosen {
+            Ok(node) => {
+                state.cache.place(pod.clone(), &node);
+                state.binding.insert(info.uid.clone());
+                runtime.spawn(self.clone().bind(pod, info.uid, node));
+            }
+            Err(diagnosis) => {
+                let mut message = report::unschedulable_message(diagnosis.nodes, &diagnosis.reasons());
+                match preemption::preempt(profile, &mut state.cache, &mut info, &diagnosis) {
+                    Ok(nomination) => {
+                        // Counted on the node while its victims leave, so that no pod of
+                        // lower priority takes the room.
+                        state.cache.place(pod.clone(), &nomination.node);
+                        runtime.spawn(preemption::carry_out(self.client.clone(), pod.clone(), nomination));
                     }
-                    if found >= wanted {
-                        break;
-                    }
+                    Err(why) => message = format!("{message} preemption: {why}"),
                 }
-            }
-        }
-        state.next_start = start + visited;
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        match best {
-            Some((_, node)) => {
-                state.cache.place(&uid, &pod, &node);
-                drop(state);
-                let scheduler = self.clone();
-                tokio::spawn(async move { scheduler.bind(pod, uid, node).await });
-            }
-            None => {
-                state.queue.set_aside(pod.clone());
-                drop(state);
-                let message = report::unschedulable_message(total, &reasons);
-                let client = self.client.clone();
-                tokio::spawn(async move { report::failed_scheduling(client, &pod, &message).await });
+                state.queue.set_aside(pod.clone(), now, diagnosis.waits_for_pods());
+                runtime.spawn(report::failed_scheduling(self.client.clone(), pod, message));
             }
         }
     }
 
     async fn bind(self: Arc<Self>, pod: Arc<Pod>, uid: String, node: String) {
+        let permit = self.bindings.acquire().await;
         let (namespace, name) = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
         let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace, "uid": uid},
                              "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-        match api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await {
+        let result = api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await;
+        drop(permit);
+        let mut state = self.state.lock().unwrap();
+        state.binding.remove(&uid);
+        match result {
             Ok(_) => {}
             // Gone, or bound by someone else: the pod watch settles it.
-            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {
-                self.state.lock().unwrap().cache.forget(&uid);
-            }
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => state.cache.forget(&uid),
             Err(e) => {
-                tracing::warn!(pod = name, node, error = %e, "binding failed; retrying");
-                let mut state = self.state.lock().unwrap();
+                tracing::warn!(pod = name, node, error = %e, "binding failed; retrying after a backoff");
                 state.cache.forget(&uid);
-                state.queue.set_aside(pod);
+                state.queue.back_off(pod, Instant::now());
             }
         }
+        drop(state);
+        self.wake.notify_one();
     }
 }
 
-/// Takes in a pod seen by the watch: bound pods count on their node (finished ones no
-/// longer do), and pending pods for this scheduler join the queue.
-fn observe(state: &mut State, pod: Pod) {
+fn observe_node(state: &mut State, node: Node, deleted: bool) -> Change {
+    if deleted {
+        state.cache.remove_node(node.metadata.name.as_deref().unwrap_or(""));
+        return Change::None;
+    }
+    if state.cache.set_node(node) { Change::Any } else { Change::None }
+}
+
+/// Bound pods count on their node (finished ones no longer do); pending pods join the
+/// queue, unless their binding is in flight.
+fn observe_pod(state: &mut State, pod: Pod, deleted: bool) -> Change {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
-    let spec = pod.spec.as_ref();
-    match spec.and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()) {
-        Some(_) if matches!(phase, "Succeeded" | "Failed") => {
-            state.cache.forget(&uid);
-            state.queue.retry_unschedulable();
-        }
-        Some(node) => {
-            let node = node.to_string();
-            state.queue.remove(&uid);
-            state.cache.place(&uid, &pod, &node);
-        }
-        None => {
-            let ours = spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or(DEFAULT_SCHEDULER) == DEFAULT_SCHEDULER;
-            if ours && pod.metadata.deletion_timestamp.is_none() {
-                state.queue.add(Arc::new(pod));
-            }
-        }
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty());
+    if deleted || (node.is_some() && matches!(phase, "Succeeded" | "Failed")) {
+        state.cache.forget(&uid);
+        state.queue.remove(&uid);
+        return Change::Any;
+    }
+    if let Some(node) = node {
+        let node = node.to_string();
+        state.queue.remove(&uid);
+        let known = state.cache.placed(&uid).is_some_and(|p| p.node == node);
+        state.cache.place(Arc::new(pod), &node);
+        return if known { Change::None } else { Change::PodAssigned };
+    }
+    if state.binding.contains(&uid) {
+        return Change::None;
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        state.cache.forget(&uid);
+        state.queue.remove(&uid);
+        return Change::None;
+    }
+    state.queue.add(Arc::new(pod));
+    Change::None
+}
+
+fn observe_namespace(state: &mut State, namespace: Namespace, deleted: bool) -> Change {
+    let name = namespace.metadata.name.unwrap_or_default();
+    let labels = namespace.metadata.labels.unwrap_or_default();
+    if deleted {
+        state.cache.namespaces.remove(&name);
+        return Change::None;
+    }
+    match state.cache.namespaces.insert(name, labels.clone()) {
+        Some(old) if old == labels => Change::None,
+        _ => Change::PodAssigned,
     }
 }
 
-/// How many feasible nodes to find before choosing, as kube-scheduler's adaptive
-/// percentageOfNodesToScore decides: all of a small cluster, a shrinking share of a large
-/// one (50% less 1% per 125 nodes, at least 5%), and never fewer than 100.
-fn feasible_nodes_to_find(nodes: usize) -> usize {
-    if nodes < 100 {
-        return nodes.max(1);
+fn observe_claim(state: &mut State, claim: PersistentVolumeClaim, deleted: bool) -> Change {
+    let key = (claim.metadata.namespace.clone().unwrap_or_default(), claim.metadata.name.clone().unwrap_or_default());
+    if deleted {
+        state.cache.claims.remove(&key);
+    } else {
+        state.cache.claims.insert(key, claim);
     }
-    let percentage = (50 - nodes as i64 / 125).max(5) as usize;
-    (nodes * percentage / 100).max(100)
+    Change::Any
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sampling_follows_kube_scheduler() {
-        assert_eq!(super::feasible_nodes_to_find(50), 50);
-        assert_eq!(super::feasible_nodes_to_find(1000), 420);
-        assert_eq!(super::feasible_nodes_to_find(5000), 500);
-        assert_eq!(super::feasible_nodes_to_find(200), 100);
+fn observe_volume(state: &mut State, volume: PersistentVolume, deleted: bool) -> Change {
+    let name = volume.metadata.name.clone().unwrap_or_default();
+    if deleted {
+        state.cache.volumes.remove(&name);
+    } else {
+        state.cache.volumes.insert(name, volume);
     }
+    Change::Any
+}
+
+fn observe_budget(state: &mut State, budget: PodDisruptionBudget, deleted: bool) -> Change {
+    let key = (budget.metadata.namespace.clone().unwrap_or_default(), budget.metadata.name.clone().unwrap_or_default());
+    if deleted {
+        state.cache.budgets.remove(&key);
+    } else {
+        state.cache.budgets.insert(key, budget);
+    }
+    Change::None
 }

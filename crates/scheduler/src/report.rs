@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// `0/5 nodes are available: 2 Insufficient cpu, 3 node(s) didn't match Pod's node
 /// affinity/selector.` The counts and reasons are sorted as text, as Kubernetes sorts them.
@@ -18,7 +19,7 @@ pub fn unschedulable_message(total: usize, reasons: &BTreeMap<String, usize>) ->
     format!("0/{total} nodes are available: {}.", parts.join(", "))
 }
 
-pub async fn failed_scheduling(client: kube::Client, pod: &Pod, message: &str) {
+pub async fn failed_scheduling(client: kube::Client, pod: Arc<Pod>, message: String) {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let current = pod
@@ -27,29 +28,37 @@ pub async fn failed_scheduling(client: kube::Client, pod: &Pod, message: &str) {
         .and_then(|s| s.conditions.as_ref())
         .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
         .and_then(|c| c.message.as_deref());
-    if current == Some(message) {
+    if current == Some(message.as_str()) {
         return;
     }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let condition = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                                       "message": message, "lastProbeTime": null, "lastTransitionTime": now}]}});
-    if let Err(e) = pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(condition)).await {
+    if let Err(e) = pods.patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition)).await {
         tracing::debug!(pod = name, error = %e, "could not set PodScheduled=False");
     }
+    event(&client, &pod, "Warning", "FailedScheduling", &message).await;
+}
+
+/// Records an event about a pod, from the scheduler.
+pub async fn event(client: &kube::Client, pod: &Pod, type_: &str, reason: &str, message: &str) {
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let event: Event = match serde_json::from_value(json!({
         "metadata": {"generateName": format!("{name}."), "namespace": namespace},
         "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": namespace, "uid": pod.metadata.uid},
-        "reason": "FailedScheduling", "message": message, "type": "Warning",
+        "reason": reason, "message": message, "type": type_,
         "source": {"component": super::DEFAULT_SCHEDULER}, "reportingComponent": super::DEFAULT_SCHEDULER,
         "firstTimestamp": now, "lastTimestamp": now, "count": 1,
     })) {
         Ok(e) => e,
         Err(_) => return,
     };
-    let events: Api<Event> = Api::namespaced(client, &namespace);
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
     if let Err(e) = events.create(&PostParams::default(), &event).await {
-        tracing::debug!(pod = name, error = %e, "could not record FailedScheduling");
+        tracing::debug!(pod = name, reason, error = %e, "could not record an event");
     }
 }
 

@@ -1,8 +1,8 @@
-//! Resource quantities as the scheduler counts them: every quantity in thousandths (cpu in
-//! millicores, memory in milli-bytes), and a pod's requests as Kubernetes totals them.
+//! Resource quantities as the scheduler counts them, and a pod's requests as Kubernetes
+//! totals them.
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
-use std::collections::BTreeMap;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 /// Parses a Kubernetes quantity (`100m`, `0.5`, `2`, `128Mi`, `1G`, `1e3`) into thousandths.
 pub fn milli(quantity: &str) -> Option<i128> {
@@ -42,63 +42,113 @@ pub fn milli(quantity: &str) -> Option<i128> {
     Some(if negative { -scaled } else { scaled })
 }
 
-/// Resource name to amount, in thousandths.
-pub type Resources = BTreeMap<String, i128>;
+/// What a pod requests or a node offers, as the scheduler compares them: cpu in millicores,
+/// everything else in whole units rounded up (bytes for memory), as Kubernetes counts them.
+/// The common resources are fields, so that checking a node costs no lookups.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resources {
+    pub cpu: i64,
+    pub memory: i64,
+    pub ephemeral_storage: i64,
+    /// Extended resources (`nvidia.com/gpu`, `hugepages-2Mi`, ...), by name.
+    pub extended: Vec<(String, i64)>,
+}
 
-fn container_requests(c: &Container) -> Resources {
-    let mut out = Resources::new();
-    let resources = c.resources.as_ref();
-    // A limit without a request is also the request, as Kubernetes defaults it.
-    for list in [resources.and_then(|r| r.limits.as_ref()), resources.and_then(|r| r.requests.as_ref())].into_iter().flatten() {
+impl Resources {
+    /// From a resource list (`requests`, `limits`, `allocatable`); `pods` is left out.
+    pub fn from_list<'a>(list: impl IntoIterator<Item = (&'a String, &'a Quantity)>) -> Resources {
+        let mut out = Resources::default();
         for (name, q) in list {
-            if let Some(v) = milli(&q.0) {
-                out.insert(name.clone(), v);
+            let Some(thousandths) = milli(&q.0) else { continue };
+            let whole = ((thousandths + 999).div_euclid(1000)) as i64;
+            match name.as_str() {
+                "cpu" => out.cpu = thousandths as i64,
+                "memory" => out.memory = whole,
+                "ephemeral-storage" => out.ephemeral_storage = whole,
+                "pods" => {}
+                _ => out.set(name, whole),
             }
         }
+        out
     }
-    out
+
+    pub fn get(&self, name: &str) -> i64 {
+        match name {
+            "cpu" => self.cpu,
+            "memory" => self.memory,
+            "ephemeral-storage" => self.ephemeral_storage,
+            _ => self.extended.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v),
+        }
+    }
+
+    fn set(&mut self, name: &str, value: i64) {
+        match self.extended.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.extended.push((name.to_string(), value)),
+        }
+    }
+
+    /// Adds `other` times `sign` (1 to add, -1 to take away).
+    pub fn add(&mut self, other: &Resources, sign: i64) {
+        self.cpu += sign * other.cpu;
+        self.memory += sign * other.memory;
+        self.ephemeral_storage += sign * other.ephemeral_storage;
+        for (name, v) in &other.extended {
+            let total = self.get(name) + sign * v;
+            self.set(name, total);
+        }
+    }
+
+    fn max_with(&mut self, other: &Resources) {
+        self.cpu = self.cpu.max(other.cpu);
+        self.memory = self.memory.max(other.memory);
+        self.ephemeral_storage = self.ephemeral_storage.max(other.ephemeral_storage);
+        for (name, v) in &other.extended {
+            let most = self.get(name).max(*v);
+            self.set(name, most);
+        }
+    }
+
+    /// Each resource this asks for, with its amount (zero amounts left out).
+    pub fn each(&self) -> impl Iterator<Item = (&str, i64)> {
+        [("cpu", self.cpu), ("memory", self.memory), ("ephemeral-storage", self.ephemeral_storage)]
+            .into_iter()
+            .chain(self.extended.iter().map(|(n, v)| (n.as_str(), *v)))
+            .filter(|(_, v)| *v > 0)
+    }
 }
 
-fn add(into: &mut Resources, from: &Resources) {
-    for (k, v) in from {
-        *into.entry(k.clone()).or_default() += v;
-    }
-}
-
-fn max_into(into: &mut Resources, from: &Resources) {
-    for (k, v) in from {
-        let e = into.entry(k.clone()).or_default();
-        *e = (*e).max(*v);
-    }
+fn container_requests(c: &Container) -> Resources {
+    let resources = c.resources.as_ref();
+    // A limit without a request is also the request, as Kubernetes defaults it.
+    let limits = resources.and_then(|r| r.limits.as_ref()).into_iter().flatten();
+    let requests = resources.and_then(|r| r.requests.as_ref()).into_iter().flatten();
+    Resources::from_list(limits.chain(requests))
 }
 
 /// What a pod requests of a node: its containers and sidecars together, or more if an init
 /// container (with the sidecars started before it) needs more; plus the pod's overhead.
 pub fn pod_requests(spec: &PodSpec) -> Resources {
-    let mut total = Resources::new();
+    let mut total = Resources::default();
     for c in &spec.containers {
-        add(&mut total, &container_requests(c));
+        total.add(&container_requests(c), 1);
     }
-    let mut sidecars = Resources::new();
-    let mut init_peak = Resources::new();
+    let mut sidecars = Resources::default();
+    let mut init_peak = Resources::default();
     for c in spec.init_containers.iter().flatten() {
         let requests = container_requests(c);
         if c.restart_policy.as_deref() == Some("Always") {
-            add(&mut sidecars, &requests);
-            max_into(&mut init_peak, &sidecars);
+            sidecars.add(&requests, 1);
+            init_peak.max_with(&sidecars);
         } else {
             let mut during = sidecars.clone();
-            add(&mut during, &requests);
-            max_into(&mut init_peak, &during);
+            during.add(&requests, 1);
+            init_peak.max_with(&during);
         }
     }
-    add(&mut total, &sidecars);
-    max_into(&mut total, &init_peak);
-    for (name, q) in spec.overhead.iter().flatten() {
-        if let Some(v) = milli(&q.0) {
-            *total.entry(name.clone()).or_default() += v;
-        }
-    }
+    total.add(&sidecars, 1);
+    total.max_with(&init_peak);
+    total.add(&Resources::from_list(spec.overhead.iter().flatten()), 1);
     total
 }
 
@@ -132,7 +182,7 @@ mod tests {
         .unwrap();
         let r = pod_requests(&spec);
         // max(500m + 250m + 100m sidecar, 2 for the init container) + 10m overhead.
-        assert_eq!(r["cpu"], 2010);
-        assert_eq!(r["memory"], 1024 * 1024 * 1024 * 1000);
+        assert_eq!(r.cpu, 2010);
+        assert_eq!(r.memory, 1024 * 1024 * 1024);
     }
 }

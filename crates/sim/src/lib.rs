@@ -30,10 +30,16 @@ impl Fleet {
         Fleet { template: Arc::new(template) }
     }
 
+    /// Creates (or takes over) every node and reports it Ready, once: nodes that then stay
+    /// still, as benchmarks of the scheduler want them.
+    pub async fn register(&self, client: &kube::Client) -> anyhow::Result<()> {
+        node::register(client, &self.template).await
+    }
+
     /// Registers the nodes, then keeps them alive and runs their pods until an error stops
     /// it (or the task is dropped).
     pub async fn run(&self, client: kube::Client) -> anyhow::Result<()> {
-        node::register(&client, &self.template).await?;
+        self.register(&client).await?;
         tracing::info!(nodes = self.template.count, "simulated nodes registered");
         tokio::try_join!(heartbeat::run(client.clone(), self.template.clone()), pods::run(client, self.template.clone()))?;
         Ok(())

@@ -150,9 +150,7 @@ pub fn serving_names(extra: &[String], kubernetes_service_ip: &str) -> Vec<Strin
     ]
     .map(String::from)
     .to_vec();
-    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        names.push(host.trim().to_string());
-    }
+    names.push(hostname());
     for iface in if_addrs::get_if_addrs().unwrap_or_default() {
         names.push(iface.ip().to_string());
     }
@@ -160,4 +158,9 @@ pub fn serving_names(extra: &[String], kubernetes_service_ip: &str) -> Vec<Strin
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| !n.is_empty() && seen.insert(n.clone()));
     names
+}
+
+/// This machine's host name, or empty if the kernel does not say.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }

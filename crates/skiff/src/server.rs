@@ -36,24 +36,43 @@ pub struct ServerArgs {
     /// Run the API server without the scheduler (another one places pods).
     #[arg(long)]
     pub disable_scheduler: bool,
+    /// Scheduler profiles, in the shape of kube-scheduler's KubeSchedulerConfiguration.
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
 }
 
-/// Runs the scheduler as an API client of this server, restarting it if it stops.
-async fn run_scheduler(kubeconfig: String) {
-    loop {
-        let client = async {
-            let config = kube::config::Kubeconfig::from_yaml(&kubeconfig)?;
-            let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await?;
-            anyhow::Ok(kube::Client::try_from(config)?)
-        };
-        let result = match client.await {
-            Ok(client) => scheduler::Scheduler::new(client).run().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "the scheduler stopped; restarting it");
+/// Reads the scheduler profiles: the configuration file's, or the default.
+fn scheduler_profiles(config: Option<&std::path::Path>) -> anyhow::Result<Vec<scheduler::config::Profile>> {
+    match config {
+        Some(path) => scheduler::config::load(path),
+        None => Ok(scheduler::config::default_profiles()),
+    }
+}
+
+/// Runs the scheduler as an API client of this server while this server holds the
+/// scheduler's Lease, so that of several servers only one schedules.
+async fn run_scheduler(kubeconfig: String, config: Option<PathBuf>, identity: String) {
+    let client = async {
+        let config = kube::config::Kubeconfig::from_yaml(&kubeconfig)?;
+        let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await?;
+        anyhow::Ok(kube::Client::try_from(config)?)
+    };
+    let client = match client.await {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "the scheduler cannot reach the API server");
+            return;
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    let election = scheduler::leader::Election::new(client.clone(), "kube-system", "kube-scheduler", &identity);
+    let result = election
+        .run(|| {
+            let (client, config) = (client.clone(), config.clone());
+            async move { scheduler::Scheduler::new(client, scheduler_profiles(config.as_deref())?).run().await }
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the scheduler stopped");
     }
 }
 
@@ -69,6 +88,8 @@ fn default_data_dir() -> PathBuf {
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    // A bad scheduler configuration stops the server here rather than later in a log.
+    scheduler_profiles(args.scheduler_config.as_deref())?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let service_ip = apiserver::kubernetes_service_ip(&args.service_cidr)
@@ -91,6 +112,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         token_auth_file: args.token_auth_file.clone(),
         service_cidr: args.service_cidr.clone(),
     };
+    let config_advertise = config.advertise.clone();
     let serving = apiserver::start(config, store).await?;
     let kubeconfig = kubeconfig::render(&url, &pki)?;
     let kubeconfig_path = data_dir.join("kubeconfig.yaml");
@@ -99,7 +121,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         files::write_private(extra, &kubeconfig)?;
     }
     if !args.disable_scheduler {
-        tokio::spawn(run_scheduler(kubeconfig.clone()));
+        // Stable across restarts, so that a restarted server takes its own Lease back at once.
+        let identity = format!("{}_{}", pki::hostname(), config_advertise);
+        tokio::spawn(run_scheduler(kubeconfig.clone(), args.scheduler_config.clone(), identity));
     }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

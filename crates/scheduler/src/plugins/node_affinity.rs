@@ -1,11 +1,13 @@
 //! NodeAffinity: the pod's nodeSelector and required node affinity terms must match the node
 //! (terms are alternatives, expressions within a term all hold); preferred terms score by
-//! the weights of those that match.
+//! the weights of those that match. Terms that name nodes by `metadata.name` narrow the
+//! search to those nodes before any is visited, as DaemonSet pods are placed.
 
-use crate::cache::NodeInfo;
-use crate::framework::{Filter, PodInfo, Score};
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm};
-use std::collections::BTreeMap;
+use crate::cache::{Cache, NodeInfo};
+use crate::framework::{Filter, PodInfo, Reject, Score, normalize_by_max};
+use crate::selector::Labels;
+use k8s_openapi::api::core::v1::{NodeSelector, NodeSelectorRequirement, NodeSelectorTerm};
+use std::collections::HashSet;
 
 pub struct NodeAffinity;
 
@@ -23,7 +25,7 @@ fn requirement_holds(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
     }
 }
 
-fn term_matches(term: &NodeSelectorTerm, labels: &BTreeMap<String, String>, name: &str) -> bool {
+fn term_matches(term: &NodeSelectorTerm, labels: &Labels, name: &str) -> bool {
     let expressions = term.match_expressions.as_deref().unwrap_or_default();
     let fields = term.match_fields.as_deref().unwrap_or_default();
     if expressions.is_empty() && fields.is_empty() {
@@ -33,44 +35,64 @@ fn term_matches(term: &NodeSelectorTerm, labels: &BTreeMap<String, String>, name
         && fields.iter().all(|r| requirement_holds(r, (r.key == "metadata.name").then_some(name)))
 }
 
-fn labels(node: &NodeInfo) -> &BTreeMap<String, String> {
-    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
-    node.node.metadata.labels.as_ref().unwrap_or(&EMPTY)
+/// Whether the node satisfies a node selector (any of its terms), as volume node affinity
+/// and required node affinity use them.
+pub fn selector_matches(selector: &NodeSelector, node: &NodeInfo) -> bool {
+    selector.node_selector_terms.iter().any(|t| term_matches(t, node.labels(), &node.name))
+}
+
+fn required(pod: &PodInfo) -> Option<&NodeSelector> {
+    let affinity = pod.spec().affinity.as_ref()?.node_affinity.as_ref()?;
+    affinity.required_during_scheduling_ignored_during_execution.as_ref()
+}
+
+/// Whether the node satisfies the pod's nodeSelector and required node affinity.
+pub fn matches(pod: &PodInfo, node: &NodeInfo) -> bool {
+    let labels = node.labels();
+    pod.spec().node_selector.iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
+        && required(pod).is_none_or(|r| selector_matches(r, node))
+}
+
+/// The node names every required term pins the pod to with `metadata.name In (...)`, if
+/// every term does.
+fn named_nodes(pod: &PodInfo) -> Option<HashSet<String>> {
+    let terms = &required(pod)?.node_selector_terms;
+    let mut names = HashSet::new();
+    for term in terms {
+        let pinned = term.match_fields.iter().flatten().find(|r| r.key == "metadata.name" && r.operator == "In")?;
+        names.extend(pinned.values.iter().flatten().cloned());
+    }
+    (!terms.is_empty()).then_some(names)
 }
 
 impl Filter for NodeAffinity {
-    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), String> {
-        let labels = labels(node);
-        let spec = pod.spec();
-        let selector_ok = spec.node_selector.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
-        let required = spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
-        let affinity_ok = required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, labels, node.name())));
-        if selector_ok && affinity_ok { Ok(()) } else { Err("node(s) didn't match Pod's node affinity/selector".into()) }
+    fn name(&self) -> &'static str {
+        "NodeAffinity"
+    }
+
+    fn pre_filter(&self, pod: &mut PodInfo, _cache: &Cache) -> Result<(), Reject> {
+        pod.state.node_names = named_nodes(pod);
+        Ok(())
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+        if matches(pod, node) { Ok(()) } else { Err(Reject::unresolvable("node(s) didn't match Pod's node affinity/selector")) }
     }
 }
 
 impl Score for NodeAffinity {
+    fn name(&self) -> &'static str {
+        "NodeAffinity"
+    }
+
+    /// The weights of the preferred terms the node matches.
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let preferred = pod
-            .spec()
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| n.preferred_during_scheduling_ignored_during_execution.as_deref())
-            .unwrap_or_default();
-        let total: i64 = preferred.iter().map(|p| i64::from(p.weight)).sum();
-        if total == 0 {
-            return 0;
-        }
-        let matched: i64 = preferred
-            .iter()
-            .filter(|p| term_matches(&p.preference, labels(node), node.name()))
-            .map(|p| i64::from(p.weight))
-            .sum();
-        matched * 100 / total
+        let Some(affinity) = pod.spec().affinity.as_ref().and_then(|a| a.node_affinity.as_ref()) else { return 0 };
+        let preferred = affinity.preferred_during_scheduling_ignored_during_execution.as_deref().unwrap_or_default();
+        preferred.iter().filter(|p| term_matches(&p.preference, node.labels(), &node.name)).map(|p| i64::from(p.weight)).sum()
+    }
+
+    fn normalize(&self, scores: &mut [i64]) {
+        normalize_by_max(scores, false);
     }
 }

@@ -5,6 +5,8 @@
 
 use super::client::Client;
 use super::figures::{Samples, cpu_line, line, ms};
+use super::drive::drive;
+use super::server::{Server, cpu_time, create_namespace, rss_kib};
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
@@ -30,83 +32,10 @@ pub struct ApiArgs {
     watch_events: usize,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time the process has used (user and system), from /proc: a figure the shared host's
-/// noise disturbs far less than wall-clock throughput. The kernel counts in USER_HZ (100/s).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-    // After the name: state, then numbers; utime and stime are the 12th and 13th of those.
-    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
-
 fn config_map(ns: &str, name: &str) -> Bytes {
     Bytes::from(format!(
         r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"{ns}"}},"data":{{"key":"value"}}}}"#
     ))
-}
-
-async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
-    let body = Bytes::from(format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#));
-    let (status, out) = client.call(Method::POST, "/api/v1/namespaces", body).await?;
-    anyhow::ensure!(
-        status == StatusCode::CREATED,
-        "creating namespace {name}: {status} {}",
-        String::from_utf8_lossy(&out)
-    );
-    Ok(())
-}
-
-/// Runs `total` requests from `workers` concurrent tasks; returns the elapsed time and each
-/// request's latency. Fails on the first non-2xx answer.
-async fn drive<F, Fut>(workers: usize, total: usize, request: F) -> anyhow::Result<(Duration, Samples)>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<(StatusCode, Bytes)>> + Send,
-{
-    let request = Arc::new(request);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let (request, next) = (request.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= total {
-                    return Ok::<_, anyhow::Error>(latencies);
-                }
-                let t = Instant::now();
-                let (status, body) = request(i).await?;
-                anyhow::ensure!(
-                    status.is_success() || status == StatusCode::NOT_MODIFIED,
-                    "request {i} answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-                latencies.push(t.elapsed());
-            }
-        }));
-    }
-    let mut all = Vec::with_capacity(total);
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok((started.elapsed(), Samples::new(all)))
 }
 
 /// Starts `watchers` watches on a namespace, then creates `events` ConfigMaps there at a steady
@@ -282,36 +211,14 @@ async fn patches_and_applies(client: &Arc<Client>, pid: u32, ns: &str, objects: 
 }
 
 pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let exe = std::env::current_exe()?;
-    let started = Instant::now();
-    let mut server = tokio::process::Command::new(exe)
-        .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string(), "--data-dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting skiff server")?;
-    let pid = server.id().context("server pid")?;
-    let ready_client = loop {
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the server did not become ready in 20 s");
-        if let Ok(c) = Client::connect(port, &dir.path().join("tls"), 1).await
-            && let Ok((StatusCode::OK, _)) = c.call(Method::GET, "/readyz", Bytes::new()).await
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
-    let ready = started.elapsed();
-    drop(ready_client);
-    println!("skiff bench api: server pid {pid}, port {port}, data in {}", dir.path().display());
-    println!("{:<44} {}", "start to ready (spawn to /readyz 200)", ms(ready));
+    let server = Server::start(&[]).await?;
+    let (pid, port, dir) = (server.pid, server.port, server.dir.path());
+    println!("skiff bench api: server pid {pid}, port {port}, data in {}", dir.display());
+    println!("{:<44} {}", "start to ready (spawn to /readyz 200)", ms(server.ready));
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("{:<44} {:.1} MB", "idle RSS", rss_kib(pid) as f64 / 1024.0);
 
-    let client = Arc::new(Client::connect(port, &dir.path().join("tls"), 8).await?);
+    let client = Arc::new(Client::connect(port, &dir.join("tls"), 8).await?);
     openapi_and_discovery(&client, pid).await?;
     for &writers in &args.writers {
         let ns = format!("bench-create-{writers}");
@@ -362,6 +269,5 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let samples = watch_delivery(client.clone(), args.watchers, args.watch_events).await?;
     line(&format!("watch event delivery to {} watchers", args.watchers), samples.len(), t.elapsed(), &samples);
     println!("{:<44} {:.1} MB", "RSS after the benchmark", rss_kib(pid) as f64 / 1024.0);
-    server.kill().await.ok();
     Ok(())
 }

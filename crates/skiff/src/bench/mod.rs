@@ -2,7 +2,10 @@
 
 mod api;
 mod client;
+mod drive;
 mod figures;
+mod scheduler;
+mod server;
 
 use clap::Subcommand;
 
@@ -10,10 +13,13 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// Start a server and measure start-up, idle memory, creates, gets, lists and watch delivery.
     Api(api::ApiArgs),
+    /// Start a server on simulated nodes and measure how fast its scheduler places pods.
+    Scheduler(scheduler::SchedulerArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Api(args) => api::run(args).await,
+        BenchCommand::Scheduler(args) => scheduler::run(args).await,
     }
 }

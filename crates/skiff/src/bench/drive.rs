@@ -1,0 +1,47 @@
+//! Load from many concurrent clients: each worker takes the next request number until all
+//! are sent, and every answer's latency is kept.
+
+use super::figures::Samples;
+use bytes::Bytes;
+use http::StatusCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs `total` requests from `workers` concurrent tasks; returns the elapsed time and each
+/// request's latency. Fails on the first non-2xx answer.
+pub async fn drive<F, Fut>(workers: usize, total: usize, request: F) -> anyhow::Result<(Duration, Samples)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<(StatusCode, Bytes)>> + Send,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (request, next) = (request.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let t = Instant::now();
+                let (status, body) = request(i).await?;
+                anyhow::ensure!(
+                    status.is_success() || status == StatusCode::NOT_MODIFIED,
+                    "request {i} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok((started.elapsed(), Samples::new(all)))
+}
+

@@ -1,0 +1,89 @@
+//! The server a benchmark measures: `skiff server` started from this binary in a temporary
+//! folder on a free port, and what /proc says about its memory and CPU.
+
+use super::client::Client;
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub pid: u32,
+    /// From spawning the process to /readyz answering 200.
+    pub ready: Duration,
+    /// Killed when the benchmark drops it.
+    _process: tokio::process::Child,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Server {
+    /// Starts `skiff server` with `extra` arguments and waits until it is ready.
+    pub async fn start(extra: &[&str]) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let started = Instant::now();
+        let process = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting skiff server")?;
+        let pid = process.id().context("server pid")?;
+        loop {
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the server did not become ready in 20 s");
+            if let Ok(c) = Client::connect(port, &dir.path().join("tls"), 1).await
+                && let Ok((StatusCode::OK, _)) = c.call(Method::GET, "/readyz", Bytes::new()).await
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(Server { ready: started.elapsed(), dir, port, pid, _process: process })
+    }
+
+    /// A `kube` client with the server's admin kubeconfig, for the parts that are API clients.
+    pub async fn kube_client(&self) -> anyhow::Result<kube::Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(self.dir.path().join("kubeconfig.yaml"))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time the process has used (user and system), from /proc: a figure the shared host's
+/// noise disturbs far less than wall-clock throughput. The kernel counts in USER_HZ (100/s).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // After the name: state, then numbers; utime and stime are the 12th and 13th of those.
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+pub async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let body = Bytes::from(format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#));
+    let (status, out) = client.call(Method::POST, "/api/v1/namespaces", body).await?;
+    anyhow::ensure!(
+        status == StatusCode::CREATED,
+        "creating namespace {name}: {status} {}",
+        String::from_utf8_lossy(&out)
+    );
+    Ok(())
+}
