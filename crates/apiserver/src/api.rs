@@ -31,6 +31,7 @@ pub struct Api {
     pub advertise: String,
     pub openapi: crate::openapi::OpenApi,
     pub discovery: handlers::aggregated_discovery::Cache,
+    pub priorities: Arc<crate::priority::PriorityClasses>,
 }
 
 impl Api {

@@ -1,6 +1,7 @@
 //! What every cluster has from its first start: the default, kube-system, kube-public and
-//! kube-node-lease namespaces, and the `kubernetes` Service in default, at the first address
-//! of the service CIDR.
+//! kube-node-lease namespaces, the `kubernetes` Service in default, at the first address
+//! of the service CIDR, and the system-node-critical and system-cluster-critical
+//! PriorityClasses.
 
 use crate::api::Api;
 use crate::objects;
@@ -60,5 +61,11 @@ pub async fn run(api: &Api) -> anyhow::Result<()> {
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": api.services.first_ip(), "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
     });
-    ensure(api, "", "v1", "services", Some("default"), kubernetes).await
+    ensure(api, "", "v1", "services", Some("default"), kubernetes).await?;
+    for (name, value, description) in crate::priority::SYSTEM_CLASSES {
+        let class = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                           "value": value, "description": description, "preemptionPolicy": "PreemptLowerPriority"});
+        ensure(api, "scheduling.k8s.io", "v1", "priorityclasses", None, class).await?;
+    }
+    Ok(())
 }

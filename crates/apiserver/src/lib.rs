@@ -12,6 +12,7 @@ mod inflight;
 mod metrics;
 mod objects;
 mod openapi;
+mod priority;
 mod request_info;
 mod selectors;
 mod server;
@@ -70,8 +71,10 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
         advertise: config.advertise.clone(),
         openapi: Default::default(),
         discovery: Default::default(),
+        priorities: Default::default(),
     });
     bootstrap::run(&api).await?;
+    api.priorities.start(api.store.clone()).await?;
     // Every resource's watch cache starts now, so that any client that lists from here on
     // resumes its watch from memory.
     for info in api.registry.all().iter().filter(|r| r.verbs == registry::Verbs::All) {

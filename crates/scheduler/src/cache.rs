@@ -7,9 +7,10 @@ use crate::framework::{HostPort, host_ports};
 use crate::resources::{Resources, pod_requests};
 use crate::selector::{Labels, Selector};
 use crate::terms::{Term, pod_terms};
+use crate::topology::Group;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Taint};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A pod as it counts on a node.
@@ -91,9 +92,9 @@ impl NodeInfo {
     }
 }
 
-/// Pods placed on each node, by their label set: how affinity terms and spread constraints
-/// count the pods they select, one label set at a time.
-type PodsByLabels = HashMap<String, HashMap<Labels, HashMap<String, u32>>>;
+/// Placed pods by namespace and label set: how affinity terms and spread constraints count
+/// the pods they select, one label set at a time.
+type PodsByLabels = HashMap<String, HashMap<Labels, Group>>;
 
 #[derive(Default)]
 pub struct Cache {
@@ -103,10 +104,14 @@ pub struct Cache {
     placed: HashMap<String, Arc<Placed>>,
     /// Pods bound to nodes not seen yet, by node name.
     waiting: HashMap<String, Vec<Arc<Placed>>>,
-    /// By namespace, then label set: how many such pods each node holds.
+    /// By namespace, then label set: how many such pods each node and domain holds.
     by_labels: PodsByLabels,
-    /// The affinity terms of placed pods: how many pods carrying each term each node holds.
-    terms: HashMap<Term, HashMap<String, u32>>,
+    /// The affinity terms of placed pods: how many pods carrying each term each node and
+    /// domain holds.
+    terms: HashMap<Term, Group>,
+    /// The topology keys pods are counted by, and for each the nodes in each domain.
+    keys: HashSet<String>,
+    domains: HashMap<String, HashMap<String, usize>>,
     /// How many nodes hold each image.
     image_spread: HashMap<String, usize>,
     /// Namespace labels, for namespace selectors in affinity terms.
@@ -118,16 +123,8 @@ pub struct Cache {
     pub budgets: HashMap<(String, String), PodDisruptionBudget>,
 }
 
-fn bump(counts: &mut HashMap<String, u32>, node: &str, sign: i64) -> bool {
-    if sign > 0 {
-        *counts.entry(node.to_string()).or_default() += 1;
-    } else if let Some(n) = counts.get_mut(node) {
-        *n -= 1;
-        if *n == 0 {
-            counts.remove(node);
-        }
-    }
-    counts.is_empty()
+fn labels_of<'a>(nodes: &'a [NodeInfo], name: &str) -> Option<&'a Labels> {
+    nodes.binary_search_by(|n| n.name.as_str().cmp(name)).ok().map(|at| nodes[at].labels())
 }
 
 /// Image names as nodes report them and pods ask for them: `busybox` is
@@ -152,10 +149,6 @@ impl Cache {
         self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)).ok().map(|at| &self.nodes[at])
     }
 
-    fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
-        self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)).ok().map(|at| &mut self.nodes[at])
-    }
-
     /// Takes in a node as the watch reports it; says whether anything that decides what
     /// fits there changed (a new node, its labels, taints, allocatable or cordon).
     pub fn set_node(&mut self, node: Node) -> bool {
@@ -172,6 +165,11 @@ impl Cache {
                 (at, true)
             }
         };
+        let new_labels = node.metadata.labels.clone().unwrap_or_default();
+        let old_labels = if added { None } else { Some(self.nodes[at].labels().clone()) };
+        if old_labels.as_ref() != Some(&new_labels) {
+            self.relabel(at, old_labels.as_ref(), Some(&new_labels));
+        }
         let status = node.status.as_ref();
         let allocatable = status.and_then(|s| s.allocatable.as_ref());
         let images: HashMap<String, i64> = status
@@ -206,6 +204,8 @@ impl Cache {
 
     pub fn remove_node(&mut self, name: &str) {
         if let Ok(at) = self.nodes.binary_search_by(|n| n.name.as_str().cmp(name)) {
+            let labels = self.nodes[at].labels().clone();
+            self.relabel(at, Some(&labels), None);
             let info = self.nodes.remove(at);
             for image in info.images.keys() {
                 if let Some(n) = self.image_spread.get_mut(image) {
@@ -245,9 +245,13 @@ impl Cache {
     }
 
     fn index(&mut self, placed: &Arc<Placed>, sign: i64) {
+        for term in &placed.terms {
+            self.track(&term.topology_key);
+        }
         let node = placed.node.as_str();
-        match self.node_mut(node) {
-            Some(info) => info.count(placed, sign),
+        let at = self.nodes.binary_search_by(|n| n.name.as_str().cmp(node)).ok();
+        match at {
+            Some(at) => self.nodes[at].count(placed, sign),
             None => {
                 let waiting = self.waiting.entry(node.to_string()).or_default();
                 if sign > 0 {
@@ -258,32 +262,92 @@ impl Cache {
             }
         }
         let groups = self.by_labels.entry(placed.namespace.clone()).or_default();
-        if bump(groups.entry(placed.labels.clone()).or_default(), node, sign) {
+        if groups.entry(placed.labels.clone()).or_default().count_node(node, sign) {
             groups.remove(&placed.labels);
         }
         for term in &placed.terms {
-            if bump(self.terms.entry(term.clone()).or_default(), node, sign) {
+            if self.terms.entry(term.clone()).or_default().count_node(node, sign) {
                 self.terms.remove(term);
+            }
+        }
+        if let Some(at) = at {
+            let labels = self.nodes[at].node.metadata.labels.clone().unwrap_or_default();
+            self.count_domains(placed, &labels, sign);
+        }
+    }
+
+    /// Counts a pod more or less in the domains of a node with these labels.
+    fn count_domains(&mut self, placed: &Placed, labels: &Labels, sign: i64) {
+        if let Some(group) = self.by_labels.get_mut(&placed.namespace).and_then(|g| g.get_mut(&placed.labels)) {
+            group.count_domains(labels, &self.keys, sign);
+        }
+        for term in &placed.terms {
+            if let Some(group) = self.terms.get_mut(term) {
+                group.count_domains(labels, &self.keys, sign);
             }
         }
     }
 
-    /// How many pods the selector picks on each node, among the namespaces `covers` accepts.
-    pub fn selected_per_node<'a>(
+    /// A node's labels change (or it comes or goes): its pods move between domains.
+    fn relabel(&mut self, at: usize, old: Option<&Labels>, new: Option<&Labels>) {
+        let pods = self.nodes[at].pods.clone();
+        for (labels, sign) in [(old, -1), (new, 1)] {
+            let Some(labels) = labels else { continue };
+            for placed in &pods {
+                self.count_domains(placed, labels, sign);
+            }
+            for key in &self.keys {
+                if let Some(domain) = labels.get(key) {
+                    let nodes = self.domains.entry(key.clone()).or_default();
+                    let n = nodes.entry(domain.clone()).or_default();
+                    *n = (*n as i64 + sign).max(0) as usize;
+                    if *n == 0 {
+                        nodes.remove(domain);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts counting pods by a topology key (once; later calls cost nothing).
+    pub fn track(&mut self, key: &str) {
+        if !self.keys.insert(key.to_string()) {
+            return;
+        }
+        let nodes = &self.nodes;
+        for group in self.by_labels.values_mut().flat_map(|g| g.values_mut()).chain(self.terms.values_mut()) {
+            group.track(key, |name| labels_of(nodes, name));
+        }
+        let mut domains: HashMap<String, usize> = HashMap::new();
+        for node in nodes {
+            if let Some(domain) = node.labels().get(key) {
+                *domains.entry(domain.clone()).or_default() += 1;
+            }
+        }
+        self.domains.insert(key.to_string(), domains);
+    }
+
+    /// The domains of a tracked key, with how many nodes each has.
+    pub fn domains(&self, key: &str) -> Option<&HashMap<String, usize>> {
+        self.domains.get(key)
+    }
+
+    /// The groups of placed pods the selector picks, among the namespaces `covers` accepts.
+    pub fn selected<'a>(
         &'a self,
         covers: impl Fn(&str) -> bool + 'a,
         selector: &'a Selector,
-    ) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+    ) -> impl Iterator<Item = &'a Group> + 'a {
         self.by_labels
             .iter()
             .filter(move |(ns, _)| covers(ns))
             .flat_map(|(_, groups)| groups.iter())
             .filter(move |(labels, _)| selector.matches(labels))
-            .flat_map(|(_, nodes)| nodes.iter().map(|(n, c)| (n.as_str(), *c)))
+            .map(|(_, group)| group)
     }
 
-    /// The affinity terms of placed pods, each with how many of its pods each node holds.
-    pub fn placed_terms(&self) -> impl Iterator<Item = (&Term, &HashMap<String, u32>)> {
+    /// The affinity terms of placed pods, each with the pods carrying it.
+    pub fn placed_terms(&self) -> impl Iterator<Item = (&Term, &Group)> {
         self.terms.iter()
     }
 

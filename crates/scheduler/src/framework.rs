@@ -59,6 +59,12 @@ impl PodInfo {
         }
     }
 
+    /// The topology keys the pod's affinity terms and spread constraints count pods by.
+    pub fn topology_keys(&self) -> Vec<String> {
+        let terms = self.terms.iter().map(|t| t.topology_key.clone());
+        terms.chain(pod_topology_spread::keys(self).map(String::from)).collect()
+    }
+
     pub fn spec(&self) -> &PodSpec {
         static EMPTY: std::sync::OnceLock<PodSpec> = std::sync::OnceLock::new();
         self.pod.spec.as_ref().unwrap_or_else(|| EMPTY.get_or_init(PodSpec::default))

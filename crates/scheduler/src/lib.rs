@@ -26,6 +26,7 @@ mod report;
 mod resources;
 mod selector;
 mod terms;
+mod topology;
 
 use cache::Cache;
 use config::Profile;
@@ -46,6 +47,8 @@ pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
 /// Bindings in flight at once: each takes a connection of the (HTTP/1.1) client.
 const BINDINGS_IN_FLIGHT: usize = 32;
+/// Reports (events, conditions, evictions) in flight at once; the rest wait their turn.
+const REPORTS_IN_FLIGHT: usize = 8;
 /// How often set-aside pods are checked for having waited too long.
 const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
@@ -55,6 +58,7 @@ pub struct Scheduler {
     state: Mutex<State>,
     wake: Condvar,
     bindings: tokio::sync::Semaphore,
+    reports: Arc<tokio::sync::Semaphore>,
     stop: AtomicBool,
 }
 
@@ -104,6 +108,7 @@ impl Scheduler {
             state: Mutex::default(),
             wake: Condvar::new(),
             bindings: tokio::sync::Semaphore::new(BINDINGS_IN_FLIGHT),
+            reports: Arc::new(tokio::sync::Semaphore::new(REPORTS_IN_FLIGHT)),
             stop: AtomicBool::new(false),
         })
     }
@@ -199,14 +204,19 @@ impl Scheduler {
         let mut info = PodInfo::new(pod.clone());
         // A node nominated in an earlier cycle is held no longer: the pod competes afresh.
         state.cache.forget(&info.uid);
+        for key in info.topology_keys() {
+            state.cache.track(&key);
+        }
         let (chosen, next) = algorithm::choose(profile, &state.cache, &mut info, state.next_start, &mut state.rng);
         state.next_start = next;
+        // What the plugins kept shares the cache's counts; let go of it before they change.
+        let mut info = PodInfo { state: Default::default(), ..info };
         let now = Instant::now();
         match chosen {
             Ok(node) => {
                 state.cache.place(pod.clone(), &node);
                 state.binding.insert(info.uid.clone());
-                runtime.spawn(self.clone().bind(pod, info.uid, node));
+                runtime.spawn(self.clone().bind(profile.scheduler_name.clone(), pod, info.uid, node));
             }
             Err(diagnosis) => {
                 let mut message = report::unschedulable_message(diagnosis.nodes, &diagnosis.reasons());
@@ -215,17 +225,28 @@ impl Scheduler {
                         // Counted on the node while its victims leave, so that no pod of
                         // lower priority takes the room.
                         state.cache.place(pod.clone(), &nomination.node);
-                        runtime.spawn(preemption::carry_out(self.client.clone(), pod.clone(), nomination));
+                        let scheduler = profile.scheduler_name.clone();
+                        self.report(runtime, preemption::carry_out(self.client.clone(), scheduler, pod.clone(), nomination));
                     }
                     Err(why) => message = format!("{message} preemption: {why}"),
                 }
                 state.queue.set_aside(pod.clone(), now, diagnosis.waits_for_pods());
-                runtime.spawn(report::failed_scheduling(self.client.clone(), pod, message));
+                let scheduler = profile.scheduler_name.clone();
+                self.report(runtime, report::failed_scheduling(self.client.clone(), scheduler, pod, message));
             }
         }
     }
 
-    async fn bind(self: Arc<Self>, pod: Arc<Pod>, uid: String, node: String) {
+    /// Writes a report in the background, a few at a time.
+    fn report(&self, runtime: &tokio::runtime::Handle, write: impl std::future::Future<Output = ()> + Send + 'static) {
+        let reports = self.reports.clone();
+        runtime.spawn(async move {
+            let _permit = reports.acquire().await;
+            write.await
+        });
+    }
+
+    async fn bind(self: Arc<Self>, scheduler: String, pod: Arc<Pod>, uid: String, node: String) {
         let permit = self.bindings.acquire().await;
         let (namespace, name) = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
@@ -236,7 +257,7 @@ impl Scheduler {
         let mut state = self.state.lock().unwrap();
         state.binding.remove(&uid);
         match result {
-            Ok(_) => {}
+            Ok(_) => self.report(&tokio::runtime::Handle::current(), report::scheduled(self.client.clone(), scheduler, pod, node)),
             // Gone, or bound by someone else: the pod watch settles it.
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => state.cache.forget(&uid),
             Err(e) => {

@@ -144,7 +144,7 @@ pub fn preempt(profile: &Profile, cache: &mut Cache, pod: &mut PodInfo, diagnosi
 
 /// Acts on a nomination: the preemptor's status names the node, and each victim is marked
 /// with a DisruptionTarget condition, gets a Preempted event, and is deleted gracefully.
-pub async fn carry_out(client: kube::Client, pod: Arc<Pod>, nomination: Nomination) {
+pub async fn carry_out(client: kube::Client, scheduler: String, pod: Arc<Pod>, nomination: Nomination) {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
@@ -158,12 +158,12 @@ pub async fn carry_out(client: kube::Client, pod: Arc<Pod>, nomination: Nominati
         let api: Api<Pod> = Api::namespaced(client.clone(), &victim.namespace);
         let condition = json!({"status": {"conditions": [{"type": "DisruptionTarget", "status": "True",
             "reason": "PreemptionByScheduler", "lastTransitionTime": now,
-            "message": format!("{}: preempting to accommodate a higher priority pod", crate::DEFAULT_SCHEDULER)}]}});
+            "message": format!("{scheduler}: preempting to accommodate a higher priority pod")}]}});
         if let Err(e) = api.patch_status(&victim_name, &PatchParams::default(), &Patch::Strategic(condition)).await {
             tracing::debug!(pod = victim_name, error = %e, "could not mark the victim");
         }
         let message = format!("Preempted by pod {} on node {}", pod.metadata.uid.as_deref().unwrap_or(""), nomination.node);
-        crate::report::event(&client, &victim.pod, "Normal", "Preempted", &message).await;
+        crate::report::event(&client, &scheduler, &victim.pod, "Normal", "Preempted", &message).await;
         match api.delete(&victim_name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}

@@ -19,7 +19,8 @@ pub fn unschedulable_message(total: usize, reasons: &BTreeMap<String, usize>) ->
     format!("0/{total} nodes are available: {}.", parts.join(", "))
 }
 
-pub async fn failed_scheduling(client: kube::Client, pod: Arc<Pod>, message: String) {
+/// The FailedScheduling event and PodScheduled=False condition, from the pod's profile.
+pub async fn failed_scheduling(client: kube::Client, scheduler: String, pod: Arc<Pod>, message: String) {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let current = pod
@@ -38,11 +39,19 @@ pub async fn failed_scheduling(client: kube::Client, pod: Arc<Pod>, message: Str
     if let Err(e) = pods.patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition)).await {
         tracing::debug!(pod = name, error = %e, "could not set PodScheduled=False");
     }
-    event(&client, &pod, "Warning", "FailedScheduling", &message).await;
+    event(&client, &scheduler, &pod, "Warning", "FailedScheduling", &message).await;
 }
 
-/// Records an event about a pod, from the scheduler.
-pub async fn event(client: &kube::Client, pod: &Pod, type_: &str, reason: &str, message: &str) {
+/// The Scheduled event, once the binding is written.
+pub async fn scheduled(client: kube::Client, scheduler: String, pod: Arc<Pod>, node: String) {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let message = format!("Successfully assigned {namespace}/{name} to {node}");
+    event(&client, &scheduler, &pod, "Normal", "Scheduled", &message).await;
+}
+
+/// Records an event about a pod, from the scheduler profile that handled it.
+pub async fn event(client: &kube::Client, scheduler: &str, pod: &Pod, type_: &str, reason: &str, message: &str) {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -50,7 +59,7 @@ pub async fn event(client: &kube::Client, pod: &Pod, type_: &str, reason: &str, 
         "metadata": {"generateName": format!("{name}."), "namespace": namespace},
         "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": namespace, "uid": pod.metadata.uid},
         "reason": reason, "message": message, "type": type_,
-        "source": {"component": super::DEFAULT_SCHEDULER}, "reportingComponent": super::DEFAULT_SCHEDULER,
+        "source": {"component": scheduler}, "reportingComponent": scheduler,
         "firstTimestamp": now, "lastTimestamp": now, "count": 1,
     })) {
         Ok(e) => e,

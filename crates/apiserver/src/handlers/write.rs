@@ -126,6 +126,9 @@ async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> A
     object_meta::prepare_create(info, &mut obj, ctx.namespace())
         .map_err(|e| admit_error(ctx, &provisional_name, e))?;
     let name = objects::name_of(&obj).to_string();
+    if info.group.is_empty() && info.plural == "pods" {
+        ctx.api.priorities.admit(&ctx.api.store, &mut obj, &name).await?;
+    }
     let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(ctx, &name, e))?;
     if let Ownership::Update(writer) = ownership {
         apply::record_update(writer, None, &mut obj);

@@ -7,45 +7,33 @@
 use crate::cache::{Cache, NodeInfo};
 use crate::framework::{Filter, PodInfo, Reject, Score};
 use crate::terms::{Term, TermKind};
-use std::collections::{HashMap, HashSet};
+use crate::topology::{Domains, count};
 
 pub struct InterPodAffinity;
 
-/// Per topology key, a number per domain.
-type ByDomain = HashMap<String, HashMap<String, i64>>;
-
 #[derive(Default)]
 pub struct State {
-    /// Domains that running pods' anti-affinity closes to this pod.
-    closed: HashMap<String, HashSet<String>>,
-    /// Per required affinity term: selected pods per domain.
-    affinity: Vec<(String, HashMap<String, i64>)>,
+    /// Domains that running pods' anti-affinity closes to this pod, per topology key.
+    closed: Vec<(String, Domains)>,
+    /// Per required affinity term: its key and the selected pods per domain.
+    affinity: Vec<(String, Vec<Domains>)>,
     /// No pod matches the required affinity anywhere, but the pod matches it itself.
     first_of_group: bool,
-    /// Per required anti-affinity term: selected pods per domain.
-    anti_affinity: Vec<(String, HashMap<String, i64>)>,
-    /// Preference per domain, from preferred terms.
-    preference: ByDomain,
+    /// Per required anti-affinity term: its key and the selected pods per domain.
+    anti_affinity: Vec<(String, Vec<Domains>)>,
+    /// Per preferred term (the pod's, or a running pod's that selects it): its key, weight
+    /// and the pods counted per domain.
+    preference: Vec<(String, i64, Vec<Domains>)>,
 }
 
-/// Selected pods per domain of the term's topology key.
-fn per_domain(term: &Term, cache: &Cache) -> HashMap<String, i64> {
-    let mut counts = HashMap::new();
-    for (name, n) in cache.selected_per_node(|ns| term.covers(ns, &cache.namespaces), &term.selector) {
-        if let Some(domain) = cache.node(name).and_then(|node| node.labels().get(&term.topology_key)) {
-            *counts.entry(domain.clone()).or_default() += i64::from(n);
-        }
-    }
-    counts
+/// The pods the term selects, per domain of its topology key (tracked by the cache).
+fn selected(term: &Term, cache: &Cache) -> Vec<Domains> {
+    let covers = |ns: &str| term.covers(ns, &cache.namespaces);
+    cache.selected(covers, &term.selector).filter_map(|g| g.in_key(&term.topology_key)).collect()
 }
 
-/// Adds `amount` for each pod a running pod's term has on each node, to its domain.
-fn add_per_domain(into: &mut ByDomain, term: &Term, nodes: &HashMap<String, u32>, cache: &Cache, amount: i64) {
-    for (name, n) in nodes {
-        if let Some(domain) = cache.node(name).and_then(|node| node.labels().get(&term.topology_key)) {
-            *into.entry(term.topology_key.clone()).or_default().entry(domain.clone()).or_default() += amount * i64::from(*n);
-        }
-    }
+fn domain<'a>(node: &'a NodeInfo, key: &str) -> Option<&'a String> {
+    node.labels().get(key)
 }
 
 impl Filter for InterPodAffinity {
@@ -55,23 +43,22 @@ impl Filter for InterPodAffinity {
 
     fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<(), Reject> {
         let mut state = State::default();
-        for (term, nodes) in cache.placed_terms() {
-            if term.kind == TermKind::AntiAffinity && term.selects(&pod.namespace, &pod.labels, &cache.namespaces) {
-                let mut closed = ByDomain::new();
-                add_per_domain(&mut closed, term, nodes, cache, 1);
-                for (key, domains) in closed {
-                    state.closed.entry(key).or_default().extend(domains.into_keys());
-                }
+        for (term, group) in cache.placed_terms() {
+            if term.kind == TermKind::AntiAffinity
+                && term.selects(&pod.namespace, &pod.labels, &cache.namespaces)
+                && let Some(domains) = group.in_key(&term.topology_key)
+            {
+                state.closed.push((term.topology_key.clone(), domains));
             }
         }
         for term in &pod.terms {
             match term.kind {
-                TermKind::Affinity => state.affinity.push((term.topology_key.clone(), per_domain(term, cache))),
-                TermKind::AntiAffinity => state.anti_affinity.push((term.topology_key.clone(), per_domain(term, cache))),
+                TermKind::Affinity => state.affinity.push((term.topology_key.clone(), selected(term, cache))),
+                TermKind::AntiAffinity => state.anti_affinity.push((term.topology_key.clone(), selected(term, cache))),
                 _ => {}
             }
         }
-        let nothing_selected = state.affinity.iter().all(|(_, counts)| counts.is_empty());
+        let nothing_selected = state.affinity.iter().all(|(_, groups)| groups.is_empty());
         let selects_itself = pod
             .terms
             .iter()
@@ -82,24 +69,25 @@ impl Filter for InterPodAffinity {
         Ok(())
     }
 
+    /// In kube-scheduler's order: the pod's affinity, its anti-affinity, then that of
+    /// running pods (the first that fails names the reason).
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let state = &pod.state.affinity;
-        let labels = node.labels();
-        for (key, domains) in &state.closed {
-            if labels.get(key).is_some_and(|d| domains.contains(d)) {
-                return Err(Reject::resolvable("node(s) didn't satisfy existing pods anti-affinity rules"));
-            }
-        }
         if !state.first_of_group {
-            for (key, counts) in &state.affinity {
-                if labels.get(key).and_then(|d| counts.get(d)).is_none_or(|n| *n == 0) {
+            for (key, groups) in &state.affinity {
+                if domain(node, key).is_none_or(|d| count(groups, d) == 0) {
                     return Err(Reject::unresolvable("node(s) didn't match pod affinity rules"));
                 }
             }
         }
-        for (key, counts) in &state.anti_affinity {
-            if labels.get(key).and_then(|d| counts.get(d)).is_some_and(|n| *n > 0) {
+        for (key, groups) in &state.anti_affinity {
+            if domain(node, key).is_some_and(|d| count(groups, d) > 0) {
                 return Err(Reject::resolvable("node(s) didn't match pod anti-affinity rules"));
+            }
+        }
+        for (key, domains) in &state.closed {
+            if domain(node, key).is_some_and(|d| domains.contains_key(d)) {
+                return Err(Reject::resolvable("node(s) didn't satisfy existing pods anti-affinity rules"));
             }
         }
         Ok(())
@@ -112,35 +100,30 @@ impl Score for InterPodAffinity {
     }
 
     fn pre_score(&self, pod: &mut PodInfo, cache: &Cache, _nodes: &[&NodeInfo]) {
-        let mut preference = ByDomain::new();
+        let mut preference = Vec::new();
         for term in pod.terms.iter().filter(|t| t.weight() != 0) {
-            for (domain, n) in per_domain(term, cache) {
-                *preference.entry(term.topology_key.clone()).or_default().entry(domain).or_default() += term.weight() * n;
-            }
+            preference.push((term.topology_key.clone(), term.weight(), selected(term, cache)));
         }
         // Running pods' preferences for this pod count too, and their required affinity
         // with kube-scheduler's hardPodAffinityWeight of 1.
-        for (term, nodes) in cache.placed_terms() {
+        for (term, group) in cache.placed_terms() {
             let weight = match term.kind {
                 TermKind::Affinity => 1,
                 TermKind::AntiAffinity => continue,
                 _ => term.weight(),
             };
-            if term.selects(&pod.namespace, &pod.labels, &cache.namespaces) {
-                add_per_domain(&mut preference, term, nodes, cache, weight);
+            if term.selects(&pod.namespace, &pod.labels, &cache.namespaces)
+                && let Some(domains) = group.in_key(&term.topology_key)
+            {
+                preference.push((term.topology_key.clone(), weight, vec![domains]));
             }
         }
         pod.state.affinity.preference = preference;
     }
 
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let labels = node.labels();
-        pod.state
-            .affinity
-            .preference
-            .iter()
-            .filter_map(|(key, domains)| domains.get(labels.get(key)?))
-            .sum()
+        let preference = &pod.state.affinity.preference;
+        preference.iter().filter_map(|(key, weight, groups)| Some(weight * count(groups, domain(node, key)?))).sum()
     }
 
     /// From the lowest (0) to the highest (100) raw score.
