@@ -5,7 +5,7 @@
 
 use crate::cache::{Cache, NodeInfo};
 use crate::config::Profile;
-use crate::framework::{PodInfo, Reject};
+use crate::framework::{Applies, Filter, PodInfo, Reject};
 use std::collections::{BTreeMap, HashSet};
 
 /// Why a pod fits nowhere: each node's first rejection, or one for all nodes.
@@ -44,14 +44,24 @@ pub fn feasible_nodes_to_find(nodes: usize, percentage: Option<u32>) -> usize {
     (nodes * percentage / 100).max(100)
 }
 
-/// Runs every PreFilter; an `Err` rejects the pod on every node, and names the plugin.
-pub fn pre_filter(profile: &Profile, pod: &mut PodInfo, cache: &Cache) -> Result<(), (&'static str, Reject)> {
-    profile.filters.iter().try_for_each(|f| f.pre_filter(pod, cache).map_err(|r| (f.name(), r)))
+/// The filters that apply to one pod, after their PreFilter.
+pub type Filters<'a> = Vec<&'a dyn Filter>;
+
+/// Runs every PreFilter and returns the filters with something to check; an `Err` rejects
+/// the pod on every node, and names the plugin.
+pub fn pre_filter<'a>(profile: &'a Profile, pod: &mut PodInfo, cache: &Cache) -> Result<Filters<'a>, (&'static str, Reject)> {
+    let mut applying = Vec::with_capacity(profile.filters.len());
+    for f in &profile.filters {
+        if f.pre_filter(pod, cache).map_err(|r| (f.name(), r))? == Applies::Yes {
+            applying.push(f.as_ref());
+        }
+    }
+    Ok(applying)
 }
 
-/// Runs every Filter until one refuses the node, and names it.
-pub fn filter(profile: &Profile, pod: &PodInfo, node: &NodeInfo) -> Result<(), (&'static str, Reject)> {
-    profile.filters.iter().try_for_each(|f| f.filter(pod, node).map_err(|r| (f.name(), r)))
+/// Runs the filters until one refuses the node, and names it.
+pub fn filter(filters: &Filters, pod: &PodInfo, node: &NodeInfo) -> Result<(), (&'static str, Reject)> {
+    filters.iter().try_for_each(|f| f.filter(pod, node).map_err(|r| (f.name(), r)))
 }
 
 /// A small random number source for tie breaks, seeded from the clock.
@@ -84,10 +94,13 @@ pub fn choose(
     rng: &mut Rng,
 ) -> (Result<String, Diagnosis>, usize) {
     let total = cache.nodes.len();
-    if let Err((plugin, reject)) = pre_filter(profile, pod, cache) {
-        let rejected = cache.nodes.iter().map(|n| (n.name.clone(), reject.clone())).collect();
-        return (Err(Diagnosis { nodes: total, rejected, plugins: HashSet::from([plugin]) }), start);
-    }
+    let filters = match pre_filter(profile, pod, cache) {
+        Ok(filters) => filters,
+        Err((plugin, reject)) => {
+            let rejected = cache.nodes.iter().map(|n| (n.name.clone(), reject.clone())).collect();
+            return (Err(Diagnosis { nodes: total, rejected, plugins: HashSet::from([plugin]) }), start);
+        }
+    };
     let wanted = feasible_nodes_to_find(total, profile.percentage_of_nodes_to_score);
     let mut feasible: Vec<&NodeInfo> = Vec::new();
     let mut rejected = Vec::new();
@@ -101,7 +114,7 @@ pub fn choose(
         // Node affinity names the only candidates: look at those alone.
         Some(names) => {
             for node in names.iter().filter_map(|n| cache.node(n)) {
-                match filter(profile, pod, node) {
+                match filter(&filters, pod, node) {
                     Ok(()) => feasible.push(node),
                     Err(why) => refuse(node, why),
                 }
@@ -118,7 +131,7 @@ pub fn choose(
             let mut visited = 0;
             for node in cache.nodes[start..].iter().chain(&cache.nodes[..start]) {
                 visited += 1;
-                match filter(profile, pod, node) {
+                match filter(&filters, pod, node) {
                     Ok(()) => {
                         feasible.push(node);
                         if feasible.len() >= wanted {
@@ -143,7 +156,10 @@ fn best(profile: &Profile, cache: &Cache, pod: &mut PodInfo, feasible: &[&NodeIn
     let mut totals = vec![0i64; feasible.len()];
     let mut scores = vec![0i64; feasible.len()];
     for (plugin, weight) in &profile.scores {
-        plugin.pre_score(pod, cache, feasible);
+        // A plugin that ranks every node alike changes nothing.
+        if plugin.pre_score(pod, cache, feasible) == Applies::Skip {
+            continue;
+        }
         for (score, node) in scores.iter_mut().zip(feasible) {
             *score = plugin.score(pod, node);
         }

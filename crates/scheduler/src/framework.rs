@@ -106,20 +106,39 @@ impl Reject {
     }
 }
 
+/// Whether a plugin has anything to do for a pod (kube-scheduler's Skip status): a pod
+/// without host ports needs no NodePorts check, one without affinity terms no
+/// InterPodAffinity check or score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applies {
+    Yes,
+    Skip,
+}
+
+impl Applies {
+    pub fn when(condition: bool) -> Applies {
+        if condition { Applies::Yes } else { Applies::Skip }
+    }
+}
+
 pub trait Filter: Send + Sync {
     fn name(&self) -> &'static str;
-    /// Looks at the cluster once per pod, keeping what `filter` needs in `pod.state`. An
-    /// `Err` means no node can take the pod, for that reason.
-    fn pre_filter(&self, _pod: &mut PodInfo, _cache: &Cache) -> Result<(), Reject> {
-        Ok(())
+    /// Looks at the cluster once per pod, keeping what `filter` needs in `pod.state`, and
+    /// says whether `filter` has anything to check. An `Err` means no node can take the
+    /// pod, for that reason.
+    fn pre_filter(&self, _pod: &mut PodInfo, _cache: &Cache) -> Result<Applies, Reject> {
+        Ok(Applies::Yes)
     }
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject>;
 }
 
 pub trait Score: Send + Sync {
     fn name(&self) -> &'static str;
-    /// Looks once at the feasible nodes before they are scored.
-    fn pre_score(&self, _pod: &mut PodInfo, _cache: &Cache, _nodes: &[&NodeInfo]) {}
+    /// Looks once at the feasible nodes before they are scored, and says whether scoring
+    /// could tell them apart at all.
+    fn pre_score(&self, _pod: &mut PodInfo, _cache: &Cache, _nodes: &[&NodeInfo]) -> Applies {
+        Applies::Yes
+    }
     /// A raw rank; higher is better.
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64;
     /// Brings the raw ranks of all feasible nodes to 0..=100; scores already there keep them.

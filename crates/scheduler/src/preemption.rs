@@ -41,7 +41,7 @@ const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 
 fn fits(profile: &Profile, cache: &Cache, pod: &mut PodInfo, node: &str) -> bool {
     let Some(info) = cache.node(node) else { return false };
-    pre_filter(profile, pod, cache).is_ok() && filter(profile, pod, info).is_ok()
+    pre_filter(profile, pod, cache).is_ok_and(|filters| filter(&filters, pod, info).is_ok())
 }
 
 /// Disruptions each budget still allows, by (namespace, name), with its selector.

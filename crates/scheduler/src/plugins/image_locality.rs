@@ -3,7 +3,7 @@
 //! kube-scheduler's thresholds of 23 MiB and 1000 MiB per container.
 
 use crate::cache::{Cache, NodeInfo, normalize_image};
-use crate::framework::{PodInfo, Score};
+use crate::framework::{Applies, PodInfo, Score};
 
 pub struct ImageLocality;
 
@@ -15,7 +15,7 @@ impl Score for ImageLocality {
         "ImageLocality"
     }
 
-    fn pre_score(&self, pod: &mut PodInfo, cache: &Cache, _nodes: &[&NodeInfo]) {
+    fn pre_score(&self, pod: &mut PodInfo, cache: &Cache, _nodes: &[&NodeInfo]) -> Applies {
         let total = cache.nodes.len().max(1) as f64;
         let spec = pod.pod.spec.as_ref();
         let images = spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
@@ -27,6 +27,7 @@ impl Score for ImageLocality {
                 (image, spread)
             })
             .collect();
+        Applies::when(pod.state.images.iter().any(|(_, spread)| *spread > 0.0))
     }
 
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {

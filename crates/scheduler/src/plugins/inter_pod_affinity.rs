@@ -5,7 +5,7 @@
 //! Preferred terms, the pod's and those of running pods that select it, score by weight.
 
 use crate::cache::{Cache, NodeInfo};
-use crate::framework::{Filter, PodInfo, Reject, Score};
+use crate::framework::{Applies, Filter, PodInfo, Reject, Score};
 use crate::terms::{Term, TermKind};
 use crate::topology::{Domains, count};
 
@@ -41,7 +41,7 @@ impl Filter for InterPodAffinity {
         "InterPodAffinity"
     }
 
-    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<(), Reject> {
+    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<Applies, Reject> {
         let mut state = State::default();
         for (term, group) in cache.placed_terms() {
             if term.kind == TermKind::AntiAffinity
@@ -65,8 +65,9 @@ impl Filter for InterPodAffinity {
             .filter(|t| t.kind == TermKind::Affinity)
             .all(|t| t.selects(&pod.namespace, &pod.labels, &cache.namespaces));
         state.first_of_group = !state.affinity.is_empty() && nothing_selected && selects_itself;
+        let applies = Applies::when(!(state.closed.is_empty() && state.affinity.is_empty() && state.anti_affinity.is_empty()));
         pod.state.affinity = state;
-        Ok(())
+        Ok(applies)
     }
 
     /// In kube-scheduler's order: the pod's affinity, its anti-affinity, then that of
@@ -99,7 +100,7 @@ impl Score for InterPodAffinity {
         "InterPodAffinity"
     }
 
-    fn pre_score(&self, pod: &mut PodInfo, cache: &Cache, _nodes: &[&NodeInfo]) {
+    fn pre_score(&self, pod: &mut PodInfo, cache: &Cache, _nodes: &[&NodeInfo]) -> Applies {
         let mut preference = Vec::new();
         for term in pod.terms.iter().filter(|t| t.weight() != 0) {
             preference.push((term.topology_key.clone(), term.weight(), selected(term, cache)));
@@ -118,7 +119,9 @@ impl Score for InterPodAffinity {
                 preference.push((term.topology_key.clone(), weight, vec![domains]));
             }
         }
+        let applies = Applies::when(!preference.is_empty());
         pod.state.affinity.preference = preference;
+        applies
     }
 
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {

@@ -4,7 +4,7 @@
 //! search to those nodes before any is visited, as DaemonSet pods are placed.
 
 use crate::cache::{Cache, NodeInfo};
-use crate::framework::{Filter, PodInfo, Reject, Score, normalize_by_max};
+use crate::framework::{Applies, Filter, PodInfo, Reject, Score, normalize_by_max};
 use crate::selector::Labels;
 use k8s_openapi::api::core::v1::{NodeSelector, NodeSelectorRequirement, NodeSelectorTerm};
 use std::collections::HashSet;
@@ -70,9 +70,10 @@ impl Filter for NodeAffinity {
         "NodeAffinity"
     }
 
-    fn pre_filter(&self, pod: &mut PodInfo, _cache: &Cache) -> Result<(), Reject> {
+    fn pre_filter(&self, pod: &mut PodInfo, _cache: &Cache) -> Result<Applies, Reject> {
         pod.state.node_names = named_nodes(pod);
-        Ok(())
+        let selector = pod.spec().node_selector.as_ref().is_some_and(|s| !s.is_empty());
+        Ok(Applies::when(selector || required(pod).is_some()))
     }
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
@@ -83,6 +84,11 @@ impl Filter for NodeAffinity {
 impl Score for NodeAffinity {
     fn name(&self) -> &'static str {
         "NodeAffinity"
+    }
+
+    fn pre_score(&self, pod: &mut PodInfo, _cache: &Cache, _nodes: &[&NodeInfo]) -> Applies {
+        let affinity = pod.spec().affinity.as_ref().and_then(|a| a.node_affinity.as_ref());
+        Applies::when(affinity.is_some_and(|a| a.preferred_during_scheduling_ignored_during_execution.is_some()))
     }
 
     /// The weights of the preferred terms the node matches.

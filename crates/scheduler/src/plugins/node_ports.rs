@@ -1,7 +1,7 @@
 //! NodePorts: a host port (with its protocol and address) is held by one pod per node.
 
-use crate::cache::NodeInfo;
-use crate::framework::{Filter, HostPort, PodInfo, Reject};
+use crate::cache::{Cache, NodeInfo};
+use crate::framework::{Applies, Filter, HostPort, PodInfo, Reject};
 
 pub struct NodePorts;
 
@@ -15,10 +15,11 @@ impl Filter for NodePorts {
         "NodePorts"
     }
 
+    fn pre_filter(&self, pod: &mut PodInfo, _cache: &Cache) -> Result<Applies, Reject> {
+        Ok(Applies::when(!pod.host_ports.is_empty()))
+    }
+
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
-        if pod.host_ports.is_empty() {
-            return Ok(());
-        }
         let held = node.pods.iter().flat_map(|p| p.host_ports.iter());
         if held.into_iter().any(|held| pod.host_ports.iter().any(|want| conflicts(want, held))) {
             return Err(Reject::resolvable("node(s) didn't have free ports for the requested pod ports"));

@@ -9,7 +9,7 @@
 use super::node_affinity;
 use super::taint_toleration::untolerated;
 use crate::cache::{Cache, NodeInfo};
-use crate::framework::{Filter, PodInfo, Reject, Score};
+use crate::framework::{Applies, Filter, PodInfo, Reject, Score};
 use crate::selector::Selector;
 use crate::topology::{Domains, count};
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
@@ -108,9 +108,9 @@ impl Filter for PodTopologySpread {
         "PodTopologySpread"
     }
 
-    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<(), Reject> {
+    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<Applies, Reject> {
         pod.state.spread.hard = constraints(pod, "DoNotSchedule").map(|c| spread(pod, c, cache)).collect();
-        Ok(())
+        Ok(Applies::when(!pod.state.spread.hard.is_empty()))
     }
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
@@ -132,8 +132,9 @@ impl Score for PodTopologySpread {
         "PodTopologySpread"
     }
 
-    fn pre_score(&self, pod: &mut PodInfo, cache: &Cache, _nodes: &[&NodeInfo]) {
+    fn pre_score(&self, pod: &mut PodInfo, cache: &Cache, _nodes: &[&NodeInfo]) -> Applies {
         pod.state.spread.soft = constraints(pod, "ScheduleAnyway").map(|c| spread(pod, c, cache)).collect();
+        Applies::when(!pod.state.spread.soft.is_empty())
     }
 
     /// Selected pods in the node's domains, each constraint weighed by the log of its

@@ -4,7 +4,7 @@
 
 use super::node_affinity::selector_matches;
 use crate::cache::{Cache, NodeInfo};
-use crate::framework::{Filter, PodInfo, Reject};
+use crate::framework::{Applies, Filter, PodInfo, Reject};
 
 pub struct VolumeBinding;
 pub struct VolumeRestrictions;
@@ -20,7 +20,7 @@ impl Filter for VolumeBinding {
         "VolumeBinding"
     }
 
-    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<(), Reject> {
+    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<Applies, Reject> {
         let mut selectors = Vec::new();
         for name in claims(pod) {
             let Some(claim) = cache.claims.get(&(pod.namespace.clone(), name.to_string())) else {
@@ -40,8 +40,9 @@ impl Filter for VolumeBinding {
                 selectors.push(required);
             }
         }
+        let applies = Applies::when(!selectors.is_empty());
         pod.state.volume_node_affinity = selectors;
-        Ok(())
+        Ok(applies)
     }
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
@@ -58,7 +59,7 @@ impl Filter for VolumeRestrictions {
         "VolumeRestrictions"
     }
 
-    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<(), Reject> {
+    fn pre_filter(&self, pod: &mut PodInfo, cache: &Cache) -> Result<Applies, Reject> {
         for name in claims(pod) {
             let Some(claim) = cache.claims.get(&(pod.namespace.clone(), name.to_string())) else { continue };
             let modes = claim.spec.as_ref().and_then(|s| s.access_modes.as_deref()).unwrap_or_default();
@@ -78,7 +79,8 @@ impl Filter for VolumeRestrictions {
                 ));
             }
         }
-        Ok(())
+        // Decided for the whole cluster at once: nothing to check per node.
+        Ok(Applies::Skip)
     }
 
     fn filter(&self, _pod: &PodInfo, _node: &NodeInfo) -> Result<(), Reject> {

@@ -71,10 +71,11 @@ pub fn rss_kib(pid: u32) -> u64 {
 pub fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-    // After the name: state, then numbers; utime and stime are the 12th and 13th of those.
-    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name come state, ppid, ... (some may be -1); utime and stime are the 12th
+    // and 13th fields from there (fields 14 and 15 of the whole line).
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 pub async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
