@@ -4,18 +4,12 @@ affinity, resource fit counting init containers, host ports, and a pod that fits
 getting kube-scheduler's FailedScheduling message until a fitting node arrives."""
 
 import json
-import subprocess
-import time
 from collections import Counter
 
 import pytest
 
-from conftest import SKIFF_BIN, wait_for
-
-
-def start_fleet(skiff, *args):
-    return subprocess.Popen([SKIFF_BIN, "sim", "--kubeconfig", str(skiff.kubeconfig), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+from conftest import wait_for
+from scheduling import create, get, node_of, pod, start_fleet
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,26 +24,6 @@ def fleets(skiff, kubectl):
     for p in procs:
         p.terminate()
         p.wait(timeout=10)
-
-
-
-def pod(name, cpu="100m", **spec):
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"containers": [{"name": "app", "image": "nginx", "resources": {"requests": {"cpu": cpu}}}]}}
-    body["spec"].update(spec)
-    return body
-
-
-def create(kubectl, *pods):
-    kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(pods)}))
-
-
-def get(kubectl, name):
-    return json.loads(kubectl("get", "pod", name, "-o", "json"))
-
-
-def node_of(kubectl, name):
-    return wait_for(f"{name} to be scheduled", lambda: get(kubectl, name)["spec"].get("nodeName"))
 
 
 def test_two_hundred_pods_run_on_fifty_nodes(kubectl):

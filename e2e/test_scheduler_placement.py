@@ -11,7 +11,6 @@ pod names, all in one server; the fleets start together so the total node count,
 kube-scheduler's messages quote, is known."""
 
 import json
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -19,7 +18,8 @@ from collections import Counter
 import kubernetes
 import pytest
 
-from conftest import SKIFF_BIN, wait_for
+from conftest import wait_for
+from scheduling import create, get, node_of, pod, start_fleet
 
 # (prefix, node count, extra `skiff sim` arguments); every pool label is distinct.
 FLEETS = [
@@ -34,11 +34,6 @@ FLEETS = [
 TOTAL_NODES = sum(n for _, n, _ in FLEETS)
 
 
-def start_fleet(skiff, *args):
-    return subprocess.Popen([SKIFF_BIN, "sim", "--kubeconfig", str(skiff.kubeconfig), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def fleets(skiff, kubectl):
     procs = [start_fleet(skiff, "--nodes", str(n), "--prefix", prefix, *args) for prefix, n, args in FLEETS]
@@ -50,28 +45,8 @@ def fleets(skiff, kubectl):
         p.wait(timeout=10)
 
 
-def pod(name, cpu="100m", labels=None, **spec):
-    body = {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "default", "labels": dict(labels or {})},
-            "spec": {"containers": [{"name": "app", "image": "nginx", "resources": {"requests": {"cpu": cpu}}}]}}
-    body["spec"].update(spec)
-    return body
-
-
-def create(kubectl, *pods):
-    kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(pods)}))
-
-
-def get(kubectl, name):
-    return json.loads(kubectl("get", "pod", name, "-o", "json"))
-
-
 def exists(kubectl, name):
     return bool(kubectl("get", "pod", name, "--ignore-not-found", "-o", "name").strip())
-
-
-def node_of(kubectl, name, timeout=30):
-    return wait_for(f"{name} to be scheduled", lambda: get(kubectl, name)["spec"].get("nodeName"), timeout=timeout)
 
 
 def condition(doc, type_):

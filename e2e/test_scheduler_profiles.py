@@ -12,7 +12,9 @@ from collections import Counter
 
 import pytest
 
+import scheduling
 from conftest import SKIFF_BIN, free_port, wait_for
+from scheduling import create, node_of, start_fleet
 
 SCHEDULER_CONFIG = """\
 apiVersion: kubescheduler.config.k8s.io/v1
@@ -37,11 +39,6 @@ SKIFF_ARGS = ["--scheduler-config", "{root}/scheduler.yaml"]
 POOL_SIZE = 3
 
 
-def start_fleet(skiff, *args):
-    return subprocess.Popen([SKIFF_BIN, "sim", "--kubeconfig", str(skiff.kubeconfig), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def fleets(skiff, kubectl):
     # Two pools of three equal nodes, one per profile, and two nodes for the events test.
@@ -60,21 +57,7 @@ def fleets(skiff, kubectl):
 
 
 def pod(name, pool, **spec):
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"containers": [{"name": "app", "image": "nginx",
-                                     "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}}}],
-                     "nodeSelector": {"pool": pool}}}
-    body["spec"].update(spec)
-    return body
-
-
-def create(kubectl, *pods):
-    kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(pods)}))
-
-
-def node_of(kubectl, name):
-    return wait_for(f"{name} to be scheduled",
-                    lambda: json.loads(kubectl("get", "pod", name, "-o", "json"))["spec"].get("nodeName"))
+    return scheduling.pod(name, cpu="500m", memory="256Mi", nodeSelector={"pool": pool}, **spec)
 
 
 def test_the_bin_packer_profile_piles_pods_onto_one_node(kubectl):

@@ -3,10 +3,10 @@
 //! without visiting every pod. A pod chosen for a node counts there at once (assumed),
 //! before its binding is confirmed, so that the next decision sees it.
 
-use crate::framework::{HostPort, host_ports};
-use crate::resources::{Resources, pod_requests};
+use crate::framework::PodFacts;
+use crate::resources::Resources;
 use crate::selector::{Labels, Selector};
-use crate::terms::{Term, pod_terms};
+use crate::terms::Term;
 use crate::topology::Group;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Taint};
@@ -15,33 +15,19 @@ use std::sync::Arc;
 
 /// A pod as it counts on a node.
 pub struct Placed {
-    pub uid: String,
-    pub pod: Arc<Pod>,
+    pub facts: PodFacts,
     pub node: String,
-    pub namespace: String,
-    pub labels: Labels,
-    pub requests: Resources,
-    pub host_ports: Vec<HostPort>,
-    pub priority: i32,
-    pub terms: Vec<Term>,
+}
+
+impl std::ops::Deref for Placed {
+    type Target = PodFacts;
+
+    fn deref(&self) -> &PodFacts {
+        &self.facts
+    }
 }
 
 impl Placed {
-    pub fn new(pod: Arc<Pod>, node: &str) -> Placed {
-        let spec = pod.spec.as_ref();
-        Placed {
-            uid: pod.metadata.uid.clone().unwrap_or_default(),
-            node: node.to_string(),
-            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            labels: pod.metadata.labels.clone().unwrap_or_default(),
-            requests: spec.map(pod_requests).unwrap_or_default(),
-            host_ports: host_ports(&pod),
-            priority: spec.and_then(|s| s.priority).unwrap_or(0),
-            terms: pod_terms(&pod),
-            pod,
-        }
-    }
-
     pub fn terminating(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()
     }
@@ -165,10 +151,12 @@ impl Cache {
                 (at, true)
             }
         };
-        let new_labels = node.metadata.labels.clone().unwrap_or_default();
-        let old_labels = if added { None } else { Some(self.nodes[at].labels().clone()) };
-        if old_labels.as_ref() != Some(&new_labels) {
-            self.relabel(at, old_labels.as_ref(), Some(&new_labels));
+        static NO_LABELS: Labels = Labels::new();
+        let new_labels = node.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
+        // Heartbeats change no labels: only a real change moves pods between domains.
+        if added || self.nodes[at].labels() != new_labels {
+            let old_labels = (!added).then(|| self.nodes[at].labels().clone());
+            self.relabel(at, old_labels.as_ref(), Some(new_labels));
         }
         let status = node.status.as_ref();
         let allocatable = status.and_then(|s| s.allocatable.as_ref());
@@ -225,10 +213,15 @@ impl Cache {
             if unchanged {
                 return;
             }
-            let uid = uid.to_string();
-            self.forget(&uid);
         }
-        let placed = Arc::new(Placed::new(pod, node));
+        self.place_facts(PodFacts::new(pod), node);
+    }
+
+    /// Counts a pod whose facts are already read (as the scheduler has them once it has
+    /// chosen a node) on `node`, replacing where it counted before.
+    pub fn place_facts(&mut self, facts: PodFacts, node: &str) {
+        self.forget(&facts.uid);
+        let placed = Arc::new(Placed { facts, node: node.to_string() });
         self.index(&placed, 1);
         self.placed.insert(placed.uid.clone(), placed);
     }

@@ -16,8 +16,9 @@ use std::sync::Arc;
 /// (protocol, hostIP, hostPort) of a container port bound on the host.
 pub type HostPort = (String, String, i32);
 
-/// A pod being scheduled, with what the plugins need computed once.
-pub struct PodInfo {
+/// What the scheduler reads from a pod, computed once: for a pod being scheduled
+/// ([`PodInfo`]) and for one counted on a node ([`crate::cache::Placed`]).
+pub struct PodFacts {
     pub pod: Arc<Pod>,
     pub uid: String,
     pub namespace: String,
@@ -26,8 +27,37 @@ pub struct PodInfo {
     pub host_ports: Vec<HostPort>,
     pub priority: i32,
     pub terms: Vec<Term>,
+}
+
+impl PodFacts {
+    pub fn new(pod: Arc<Pod>) -> PodFacts {
+        let spec = pod.spec.as_ref();
+        PodFacts {
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            requests: spec.map(pod_requests).unwrap_or_default(),
+            host_ports: host_ports(&pod),
+            priority: spec.and_then(|s| s.priority).unwrap_or(0),
+            terms: pod_terms(&pod),
+            pod,
+        }
+    }
+}
+
+/// A pod being scheduled, with what the plugins find about it during one decision.
+pub struct PodInfo {
+    pub facts: PodFacts,
     /// What PreFilter and PreScore found, for Filter and Score.
     pub state: CycleState,
+}
+
+impl std::ops::Deref for PodInfo {
+    type Target = PodFacts;
+
+    fn deref(&self) -> &PodFacts {
+        &self.facts
+    }
 }
 
 /// The per-pod results of the plugins' cluster-wide passes.
@@ -45,18 +75,7 @@ pub struct CycleState {
 
 impl PodInfo {
     pub fn new(pod: Arc<Pod>) -> PodInfo {
-        let spec = pod.spec.as_ref();
-        PodInfo {
-            uid: pod.metadata.uid.clone().unwrap_or_default(),
-            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            labels: pod.metadata.labels.clone().unwrap_or_default(),
-            requests: spec.map(pod_requests).unwrap_or_default(),
-            host_ports: host_ports(&pod),
-            priority: spec.and_then(|s| s.priority).unwrap_or(0),
-            terms: pod_terms(&pod),
-            state: CycleState::default(),
-            pod,
-        }
+        PodInfo { facts: PodFacts::new(pod), state: CycleState::default() }
     }
 
     /// The topology keys the pod's affinity terms and spread constraints count pods by.

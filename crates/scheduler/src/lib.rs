@@ -210,13 +210,14 @@ impl Scheduler {
         let (chosen, next) = algorithm::choose(profile, &state.cache, &mut info, state.next_start, &mut state.rng);
         state.next_start = next;
         // What the plugins kept shares the cache's counts; let go of it before they change.
-        let mut info = PodInfo { state: Default::default(), ..info };
+        info.state = Default::default();
         let now = Instant::now();
         match chosen {
             Ok(node) => {
-                state.cache.place(pod.clone(), &node);
-                state.binding.insert(info.uid.clone());
-                runtime.spawn(self.clone().bind(profile.scheduler_name.clone(), pod, info.uid, node));
+                let uid = info.uid.clone();
+                state.cache.place_facts(info.facts, &node);
+                state.binding.insert(uid.clone());
+                runtime.spawn(self.clone().bind(profile.scheduler_name.clone(), pod, uid, node));
             }
             Err(diagnosis) => {
                 let mut message = report::unschedulable_message(diagnosis.nodes, &diagnosis.reasons());
