@@ -40,6 +40,8 @@ pub struct NodeInfo {
     pub allocatable: Resources,
     pub allowed_pods: i64,
     pub requested: Resources,
+    /// cpu and memory of the pods here as the resource scores count them.
+    pub scoring_requested: [i64; 2],
     pub pods: Vec<Arc<Placed>>,
     /// The images the node holds, by normalized name, with their sizes in bytes.
     pub images: HashMap<String, i64>,
@@ -54,6 +56,7 @@ impl NodeInfo {
             allocatable: Resources::default(),
             allowed_pods: 0,
             requested: Resources::default(),
+            scoring_requested: [0, 0],
             pods: Vec::new(),
             images: HashMap::new(),
         }
@@ -70,6 +73,9 @@ impl NodeInfo {
 
     fn count(&mut self, placed: &Arc<Placed>, sign: i64) {
         self.requested.add(&placed.requests, sign);
+        for (total, pod) in self.scoring_requested.iter_mut().zip(placed.scoring_requests) {
+            *total += sign * pod;
+        }
         if sign > 0 {
             self.pods.push(placed.clone());
         } else if let Some(at) = self.pods.iter().position(|p| p.uid == placed.uid) {

@@ -5,7 +5,7 @@
 
 use crate::cache::{Cache, NodeInfo};
 use crate::plugins::{inter_pod_affinity, pod_topology_spread};
-use crate::resources::{Resources, pod_requests};
+use crate::resources::{Resources, pod_requests, scoring_requests};
 use crate::selector::Labels;
 use crate::terms::{Term, pod_terms};
 use k8s_openapi::api::core::v1::{NodeSelector, Pod, PodSpec};
@@ -24,6 +24,8 @@ pub struct PodFacts {
     pub namespace: String,
     pub labels: Labels,
     pub requests: Resources,
+    /// cpu and memory as the resource scores count them ([`scoring_requests`]).
+    pub scoring_requests: [i64; 2],
     pub host_ports: Vec<HostPort>,
     pub priority: i32,
     pub terms: Vec<Term>,
@@ -37,6 +39,7 @@ impl PodFacts {
             namespace: pod.metadata.namespace.clone().unwrap_or_default(),
             labels: pod.metadata.labels.clone().unwrap_or_default(),
             requests: spec.map(pod_requests).unwrap_or_default(),
+            scoring_requests: spec.map(scoring_requests).unwrap_or_default(),
             host_ports: host_ports(&pod),
             priority: spec.and_then(|s| s.priority).unwrap_or(0),
             terms: pod_terms(&pod),

@@ -118,25 +118,52 @@ impl Resources {
     }
 }
 
-fn container_requests(c: &Container) -> Resources {
+/// Requests kube-scheduler's scores assume for a container that states none: 100m cpu and
+/// 200Mi memory, so that pods without requests still weigh on a node.
+const SCORING_DEFAULT_CPU: i64 = 100;
+const SCORING_DEFAULT_MEMORY: i64 = 200 * 1024 * 1024;
+
+fn container_requests(c: &Container, scoring: bool) -> Resources {
     let resources = c.resources.as_ref();
     // A limit without a request is also the request, as Kubernetes defaults it.
-    let limits = resources.and_then(|r| r.limits.as_ref()).into_iter().flatten();
-    let requests = resources.and_then(|r| r.requests.as_ref()).into_iter().flatten();
-    Resources::from_list(limits.chain(requests))
+    let limits = resources.and_then(|r| r.limits.as_ref());
+    let requests = resources.and_then(|r| r.requests.as_ref());
+    let mut out = Resources::from_list(limits.into_iter().flatten().chain(requests.into_iter().flatten()));
+    if scoring {
+        let states = |name: &str| [limits, requests].into_iter().flatten().any(|list| list.contains_key(name));
+        if !states("cpu") {
+            out.cpu = SCORING_DEFAULT_CPU;
+        }
+        if !states("memory") {
+            out.memory = SCORING_DEFAULT_MEMORY;
+        }
+    }
+    out
 }
 
 /// What a pod requests of a node: its containers and sidecars together, or more if an init
 /// container (with the sidecars started before it) needs more; plus the pod's overhead.
 pub fn pod_requests(spec: &PodSpec) -> Resources {
+    total_requests(spec, false)
+}
+
+/// The pod's cpu and memory as kube-scheduler's resource scores count them: like
+/// [`pod_requests`], with each container that states no cpu or memory counted at the
+/// scoring defaults.
+pub fn scoring_requests(spec: &PodSpec) -> [i64; 2] {
+    let total = total_requests(spec, true);
+    [total.cpu, total.memory]
+}
+
+fn total_requests(spec: &PodSpec, scoring: bool) -> Resources {
     let mut total = Resources::default();
     for c in &spec.containers {
-        total.add(&container_requests(c), 1);
+        total.add(&container_requests(c, scoring), 1);
     }
     let mut sidecars = Resources::default();
     let mut init_peak = Resources::default();
     for c in spec.init_containers.iter().flatten() {
-        let requests = container_requests(c);
+        let requests = container_requests(c, scoring);
         if c.restart_policy.as_deref() == Some("Always") {
             sidecars.add(&requests, 1);
             init_peak.max_with(&sidecars);
@@ -184,5 +211,7 @@ mod tests {
         // max(500m + 250m + 100m sidecar, 2 for the init container) + 10m overhead.
         assert_eq!(r.cpu, 2010);
         assert_eq!(r.memory, 1024 * 1024 * 1024);
+        // For scores, `a` and the sidecar state no memory and count 200Mi each.
+        assert_eq!(scoring_requests(&spec), [2010, (1024 + 400) * 1024 * 1024]);
     }
 }

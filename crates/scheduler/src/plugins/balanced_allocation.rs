@@ -1,9 +1,9 @@
 //! NodeResourcesBalancedAllocation: prefers nodes whose cpu and memory would be used in
 //! equal shares with the pod on them (one minus the standard deviation of the shares).
 
-use super::node_resources_fit::usage_with;
-use crate::cache::NodeInfo;
-use crate::framework::{PodInfo, Score};
+use super::node_resources_fit::cpu_and_memory;
+use crate::cache::{Cache, NodeInfo};
+use crate::framework::{Applies, PodInfo, Score};
 
 pub struct BalancedAllocation;
 
@@ -12,10 +12,20 @@ impl Score for BalancedAllocation {
         "NodeResourcesBalancedAllocation"
     }
 
+    /// A pod that requests neither cpu nor memory changes no balance; kube-scheduler skips
+    /// it too, so that such pods do not all pile onto the best-balanced node.
+    fn pre_score(&self, pod: &mut PodInfo, _cache: &Cache, _nodes: &[&NodeInfo]) -> Applies {
+        Applies::when(pod.requests.cpu > 0 || pod.requests.memory > 0)
+    }
+
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let [cpu, memory] = usage_with(pod, node, false).map(|u| u.min(1.0));
+        let shares: Vec<f64> = cpu_and_memory(pod, node, false)
+            .into_iter()
+            .filter(|(allocatable, _)| *allocatable > 0)
+            .map(|(allocatable, requested)| (requested as f64 / allocatable as f64).min(1.0))
+            .collect();
         // The standard deviation of two values is half their distance.
-        let deviation = (cpu - memory).abs() / 2.0;
+        let deviation = if let [cpu, memory] = shares[..] { (cpu - memory).abs() / 2.0 } else { 0.0 };
         ((1.0 - deviation) * 100.0) as i64
     }
 }
