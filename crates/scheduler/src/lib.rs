@@ -18,7 +18,6 @@ mod algorithm;
 mod cache;
 pub mod config;
 mod framework;
-pub mod leader;
 pub mod plugins;
 mod preemption;
 mod queue;

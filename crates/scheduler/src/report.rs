@@ -2,8 +2,8 @@
 //! event and the pod's PodScheduled=False condition, both saying how many nodes failed for
 //! which reason.
 
-use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,23 +52,7 @@ pub async fn scheduled(client: kube::Client, scheduler: String, pod: Arc<Pod>, n
 
 /// Records an event about a pod, from the scheduler profile that handled it.
 pub async fn event(client: &kube::Client, scheduler: &str, pod: &Pod, type_: &str, reason: &str, message: &str) {
-    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let event: Event = match serde_json::from_value(json!({
-        "metadata": {"generateName": format!("{name}."), "namespace": namespace},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": namespace, "uid": pod.metadata.uid},
-        "reason": reason, "message": message, "type": type_,
-        "source": {"component": scheduler}, "reportingComponent": scheduler,
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-    })) {
-        Ok(e) => e,
-        Err(_) => return,
-    };
-    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
-    if let Err(e) = events.create(&PostParams::default(), &event).await {
-        tracing::debug!(pod = name, reason, error = %e, "could not record an event");
-    }
+    events::record(client, scheduler, pod, type_, reason, message).await;
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub struct ServerArgs {
     /// Run the API server without the scheduler (another one places pods).
     #[arg(long)]
     pub disable_scheduler: bool,
+    /// Run the API server without the controller manager (another one runs the controllers).
+    #[arg(long)]
+    pub disable_controller_manager: bool,
     /// Scheduler profiles, in the shape of kube-scheduler's KubeSchedulerConfiguration.
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
@@ -49,30 +52,30 @@ fn scheduler_profiles(config: Option<&std::path::Path>) -> anyhow::Result<Vec<sc
     }
 }
 
-/// Runs the scheduler as an API client of this server while this server holds the
-/// scheduler's Lease, so that of several servers only one schedules.
-async fn run_scheduler(kubeconfig: String, config: Option<PathBuf>, identity: String) {
-    let client = async {
-        let config = kube::config::Kubeconfig::from_yaml(&kubeconfig)?;
-        let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await?;
-        anyhow::Ok(kube::Client::try_from(config)?)
-    };
-    let client = match client.await {
+/// A client of this server, for a component that runs in its process.
+async fn client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let config = kube::config::Kubeconfig::from_yaml(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Runs `work` as an API client of this server while this server holds the `lease` in
+/// kube-system, so that of several servers only one runs it.
+async fn run_leading<F, Fut>(kubeconfig: String, lease: &'static str, identity: String, work: F)
+where
+    F: Fn(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let client = match client(&kubeconfig).await {
         Ok(client) => client,
         Err(e) => {
-            tracing::error!(error = %e, "the scheduler cannot reach the API server");
+            tracing::error!(error = %e, component = lease, "cannot reach the API server");
             return;
         }
     };
-    let election = scheduler::leader::Election::new(client.clone(), "kube-system", "kube-scheduler", &identity);
-    let result = election
-        .run(|| {
-            let (client, config) = (client.clone(), config.clone());
-            async move { scheduler::Scheduler::new(client, scheduler_profiles(config.as_deref())?).run().await }
-        })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "the scheduler stopped");
+    let election = election::Election::new(client.clone(), "kube-system", lease, &identity);
+    if let Err(e) = election.run(|| work(client.clone())).await {
+        tracing::error!(error = %e, component = lease, "stopped");
     }
 }
 
@@ -120,10 +123,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(extra) = &args.write_kubeconfig {
         files::write_private(extra, &kubeconfig)?;
     }
+    // Stable across restarts, so that a restarted server takes its own Leases back at once.
+    let identity = format!("{}_{}", pki::hostname(), config_advertise);
     if !args.disable_scheduler {
-        // Stable across restarts, so that a restarted server takes its own Lease back at once.
-        let identity = format!("{}_{}", pki::hostname(), config_advertise);
-        tokio::spawn(run_scheduler(kubeconfig.clone(), args.scheduler_config.clone(), identity));
+        let config = args.scheduler_config.clone();
+        tokio::spawn(run_leading(kubeconfig.clone(), "kube-scheduler", identity.clone(), move |client| {
+            let config = config.clone();
+            async move { scheduler::Scheduler::new(client, scheduler_profiles(config.as_deref())?).run().await }
+        }));
+    }
+    if !args.disable_controller_manager {
+        tokio::spawn(run_leading(kubeconfig.clone(), "kube-controller-manager", identity, controllers::run));
     }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) -> anyhow::Result<()> {
-//! let election = scheduler::leader::Election::new(client.clone(), "kube-system", "kube-scheduler", "server-a");
+//! let election = election::Election::new(client.clone(), "kube-system", "kube-scheduler", "server-a");
 //! election.run(|| async { /* schedule */ Ok(()) }).await
 //! # }
 //! ```

@@ -1,0 +1,188 @@
+//! One watch per kind, shared by every controller that reads that kind: a store to read
+//! from, an index of objects by the controller that owns them (and of orphans by
+//! namespace), and, for each subscriber, a stream of every object that changed, was deleted
+//! or was listed again. kube's shared streams leave deletions out; controllers need them
+//! (a deleted pod is a replica to replace).
+
+use futures::channel::mpsc::{UnboundedSender, unbounded};
+use futures::{Stream, StreamExt};
+use kube::api::Api;
+use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::task::JoinSet;
+
+/// What subscribers receive: the object, and whether this was its deletion.
+#[derive(Clone)]
+pub struct Change<K> {
+    pub object: K,
+    pub deleted: bool,
+}
+
+type Key = (String, String);
+
+/// Objects by the uid of their controller (the owner reference with `controller: true`),
+/// and objects without one by namespace.
+#[derive(Default)]
+struct Index {
+    owner_of: HashMap<Key, Option<String>>,
+    owned: HashMap<String, BTreeSet<Key>>,
+    orphans: HashMap<String, BTreeSet<String>>,
+}
+
+impl Index {
+    fn insert<K: Resource>(&mut self, object: &K) {
+        let key = key_of(object);
+        self.remove(&key);
+        let owner = controller_uid(object);
+        match &owner {
+            Some(uid) => self.owned.entry(uid.clone()).or_default().insert(key.clone()),
+            None => self.orphans.entry(key.0.clone()).or_default().insert(key.1.clone()),
+        };
+        self.owner_of.insert(key, owner);
+    }
+
+    fn remove(&mut self, key: &Key) {
+        match self.owner_of.remove(key) {
+            Some(Some(uid)) => {
+                if let Some(keys) = self.owned.get_mut(&uid) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.owned.remove(&uid);
+                    }
+                }
+            }
+            Some(None) => {
+                if let Some(names) = self.orphans.get_mut(&key.0) {
+                    names.remove(&key.1);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+fn key_of<K: Resource>(object: &K) -> Key {
+    let meta = object.meta();
+    (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+}
+
+/// The uid of the object's controller, if it has one.
+pub fn controller_uid<K: Resource>(object: &K) -> Option<String> {
+    let refs = object.meta().owner_references.as_ref()?;
+    refs.iter().find(|r| r.controller == Some(true)).map(|r| r.uid.clone())
+}
+
+struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
+    writer: Writer<K>,
+    /// The index being rebuilt during a relist, swapped in when it is complete.
+    relisting: Index,
+    subscribers: Vec<UnboundedSender<Change<K>>>,
+}
+
+pub struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
+    store: Store<K>,
+    index: Arc<RwLock<Index>>,
+    shared: Arc<Mutex<Shared<K>>>,
+}
+
+impl<K> Informer<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    /// Starts watching `api`; the watch runs in `tasks`, and stops with them.
+    pub fn start(api: Api<K>, config: watcher::Config, tasks: &mut JoinSet<()>) -> Arc<Informer<K>> {
+        let writer = Writer::default();
+        let store = writer.as_reader();
+        let shared = Arc::new(Mutex::new(Shared { writer, relisting: Index::default(), subscribers: Vec::new() }));
+        let informer = Arc::new(Informer { store: store.clone(), index: Arc::default(), shared: shared.clone() });
+        let index = informer.index.clone();
+        tasks.spawn(async move {
+            let mut events = watcher::watcher(api, config).default_backoff().boxed();
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::debug!(kind = K::kind(&()).as_ref(), error = %e, "watch interrupted; resuming");
+                        continue;
+                    }
+                };
+                let mut shared = shared.lock().unwrap();
+                shared.writer.apply_watcher_event(&event);
+                match &event {
+                    Event::Apply(object) => {
+                        index.write().unwrap().insert(object);
+                        shared.send(object, false);
+                    }
+                    Event::Delete(object) => {
+                        index.write().unwrap().remove(&key_of(object));
+                        shared.send(object, true);
+                    }
+                    Event::Init => shared.relisting = Index::default(),
+                    Event::InitApply(object) => shared.relisting.insert(object),
+                    Event::InitDone => {
+                        *index.write().unwrap() = std::mem::take(&mut shared.relisting);
+                        for object in store.state() {
+                            shared.send(&object, false);
+                        }
+                    }
+                }
+            }
+        });
+        informer
+    }
+
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// Every change from now on, after the objects already known.
+    pub fn subscribe(&self) -> impl Stream<Item = Change<K>> + Send + 'static {
+        let (tx, rx) = unbounded();
+        let mut shared = self.shared.lock().unwrap();
+        for object in self.store.state() {
+            let _ = tx.unbounded_send(Change { object: (*object).clone(), deleted: false });
+        }
+        shared.subscribers.push(tx);
+        rx
+    }
+
+    /// Waits until the first list has arrived.
+    pub async fn ready(&self) {
+        // The writer lives as long as the watch task, which lives as long as the controllers.
+        let _ = self.store.wait_until_ready().await;
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        let mut key = ObjectRef::new(name);
+        if !namespace.is_empty() {
+            key = key.within(namespace);
+        }
+        self.store.get(&key)
+    }
+
+    /// The objects the owner with this uid controls.
+    pub fn owned_by(&self, uid: &str) -> Vec<Arc<K>> {
+        let index = self.index.read().unwrap();
+        let keys = index.owned.get(uid).into_iter().flatten();
+        keys.filter_map(|(ns, name)| self.get(ns, name)).collect()
+    }
+
+    /// The objects in `namespace` that no controller owns.
+    pub fn orphans_in(&self, namespace: &str) -> Vec<Arc<K>> {
+        let index = self.index.read().unwrap();
+        let names = index.orphans.get(namespace).into_iter().flatten();
+        names.filter_map(|name| self.get(namespace, name)).collect()
+    }
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Shared<K> {
+    fn send(&mut self, object: &K, deleted: bool) {
+        self.subscribers.retain(|s| s.unbounded_send(Change { object: object.clone(), deleted }).is_ok());
+    }
+}

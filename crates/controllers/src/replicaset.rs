@@ -1,0 +1,264 @@
+//! ReplicaSets and ReplicationControllers: keep `spec.replicas` active pods from the
+//! template, adopting matching orphans and releasing pods that stopped matching. Missing
+//! pods are created in batches that double while they succeed (1, 2, 4, ...), at most 500
+//! per pass, as kube-controller-manager does; surplus pods are deleted in
+//! [`crate::pod_ranking`] order. The status counts replicas, fully labeled, ready,
+//! available (ready for minReadySeconds) and terminating pods, with a ReplicaFailure
+//! condition while creating or deleting fails.
+
+use crate::expectations::Expectations;
+use crate::informer::{Informer, controller_uid};
+use crate::pods::{from_template, generate_name, is_active, is_available, is_ready, is_terminating};
+use crate::status::{self, count};
+use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
+use futures::StreamExt;
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::core::Selector;
+use kube::runtime::controller::{Action, Controller};
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// At most this many pods are created or deleted per pass.
+const BURST: usize = 500;
+
+/// What the controller reads from a ReplicaSet or a ReplicationController.
+pub trait Replicated: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static {
+    const COMPONENT: &'static str;
+    /// Whether the status counts terminating pods (ReplicaSets do).
+    const COUNTS_TERMINATING: bool;
+    fn replicas(&self) -> i32;
+    fn selector(&self) -> Option<Selector>;
+    fn template(&self) -> Option<&PodTemplateSpec>;
+    fn min_ready_seconds(&self) -> i32;
+}
+
+impl Replicated for ReplicaSet {
+    const COMPONENT: &'static str = "replicaset-controller";
+    const COUNTS_TERMINATING: bool = true;
+
+    fn replicas(&self) -> i32 {
+        self.spec.replicas.unwrap_or(1)
+    }
+
+    fn selector(&self) -> Option<Selector> {
+        let selector = self.spec.selector.clone();
+        // An empty selector would take every pod in the namespace; validation refuses it.
+        if selector.match_labels.as_ref().is_none_or(|l| l.is_empty())
+            && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+        {
+            return None;
+        }
+        selector.try_into().ok()
+    }
+
+    fn template(&self) -> Option<&PodTemplateSpec> {
+        self.spec.template.as_ref()
+    }
+
+    fn min_ready_seconds(&self) -> i32 {
+        self.spec.min_ready_seconds.unwrap_or(0)
+    }
+}
+
+impl Replicated for ReplicationController {
+    const COMPONENT: &'static str = "replication-controller";
+    const COUNTS_TERMINATING: bool = false;
+
+    fn replicas(&self) -> i32 {
+        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+    }
+
+    fn selector(&self) -> Option<Selector> {
+        let labels = self.spec.as_ref()?.selector.clone().filter(|s| !s.is_empty())?;
+        Some(labels.into_iter().collect())
+    }
+
+    fn template(&self) -> Option<&PodTemplateSpec> {
+        self.spec.as_ref()?.template.as_ref()
+    }
+
+    fn min_ready_seconds(&self) -> i32 {
+        self.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
+    }
+}
+
+pub struct Context<R: Replicated> {
+    client: kube::Client,
+    informers: Arc<Informers>,
+    owners: Arc<Informer<R>>,
+    expectations: Expectations,
+}
+
+pub async fn run<R: Replicated>(client: kube::Client, informers: Arc<Informers>, owners: Arc<Informer<R>>) {
+    let ctx = Arc::new(Context { client, informers: informers.clone(), owners: owners.clone(), expectations: Expectations::default() });
+    let observer = ctx.clone();
+    let pods = informers.pods.subscribe().map(move |change| {
+        if let Some(owner) = controller_uid(&change.object) {
+            observer.expectations.observe(&owner, &change.object.metadata, change.deleted);
+        }
+        Ok(change.object)
+    });
+    let forget = ctx.clone();
+    let own = owners.subscribe().inspect(move |change| {
+        if change.deleted {
+            forget.expectations.clear(change.object.meta().uid.as_deref().unwrap_or_default());
+        }
+    });
+    let store = owners.store();
+    let controller = Controller::for_stream(triggers(own), owners.store())
+        .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &store, R::selector));
+    drive(R::COMPONENT, controller, reconcile::<R>, ctx).await;
+}
+
+async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result<Action, Error> {
+    ctx.informers.pods.ready().await;
+    let Some(selector) = owner.selector() else {
+        return Ok(Action::await_change());
+    };
+    let uid = owner.meta().uid.clone().unwrap_or_default();
+    let claimed = owner::claim(&ctx.client, owner.as_ref(), &selector, &ctx.informers.pods).await?;
+    let active: Vec<Arc<Pod>> = claimed.iter().filter(|p| is_active(p)).cloned().collect();
+    let failure = if ctx.expectations.satisfied(&uid) && owner.meta().deletion_timestamp.is_none() {
+        manage(&owner, &active, &ctx).await
+    } else {
+        None
+    };
+
+    let now = chrono::Utc::now();
+    let min_ready = owner.min_ready_seconds();
+    let template_labels = owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+    let fully_labeled = active.iter().filter(|p| {
+        let labels = owner::labels_of(p.as_ref());
+        template_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    });
+    let ready = active.iter().filter(|p| is_ready(p)).count();
+    let available = active.iter().filter(|p| is_available(p, min_ready, now)).count();
+    let mut conditions = status::conditions(owner.as_ref());
+    match &failure {
+        Some((reason, message)) => status::set_condition(&mut conditions, "ReplicaFailure", "True", reason, message, false),
+        None => status::remove_condition(&mut conditions, "ReplicaFailure"),
+    }
+    let mut desired = json!({
+        "replicas": active.len(),
+        "fullyLabeledReplicas": count(fully_labeled.count()),
+        "readyReplicas": count(ready),
+        "availableReplicas": count(available),
+        "observedGeneration": owner.meta().generation,
+        "conditions": status::conditions_value(conditions),
+    });
+    if R::COUNTS_TERMINATING {
+        desired["terminatingReplicas"] = json!(claimed.iter().filter(|p| is_terminating(p)).count());
+    }
+    let api: Api<R> = Api::namespaced(ctx.client.clone(), owner.meta().namespace.as_deref().unwrap_or_default());
+    status::write(&api, owner.as_ref(), desired).await?;
+
+    if failure.is_some() {
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    // Pods become available minReadySeconds after they are ready, with no event to say so.
+    if min_ready > 0 && ready == owner.replicas() as usize && available != ready {
+        return Ok(Action::requeue(Duration::from_secs(min_ready as u64)));
+    }
+    Ok(Action::await_change())
+}
+
+/// Creates or deletes pods towards `spec.replicas`; returns the ReplicaFailure reason and
+/// message if that failed.
+async fn manage<R: Replicated>(owner: &Arc<R>, active: &[Arc<Pod>], ctx: &Context<R>) -> Option<(&'static str, String)> {
+    let meta = owner.meta();
+    let (uid, name) = (meta.uid.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+    let namespace = meta.namespace.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let diff = active.len() as i64 - owner.replicas() as i64;
+    if diff < 0 {
+        let template = owner.template()?;
+        let mut remaining = (-diff as usize).min(BURST);
+        let mut batch = 1;
+        while remaining > 0 {
+            let size = batch.min(remaining);
+            let creations = (0..size).map(|_| {
+                let pod = from_template(template, owner::reference(owner.as_ref()), generate_name(&format!("{name}-")), &namespace);
+                create(&api, pod, owner.as_ref(), ctx)
+            });
+            if let Some(error) = join_all(creations).await.into_iter().find_map(Result::err) {
+                return Some(("FailedCreate", error));
+            }
+            remaining -= size;
+            batch *= 2;
+        }
+    } else if diff > 0 {
+        let related = siblings_pods(owner.as_ref(), ctx);
+        let victims = pod_ranking::to_delete(active.to_vec(), &related, (diff as usize).min(BURST));
+        let deletions = victims.iter().map(|pod| delete(&api, pod, owner.as_ref(), &uid, ctx));
+        if let Some(error) = join_all(deletions).await.into_iter().find_map(Result::err) {
+            return Some(("FailedDelete", error));
+        }
+    }
+    None
+}
+
+async fn create<R: Replicated>(api: &Api<Pod>, pod: Pod, owner: &R, ctx: &Context<R>) -> Result<(), String> {
+    let uid = owner.meta().uid.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    ctx.expectations.expect_creation(uid, &name);
+    match api.create(&PostParams::default(), &pod).await {
+        Ok(_) => {
+            events::record(&ctx.client, R::COMPONENT, owner, "Normal", "SuccessfulCreate", &format!("Created pod: {name}")).await;
+            Ok(())
+        }
+        Err(e) => {
+            ctx.expectations.forget(uid, &name);
+            let message = format!("Error creating: {}", api_message(&e));
+            events::record(&ctx.client, R::COMPONENT, owner, "Warning", "FailedCreate", &message).await;
+            Err(message)
+        }
+    }
+}
+
+async fn delete<R: Replicated>(api: &Api<Pod>, pod: &Pod, owner: &R, owner_uid: &str, ctx: &Context<R>) -> Result<(), String> {
+    let (name, uid) = (pod.metadata.name.clone().unwrap_or_default(), pod.metadata.uid.clone().unwrap_or_default());
+    ctx.expectations.expect_deletion(owner_uid, &uid);
+    let preconditions = Preconditions { uid: Some(uid.clone()), resource_version: None };
+    match api.delete(&name, &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
+        Ok(_) => {
+            events::record(&ctx.client, R::COMPONENT, owner, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}")).await;
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {
+            ctx.expectations.forget(owner_uid, &uid);
+            Ok(())
+        }
+        Err(e) => {
+            ctx.expectations.forget(owner_uid, &uid);
+            let message = format!("Error deleting: {}", api_message(&e));
+            events::record(&ctx.client, R::COMPONENT, owner, "Warning", "FailedDelete", &message).await;
+            Err(message)
+        }
+    }
+}
+
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The active pods of this owner and of its siblings (the owners with the same
+/// controller, such as the ReplicaSets of one Deployment), for ranking by node.
+fn siblings_pods<R: Replicated>(owner: &R, ctx: &Context<R>) -> Vec<Arc<Pod>> {
+    let own_uid = owner.meta().uid.clone().unwrap_or_default();
+    let siblings = match controller_uid(owner) {
+        Some(parent) => ctx.owners.owned_by(&parent).iter().filter_map(|o| o.meta().uid.clone()).collect(),
+        None => vec![own_uid],
+    };
+    siblings.iter().flat_map(|uid| ctx.informers.pods.owned_by(uid)).filter(|p| is_active(p)).collect()
+}
