@@ -11,6 +11,7 @@
 
 pub mod deployment;
 pub mod expectations;
+pub mod garbage_collector;
 pub mod informer;
 pub mod owner;
 pub mod pod_ranking;
@@ -80,6 +81,12 @@ pub async fn run(client: kube::Client) -> anyhow::Result<()> {
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replicasets.clone()));
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replication_controllers.clone()));
     tasks.spawn(deployment::run(client.clone(), informers.clone()));
+    let collector = client.clone();
+    tasks.spawn(async move {
+        if let Err(e) = garbage_collector::run(collector).await {
+            tracing::error!(error = %e, "the garbage collector stopped");
+        }
+    });
     tasks.join_next().await;
     anyhow::bail!("a controller stopped")
 }
