@@ -9,6 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+# The API server's behaviour alone: no controllers, so that these tests see
+# resourceVersions and workloads as the API server alone leaves them.
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 APP_YAML = """\
 apiVersion: v1
 kind: Namespace

@@ -6,6 +6,10 @@ import json
 import pytest
 import yaml
 
+# The API server's behaviour alone: no controllers, so that these tests see
+# the exact pods listed, with no Deployment's pods among them.
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 MANIFESTS = """\
 apiVersion: v1
 kind: Namespace

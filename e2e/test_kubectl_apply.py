@@ -8,6 +8,10 @@ import json
 
 import pytest
 
+# The API server's behaviour alone: no controllers, so that these tests see
+# the exact pods listed, with no Deployment's pods among them.
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 NS = "applying"
 
 # The first version of the manifest; later versions are edits of it. Env names stay clear of

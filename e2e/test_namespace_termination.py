@@ -1,11 +1,13 @@
-"""A namespace being deleted is Terminating (no namespace controller finishes it yet): it
-refuses new objects with 403 Forbidden, while its existing objects stay readable and
-changeable."""
+"""A namespace being deleted is Terminating: the API server refuses new objects in it with
+403 Forbidden, while its existing objects stay readable and changeable. The controller
+manager is off here, so that nothing empties and removes the namespace while these API
+server behaviours are checked (test_namespace_deletion.py covers the controller)."""
 
 import json
 
 import pytest
 
+SKIFF_ARGS = ["--disable-controller-manager"]
 NS = "doomed"
 CMS = f"/api/v1/namespaces/{NS}/configmaps"
 

@@ -13,6 +13,7 @@ pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
+pub mod namespace;
 pub mod owner;
 pub mod pod_ranking;
 pub mod pods;
@@ -81,6 +82,7 @@ pub async fn run(client: kube::Client) -> anyhow::Result<()> {
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replicasets.clone()));
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replication_controllers.clone()));
     tasks.spawn(deployment::run(client.clone(), informers.clone()));
+    tasks.spawn(namespace::run(client.clone()));
     let collector = client.clone();
     tasks.spawn(async move {
         if let Err(e) = garbage_collector::run(collector).await {

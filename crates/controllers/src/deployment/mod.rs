@@ -63,8 +63,12 @@ pub fn rs_replicas(rs: &ReplicaSet) -> i32 {
     rs.spec.replicas.unwrap_or(1)
 }
 
+/// The ReplicaSet's available pods, as far as the rollout may count on them: never more
+/// than it is now sized for, since a ReplicaSet just scaled down still reports the pods it is
+/// about to delete (counting them would let the next step take away too many).
 pub fn rs_available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+    let reported = rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+    reported.min(rs_replicas(rs))
 }
 
 fn rolling(d: &Deployment) -> bool {
