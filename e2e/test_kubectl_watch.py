@@ -8,6 +8,10 @@ import time
 
 import pytest
 
+# The API server's behaviour alone: without controllers, a namespace holds only what these
+# tests put in it (no kube-root-ca.crt ConfigMap or default ServiceAccount).
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 NS = "watched"
 
 

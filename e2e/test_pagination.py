@@ -9,6 +9,10 @@ import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+# The API server's behaviour alone: without controllers, a namespace holds only what these
+# tests put in it (no kube-root-ca.crt ConfigMap or default ServiceAccount).
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 NS = "many"
 COUNT = 1000
 

@@ -13,6 +13,10 @@ from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
+# The API server's behaviour alone: without controllers, a namespace holds only what these
+# tests put in it (no kube-root-ca.crt ConfigMap or default ServiceAccount).
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 NS = "pyclient"
 APP_NS = "from-yaml"
 

@@ -4,6 +4,10 @@ live changes."""
 
 import json
 
+# The API server's behaviour alone: without controllers, a namespace holds only what these
+# tests put in it (no kube-root-ca.crt ConfigMap or default ServiceAccount).
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 NS = "default"
 WATCH = f"/api/v1/namespaces/{NS}/configmaps?watch=1&timeoutSeconds=2"
 

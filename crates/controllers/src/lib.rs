@@ -5,7 +5,8 @@
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) -> anyhow::Result<()> {
-//! controllers::run(client).await
+//! let settings = controllers::Settings { root_ca: std::fs::read_to_string("ca.crt")? };
+//! controllers::run(client, std::sync::Arc::new(settings)).await
 //! # }
 //! ```
 
@@ -18,6 +19,7 @@ pub mod owner;
 pub mod pod_ranking;
 pub mod pods;
 pub mod replicaset;
+pub mod service_accounts;
 mod status;
 
 use futures::StreamExt;
@@ -70,8 +72,14 @@ where
     Informer::start(Api::all(client.clone()), watcher::Config::default(), tasks)
 }
 
+/// What the controllers need to know about the cluster beyond its API.
+pub struct Settings {
+    /// The cluster CA certificate (PEM), published in every namespace as kube-root-ca.crt.
+    pub root_ca: String,
+}
+
 /// Runs every controller until one stops (which is an error).
-pub async fn run(client: kube::Client) -> anyhow::Result<()> {
+pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     let informers = Arc::new(Informers {
         pods: start(&client, &mut tasks),
@@ -83,6 +91,7 @@ pub async fn run(client: kube::Client) -> anyhow::Result<()> {
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replication_controllers.clone()));
     tasks.spawn(deployment::run(client.clone(), informers.clone()));
     tasks.spawn(namespace::run(client.clone()));
+    tasks.spawn(service_accounts::run(client.clone(), settings.root_ca.clone()));
     let collector = client.clone();
     tasks.spawn(async move {
         if let Err(e) = garbage_collector::run(collector).await {

@@ -133,7 +133,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }));
     }
     if !args.disable_controller_manager {
-        tokio::spawn(run_leading(kubeconfig.clone(), "kube-controller-manager", identity, controllers::run));
+        let root_ca = std::fs::read_to_string(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
+        let settings = std::sync::Arc::new(controllers::Settings { root_ca });
+        tokio::spawn(run_leading(kubeconfig.clone(), "kube-controller-manager", identity, move |client| {
+            controllers::run(client, settings.clone())
+        }));
     }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
