@@ -14,6 +14,7 @@ pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
+pub mod job;
 pub mod namespace;
 pub mod owner;
 pub mod pod_ranking;
@@ -21,10 +22,12 @@ pub mod pods;
 pub mod replicaset;
 pub mod service_accounts;
 mod status;
+pub mod ttl_after_finished;
 
 use futures::StreamExt;
 use informer::{Change, Informer};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config, Controller};
@@ -63,6 +66,7 @@ pub struct Informers {
     pub replicasets: Arc<Informer<ReplicaSet>>,
     pub replication_controllers: Arc<Informer<ReplicationController>>,
     pub deployments: Arc<Informer<Deployment>>,
+    pub jobs: Arc<Informer<Job>>,
 }
 
 fn start<K>(client: &kube::Client, tasks: &mut JoinSet<()>) -> Arc<Informer<K>>
@@ -86,10 +90,13 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
         replicasets: start(&client, &mut tasks),
         replication_controllers: start(&client, &mut tasks),
         deployments: start(&client, &mut tasks),
+        jobs: start(&client, &mut tasks),
     });
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replicasets.clone()));
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replication_controllers.clone()));
     tasks.spawn(deployment::run(client.clone(), informers.clone()));
+    tasks.spawn(job::run(client.clone(), informers.clone()));
+    tasks.spawn(ttl_after_finished::run(client.clone(), informers.clone()));
     tasks.spawn(namespace::run(client.clone()));
     tasks.spawn(service_accounts::run(client.clone(), settings.root_ca.clone()));
     let collector = client.clone();

@@ -1,7 +1,8 @@
 //! The pods bound to simulated nodes, moved through their lifecycle as a kubelet reports it:
 //! Running as soon as they are bound (an IP from the node's range, every container started
 //! and ready, init containers completed), Succeeded once the run time their
-//! `sim.skiff.io/run-seconds` annotation declares has passed, and removed for good when they
+//! `sim.skiff.io/run-seconds` annotation declares has passed (Failed instead if a
+//! `sim.skiff.io/exit-code` annotation gives a non-zero exit code), and removed for good when they
 //! are deleted (their containers stop at once, so the grace period ends there).
 
 use crate::node::{NodeTemplate, node_ip, pod_ip};
@@ -15,8 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How long a pod's containers run before they exit successfully; absent, they run forever.
+/// How long a pod's containers run before they exit; absent, they run forever.
 pub const RUN_SECONDS_ANNOTATION: &str = "sim.skiff.io/run-seconds";
+/// The exit code the containers end with (0 when absent); non-zero makes the pod Failed.
+pub const EXIT_CODE_ANNOTATION: &str = "sim.skiff.io/exit-code";
 
 struct Kubelet {
     client: kube::Client,
@@ -101,7 +104,7 @@ impl Kubelet {
         Ok(())
     }
 
-    /// Marks the pod Succeeded after `delay`, once per pod.
+    /// Marks the pod finished after `delay`, once per pod.
     fn finish_later(self: &Arc<Self>, api: Api<Pod>, name: String, uid: String, delay: Duration) {
         if !self.finishing.lock().unwrap().insert(uid.clone()) {
             return;
@@ -112,7 +115,7 @@ impl Kubelet {
             if let Ok(pod) = api.get(&name).await
                 && pod.metadata.uid.as_deref() == Some(uid.as_str())
                 && pod.metadata.deletion_timestamp.is_none()
-                && let Err(e) = patch_status(&api, &name, succeeded_status(&pod)).await
+                && let Err(e) = patch_status(&api, &name, finished_status(&pod)).await
             {
                 tracing::warn!(pod = name, error = %e, "could not report a simulated pod's completion");
             }
@@ -178,14 +181,18 @@ fn running_status(pod: &Pod, host_ip: &str, ip: &str) -> Value {
     status
 }
 
-fn succeeded_status(pod: &Pod) -> Value {
+/// Succeeded, or Failed with the containers' exit code from the exit-code annotation.
+fn finished_status(pod: &Pod) -> Value {
     let now = now();
     let started = start_time(pod).map_or(now.clone(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let done = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now}});
+    let annotations = pod.metadata.annotations.as_ref();
+    let code: i32 = annotations.and_then(|a| a.get(EXIT_CODE_ANNOTATION)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (phase, reason) = if code == 0 { ("Succeeded", "Completed") } else { ("Failed", "Error") };
+    let done = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now}});
     let main: Vec<Value> =
         containers(pod, false).iter().map(|(n, i)| container_status(pod, n, i, false, done.clone())).collect();
     json!({
-        "phase": "Succeeded",
+        "phase": phase,
         "conditions": [
             condition("PodReadyToStartContainers", "False", None, &now),
             condition("Initialized", "True", Some("PodCompleted"), &now),

@@ -1,0 +1,123 @@
+//! Counting a Job's finished pods exactly once, with the `batch.kubernetes.io/job-tracking`
+//! finalizer every Job pod is created with, as Kubernetes does: a pod that finished (or is
+//! being deleted before finishing, which counts as a failure) is first recorded by uid in
+//! `status.uncountedTerminatedPods`, then loses the finalizer, and then moves into the
+//! `succeeded` or `failed` count. A controller that stops between any two steps resumes from
+//! what the status says.
+
+use super::{INDEX_KEY, TRACKING_FINALIZER, indexed, indexes};
+use crate::Error;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams};
+use kube::ResourceExt;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+pub struct Counts {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub completed_indexes: BTreeSet<i32>,
+}
+
+/// Some(true) for a pod that succeeded, Some(false) for one that failed or is being
+/// deleted unfinished, None for one still running.
+fn outcome(pod: &Pod) -> Option<bool> {
+    match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
+        Some("Succeeded") => Some(true),
+        Some("Failed") => Some(false),
+        _ if pod.metadata.deletion_timestamp.is_some() => Some(false),
+        _ => None,
+    }
+}
+
+fn tracked(pod: &Pod) -> bool {
+    pod.finalizers().iter().any(|f| f == TRACKING_FINALIZER)
+}
+
+fn uid(pod: &Pod) -> String {
+    pod.metadata.uid.clone().unwrap_or_default()
+}
+
+fn list(set: &BTreeSet<String>) -> Value {
+    if set.is_empty() { Value::Null } else { json!(set) }
+}
+
+/// Takes the finished pods one step further. Returns the counts when there was nothing to
+/// record, or None after writing the status (whose watch event brings the next pass).
+pub async fn account(client: &kube::Client, api: &Api<Job>, job: &Job, claimed: &[Arc<Pod>]) -> Result<Option<Counts>, Error> {
+    let status = job.status.clone().unwrap_or_default();
+    let uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
+    let mut succeeded: BTreeSet<String> = uncounted.succeeded.unwrap_or_default().into_iter().collect();
+    let mut failed: BTreeSet<String> = uncounted.failed.unwrap_or_default().into_iter().collect();
+    let mut completed = indexes::parse(status.completed_indexes.as_deref().unwrap_or(""));
+
+    // 1. Record the newly finished.
+    let mut recorded = false;
+    for pod in claimed.iter().filter(|p| tracked(p)) {
+        if succeeded.contains(&uid(pod)) || failed.contains(&uid(pod)) {
+            continue;
+        }
+        match outcome(pod) {
+            Some(true) => {
+                succeeded.insert(uid(pod));
+                if indexed(job)
+                    && let Some(i) = pod.annotations().get(INDEX_KEY).and_then(|i| i.parse().ok())
+                {
+                    completed.insert(i);
+                }
+            }
+            Some(false) => {
+                failed.insert(uid(pod));
+            }
+            None => continue,
+        }
+        recorded = true;
+    }
+    let completed_text = if completed.is_empty() { Value::Null } else { json!(indexes::format(&completed)) };
+    if recorded {
+        let desired = json!({"uncountedTerminatedPods": {"succeeded": list(&succeeded), "failed": list(&failed)},
+                             "completedIndexes": completed_text});
+        crate::status::write(api, job, desired).await?;
+        return Ok(None);
+    }
+
+    // 2. Release the recorded pods.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &job.namespace().unwrap_or_default());
+    let mut holding = BTreeSet::new();
+    for pod in claimed.iter().filter(|p| tracked(p) && (succeeded.contains(&uid(p)) || failed.contains(&uid(p)))) {
+        let rest: Vec<&String> = pod.finalizers().iter().filter(|f| *f != TRACKING_FINALIZER).collect();
+        let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": pod.resource_version()}});
+        match pods.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                tracing::debug!(pod = pod.name_any(), error = %e, "could not remove the job tracking finalizer");
+                holding.insert(uid(pod));
+            }
+        }
+    }
+
+    // 3. Count the released ones.
+    let released_ok: BTreeSet<String> = succeeded.difference(&holding).cloned().collect();
+    let released_failed: BTreeSet<String> = failed.difference(&holding).cloned().collect();
+    let total_ok = status.succeeded.unwrap_or(0) as usize + released_ok.len();
+    let total_failed = status.failed.unwrap_or(0) as usize + released_failed.len();
+    if !released_ok.is_empty() || !released_failed.is_empty() {
+        let left_ok: BTreeSet<String> = succeeded.intersection(&holding).cloned().collect();
+        let left_failed: BTreeSet<String> = failed.intersection(&holding).cloned().collect();
+        let desired = json!({
+            "succeeded": crate::status::count(total_ok),
+            "failed": crate::status::count(total_failed),
+            "uncountedTerminatedPods": {"succeeded": list(&left_ok), "failed": list(&left_failed)},
+        });
+        crate::status::write(api, job, desired).await?;
+        return Ok(None);
+    }
+    Ok(Some(Counts {
+        succeeded: total_ok + succeeded.len() - released_ok.len(),
+        failed: total_failed + failed.len() - released_failed.len(),
+        completed_indexes: completed,
+    }))
+}
