@@ -7,6 +7,10 @@ import re
 
 import pytest
 
+# The API server's behaviour alone: without controllers, the workloads created here start no
+# pods, and the events listed are only the test's own.
+SKIFF_ARGS = ["--disable-controller-manager"]
+
 
 def table(text):
     lines = [line for line in text.splitlines() if line.strip()]

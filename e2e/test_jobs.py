@@ -146,3 +146,19 @@ def test_a_finished_job_with_a_ttl_is_deleted_with_its_pods(kubectl):
     assert pods_of(kubectl, "brief")
     wait_for("the Job to go", lambda: not kubectl("get", "job", "brief", "--ignore-not-found", "-o", "name").strip(), timeout=30)
     wait_for("its pods to go", lambda: not pods_of(kubectl, "brief"))
+
+
+def test_deleting_a_running_job_removes_its_pods(kubectl):
+    create(kubectl, job("dropped", run_seconds=600, parallelism=2, completions=2))
+    wait_for("2 running pods", lambda: [p["status"].get("phase") for p in pods_of(kubectl, "dropped")] == ["Running", "Running"])
+    kubectl("delete", "job", "dropped")
+    # The pods hold the tracking finalizer; with no Job left to count them, it is removed.
+    wait_for("the pods to go", lambda: not pods_of(kubectl, "dropped"), timeout=30)
+
+
+def test_a_work_queue_job_lets_its_workers_finish(kubectl):
+    create(kubectl, job("queue", run_seconds=1, parallelism=3))
+    wait_condition(kubectl, "queue", "complete")
+    j = get(kubectl, "queue")
+    assert j["status"]["succeeded"] == 3
+    assert "failed" not in j["status"]

@@ -14,6 +14,7 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::task::JoinSet;
 
@@ -87,6 +88,7 @@ struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
 
 pub struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
+    listed: Arc<AtomicBool>,
     index: Arc<RwLock<Index>>,
     shared: Arc<Mutex<Shared<K>>>,
 }
@@ -97,11 +99,11 @@ where
 {
     /// Starts watching `api`; the watch runs in `tasks`, and stops with them.
     pub fn start(api: Api<K>, config: watcher::Config, tasks: &mut JoinSet<()>) -> Arc<Informer<K>> {
-        let writer = Writer::default();
+        let writer: Writer<K> = Writer::default();
         let store = writer.as_reader();
         let shared = Arc::new(Mutex::new(Shared { writer, relisting: Index::default(), subscribers: Vec::new() }));
-        let informer = Arc::new(Informer { store: store.clone(), index: Arc::default(), shared: shared.clone() });
-        let index = informer.index.clone();
+        let informer = Arc::new(Informer { store: store.clone(), listed: Arc::default(), index: Arc::default(), shared: shared.clone() });
+        let (index, listed) = (informer.index.clone(), informer.listed.clone());
         tasks.spawn(async move {
             let mut events = watcher::watcher(api, config).default_backoff().boxed();
             while let Some(event) = events.next().await {
@@ -113,6 +115,15 @@ where
                     }
                 };
                 let mut shared = shared.lock().unwrap();
+                // Objects that went while the watch was down are gone from the new list:
+                // subscribers hear of them as deletions.
+                let vanished: Vec<Arc<K>> = match &event {
+                    Event::InitDone => {
+                        let relisted = &shared.relisting.owner_of;
+                        store.state().into_iter().filter(|o| !relisted.contains_key(&key_of(o.as_ref()))).collect()
+                    }
+                    _ => Vec::new(),
+                };
                 shared.writer.apply_watcher_event(&event);
                 match &event {
                     Event::Apply(object) => {
@@ -127,9 +138,13 @@ where
                     Event::InitApply(object) => shared.relisting.insert(object),
                     Event::InitDone => {
                         *index.write().unwrap() = std::mem::take(&mut shared.relisting);
+                        for object in vanished {
+                            shared.send(&object, true);
+                        }
                         for object in store.state() {
                             shared.send(&object, false);
                         }
+                        listed.store(true, Ordering::Release);
                     }
                 }
             }
@@ -150,6 +165,11 @@ where
         }
         shared.subscribers.push(tx);
         rx
+    }
+
+    /// Whether the first list has arrived.
+    pub fn is_ready(&self) -> bool {
+        self.listed.load(Ordering::Acquire)
     }
 
     /// Waits until the first list has arrived.

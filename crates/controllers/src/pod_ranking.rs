@@ -3,13 +3,13 @@
 //! before ready, lower `controller.kubernetes.io/pod-deletion-cost` first, pods doubled up
 //! on a node with their siblings first, ready for less time first, more restarts first,
 //! newer first. Times are compared in powers of two of their age (LogarithmicScaleDown), so
-//! that pods of about the same age are picked at random (by uid) rather than strictly
+//! that pods of about the same age are picked by uid (at random) rather than strictly
 //! youngest first.
 
 use crate::pods::{is_ready, max_restarts, node_name, ready_since, timestamp};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -29,47 +29,36 @@ fn deletion_cost(pod: &Pod) -> i32 {
     annotations.and_then(|a| a.get(DELETION_COST)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// log2 of the age in nanoseconds; -1 for no age.
-fn age_bucket(t: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
-    let age = (now - t).num_nanoseconds().unwrap_or(i64::MAX);
-    if age <= 0 { -1 } else { (age as f64).log2() as i64 }
-}
-
-/// Younger (in powers of two) first; the same bucket orders by uid.
-fn by_age(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>, pods: (&Pod, &Pod), now: DateTime<Utc>) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        // An unknown time sorts first.
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) if a == b => Ordering::Equal,
-        (Some(a), Some(b)) => match age_bucket(a, now).cmp(&age_bucket(b, now)) {
-            Ordering::Equal => pods.0.metadata.uid.cmp(&pods.1.metadata.uid),
-            other => other,
-        },
+/// log2 of the age in nanoseconds: pods of about the same age share a bucket. An unknown
+/// time sorts first.
+fn age_bucket(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
+    match t {
+        None => -2,
+        Some(t) => {
+            let age = (now - t).num_nanoseconds().unwrap_or(i64::MAX);
+            if age <= 0 { -1 } else { (age as f64).log2() as i64 }
+        }
     }
 }
 
-fn compare(a: &Pod, b: &Pod, rank: &HashMap<&str, usize>, now: DateTime<Utc>) -> Ordering {
-    let on_node = |p: &Pod| rank.get(node_name(p)).copied().unwrap_or(0);
-    (!node_name(a).is_empty())
-        .cmp(&!node_name(b).is_empty())
-        .then(phase_rank(a).cmp(&phase_rank(b)))
-        .then(is_ready(a).cmp(&is_ready(b)))
-        .then(deletion_cost(a).cmp(&deletion_cost(b)))
-        .then(on_node(b).cmp(&on_node(a)))
-        .then_with(|| {
-            if is_ready(a) && is_ready(b) {
-                by_age(ready_since(a).flatten(), ready_since(b).flatten(), (a, b), now)
-            } else {
-                Ordering::Equal
-            }
-        })
-        .then(max_restarts(b).cmp(&max_restarts(a)))
-        .then_with(|| {
-            let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(timestamp);
-            by_age(created(a), created(b), (a, b), now)
-        })
+/// The order key: smaller goes first. A key rather than a comparison, so that the order is
+/// total (a sort may panic on one that is not).
+type Key = (bool, u8, bool, i32, Reverse<usize>, i64, Reverse<i32>, i64, String);
+
+fn key(pod: &Pod, rank: &HashMap<&str, usize>, now: DateTime<Utc>) -> Key {
+    let ready = is_ready(pod);
+    let ready_bucket = if ready { age_bucket(ready_since(pod).flatten(), now) } else { 0 };
+    (
+        !node_name(pod).is_empty(),
+        phase_rank(pod),
+        ready,
+        deletion_cost(pod),
+        Reverse(rank.get(node_name(pod)).copied().unwrap_or(0)),
+        ready_bucket,
+        Reverse(max_restarts(pod)),
+        age_bucket(pod.metadata.creation_timestamp.as_ref().map(timestamp), now),
+        pod.metadata.uid.clone().unwrap_or_default(),
+    )
 }
 
 /// The `count` pods of `pods` to delete first; `related` are the pods of the owner and its
@@ -81,7 +70,7 @@ pub fn to_delete(mut pods: Vec<Arc<Pod>>, related: &[Arc<Pod>], count: usize) ->
             *rank.entry(node_name(pod)).or_default() += 1;
         }
         let now = Utc::now();
-        pods.sort_by(|a, b| compare(a, b, &rank, now));
+        pods.sort_by_cached_key(|p| key(p, &rank, now));
     }
     pods.truncate(count);
     pods

@@ -8,7 +8,7 @@
 
 use crate::expectations::Expectations;
 use crate::informer::{Informer, controller_uid};
-use crate::pods::{from_template, generate_name, is_active, is_available, is_ready, is_terminating};
+use crate::pods::{from_template, generate_name, is_active, is_available, is_ready, is_terminating, ready_since};
 use crate::status::{self, count};
 use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
 use futures::StreamExt;
@@ -124,9 +124,11 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
         return Ok(Action::await_change());
     };
     let uid = owner.meta().uid.clone().unwrap_or_default();
+    // Read before the pods: what was expected must already be in what is read.
+    let settled = ctx.expectations.satisfied(&uid);
     let claimed = owner::claim(&ctx.client, owner.as_ref(), &selector, &ctx.informers.pods).await?;
     let active: Vec<Arc<Pod>> = claimed.iter().filter(|p| is_active(p)).cloned().collect();
-    let failure = if ctx.expectations.satisfied(&uid) && owner.meta().deletion_timestamp.is_none() {
+    let failure = if settled && owner.meta().deletion_timestamp.is_none() {
         manage(&owner, &active, &ctx).await
     } else {
         None
@@ -163,11 +165,18 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
     if failure.is_some() {
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
-    // Pods become available minReadySeconds after they are ready, with no event to say so.
-    if min_ready > 0 && ready == owner.replicas() as usize && available != ready {
-        return Ok(Action::requeue(Duration::from_secs(min_ready as u64)));
-    }
-    Ok(Action::await_change())
+    // Pods become available minReadySeconds after they are ready, with no event to say so:
+    // look again when the next one does.
+    let next_available = active
+        .iter()
+        .filter(|p| !is_available(p, min_ready, now))
+        .filter_map(|p| ready_since(p).flatten())
+        .map(|since| since + chrono::Duration::seconds(min_ready as i64) - now)
+        .min();
+    Ok(match next_available {
+        Some(wait) if min_ready > 0 => Action::requeue(wait.to_std().unwrap_or_default() + Duration::from_millis(100)),
+        _ => Action::await_change(),
+    })
 }
 
 /// Creates or deletes pods towards `spec.replicas`; returns the ReplicaFailure reason and

@@ -115,6 +115,7 @@ fn paused(d: &Deployment) -> bool {
 
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.informers.replicasets.ready().await;
+    ctx.informers.pods.ready().await;
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
     let Some(selector) = selector(&d) else {
         events::record(&ctx.client, COMPONENT, d.as_ref(), "Warning", "SelectingAll",
@@ -165,9 +166,14 @@ impl Rollout<'_> {
         self.all.iter().filter(|rs| rs_replicas(rs) > 0)
     }
 
-    /// The pods of old ReplicaSets that may still be running.
+    /// The pods of old ReplicaSets that may still be running: by their status, or by the
+    /// pods themselves.
     fn old_pods_running(&self, new: Option<&Arc<ReplicaSet>>) -> bool {
         self.old_rss(new).iter().any(|rs| {
+            let status = rs.status.clone().unwrap_or_default();
+            if status.replicas > 0 || status.terminating_replicas.unwrap_or(0) > 0 {
+                return true;
+            }
             let pods = self.ctx.informers.pods.owned_by(rs.metadata.uid.as_deref().unwrap_or_default());
             pods.iter().any(|p| !crate::pods::is_terminal(p))
         })

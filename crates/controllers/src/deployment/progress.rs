@@ -100,10 +100,13 @@ impl Rollout<'_> {
         if let Some(deadline) = deadline(d).filter(|_| !paused(d)) {
             let progressing = condition(&conditions, PROGRESSING).cloned();
             let name = new.map(|rs| rs.name_any()).unwrap_or_default();
+            // A finished rollout stays finished while pods come and go (a scale, a restart).
+            let finished = progressing.as_ref().is_some_and(|p| p["reason"] == "NewReplicaSetAvailable")
+                && field(&status, "replicas") == field(&status, "updatedReplicas");
             if complete {
                 set_condition(&mut conditions, PROGRESSING, "True", "NewReplicaSetAvailable",
                     &format!("ReplicaSet \"{name}\" has successfully progressed."), true);
-            } else if moved(&old_status, &status) {
+            } else if !finished && moved(&old_status, &status) {
                 let message = format!("ReplicaSet \"{name}\" is progressing.");
                 // Refreshed on every move, so that the deadline counts from the last one.
                 crate::status::remove_condition(&mut conditions, PROGRESSING);
@@ -114,7 +117,7 @@ impl Rollout<'_> {
                     c["lastTransitionTime"] = previous["lastTransitionTime"].clone();
                 }
                 requeue = Some(Duration::from_secs(deadline as u64));
-            } else if let Some(updated) = progressing.as_ref().and_then(last_update) {
+            } else if !finished && let Some(updated) = progressing.as_ref().and_then(last_update) {
                 let left = updated + chrono::Duration::seconds(deadline) - chrono::Utc::now();
                 let reason = progressing.as_ref().and_then(|p| p["reason"].as_str()).unwrap_or("");
                 if reason != "NewReplicaSetAvailable" && left <= chrono::Duration::zero() {

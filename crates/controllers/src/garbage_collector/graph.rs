@@ -75,6 +75,16 @@ impl Graph {
             self.dependents.entry(owner.uid.clone()).or_default().insert(object.uid.clone());
         }
         let mut todo = Vec::new();
+        // An owner deleting its dependents that this object no longer blocks may finish.
+        if let Some(old) = &old {
+            let blocks = |o: &Object, owner: &str| o.owners.iter().any(|r| r.uid == owner && r.block_owner_deletion == Some(true));
+            for r in &old.owners {
+                let waiting = self.objects.get(&r.uid).is_some_and(Object::deleting_dependents);
+                if waiting && blocks(old, &r.uid) && !blocks(&object, &r.uid) {
+                    todo.push(r.uid.clone());
+                }
+            }
+        }
         let owners_changed = old.as_ref().is_none_or(|o| o.owners != object.owners);
         if (!object.owners.is_empty() && owners_changed)
             || (object.deleting && (object.has_finalizer(ORPHAN) || object.has_finalizer(FOREGROUND)))

@@ -209,7 +209,9 @@ impl Collector {
 
     async fn delete(&self, object: &Object, policy: PropagationPolicy) -> anyhow::Result<()> {
         let params = DeleteParams {
-            preconditions: Some(Preconditions { uid: Some(object.uid.clone()), resource_version: None }),
+            // As last seen: an object that changed since (perhaps got a new owner) is looked
+            // at again rather than deleted.
+            preconditions: Some(Preconditions { uid: Some(object.uid.clone()), resource_version: Some(object.resource_version.clone()) }),
             propagation_policy: Some(policy),
             ..Default::default()
         };

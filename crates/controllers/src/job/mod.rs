@@ -40,19 +40,35 @@ pub struct Context {
     client: kube::Client,
     informers: Arc<Informers>,
     expectations: Expectations,
+    /// Pods (by uid) whose tracking finalizer is being removed; not to be recorded again
+    /// while the watch still shows them with it.
+    releasing: tracking::Releasing,
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
-    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Expectations::default() });
+    let ctx = Arc::new(Context {
+        client,
+        informers: informers.clone(),
+        expectations: Expectations::default(),
+        releasing: tracking::Releasing::default(),
+    });
     let observer = ctx.clone();
     let pods = informers.pods.subscribe().map(move |change| {
         if let Some(owner) = controller_uid(&change.object) {
             observer.expectations.observe(&owner, &change.object.metadata, change.deleted);
         }
+        observer.releasing.observe(&change.object, change.deleted);
+        tracking::release_if_orphaned(&observer.client, &observer.informers, &change.object, change.deleted);
         Ok(change.object)
     });
+    let forget = ctx.clone();
+    let jobs = informers.jobs.subscribe().inspect(move |change| {
+        if change.deleted {
+            forget.expectations.clear(change.object.metadata.uid.as_deref().unwrap_or_default());
+        }
+    });
     let store = informers.jobs.store();
-    let controller = Controller::for_stream(triggers(informers.jobs.subscribe()), informers.jobs.store())
+    let controller = Controller::for_stream(triggers(jobs), informers.jobs.store())
         .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &store, selector));
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
@@ -77,8 +93,14 @@ fn finished(job: &Job) -> bool {
 /// How the Job ends, once decided.
 struct Ending {
     failed: bool,
-    reason: &'static str,
-    message: &'static str,
+    reason: String,
+    message: String,
+}
+
+impl Ending {
+    fn new(failed: bool, reason: &str, message: &str) -> Ending {
+        Ending { failed, reason: reason.into(), message: message.into() }
+    }
 }
 
 async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -86,10 +108,12 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     let Some(selector) = selector(&job) else {
         return Ok(Action::await_change());
     };
+    // Read before the pods: what was expected must already be in what is read.
+    let settled = ctx.expectations.satisfied(job.metadata.uid.as_deref().unwrap_or_default());
     let claimed = owner::claim(&ctx.client, job.as_ref(), &selector, &ctx.informers.pods).await?;
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     // Finished pods are recorded, their finalizers removed, then counted.
-    let counts = match tracking::account(&ctx.client, &api, &job, &claimed).await? {
+    let counts = match tracking::account(&ctx.client, &api, &job, &claimed, &ctx.releasing).await? {
         Some(counts) => counts,
         // The status was written; its watch event brings the next pass.
         None => return Ok(Action::await_change()),
@@ -105,15 +129,21 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = job.status.as_ref().and_then(|s| s.start_time.as_ref()).map(timestamp);
     let mut conditions = status::conditions(job.as_ref());
 
-    let ending = if counts.failed > spec.backoff_limit.unwrap_or(6) as usize {
-        Some(Ending { failed: true, reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" })
+    let decided = ["FailureTarget", "SuccessCriteriaMet"].into_iter().find_map(|t| {
+        let c = condition(&conditions, t).filter(|c| c["status"] == "True")?;
+        Some(Ending::new(t == "FailureTarget", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
+    });
+    let ending = if decided.is_some() {
+        decided
+    } else if counts.failed > spec.backoff_limit.unwrap_or(6) as usize {
+        Some(Ending::new(true, "BackoffLimitExceeded", "Job has reached the specified backoff limit"))
     } else if let (Some(deadline), Some(started)) = (spec.active_deadline_seconds, started)
         && !suspended
         && started + chrono::Duration::seconds(deadline) <= now
     {
-        Some(Ending { failed: true, reason: "DeadlineExceeded", message: "Job was active longer than specified deadline" })
+        Some(Ending::new(true, "DeadlineExceeded", "Job was active longer than specified deadline"))
     } else if complete(&job, &counts, active.len()) {
-        Some(Ending { failed: false, reason: "CompletionsReached", message: "Reached expected number of succeeded pods" })
+        Some(Ending::new(false, "CompletionsReached", "Reached expected number of succeeded pods"))
     } else {
         None
     };
@@ -123,15 +153,15 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     if let Some(ending) = &ending {
         // The interim condition first; the final one once no pod runs.
         let (interim, last) = if ending.failed { ("FailureTarget", "Failed") } else { ("SuccessCriteriaMet", "Complete") };
-        set_condition(&mut conditions, interim, "True", ending.reason, ending.message, true);
+        set_condition(&mut conditions, interim, "True", &ending.reason, &ending.message, true);
         delete_pods(&ctx, &job, &active).await?;
         if active.is_empty() && terminating == 0 {
-            set_condition(&mut conditions, last, "True", ending.reason, ending.message, true);
+            set_condition(&mut conditions, last, "True", &ending.reason, &ending.message, true);
             if !ending.failed {
                 desired["completionTime"] = json!(status::now());
             }
-            let event = if ending.failed { ("Warning", ending.reason) } else { ("Normal", "Completed") };
-            events::record(&ctx.client, COMPONENT, job.as_ref(), event.0, event.1, ending.message).await;
+            let event = if ending.failed { ("Warning", ending.reason.as_str()) } else { ("Normal", "Completed") };
+            events::record(&ctx.client, COMPONENT, job.as_ref(), event.0, event.1, &ending.message).await;
         }
     } else if suspended {
         delete_pods(&ctx, &job, &active).await?;
@@ -153,7 +183,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
             let left = started + chrono::Duration::seconds(deadline) - now;
             requeue = Some(left.to_std().unwrap_or_default() + Duration::from_millis(200));
         }
-        if ctx.expectations.satisfied(job.metadata.uid.as_deref().unwrap_or_default()) {
+        if settled && job.metadata.deletion_timestamp.is_none() {
             let wait = manage(&ctx, &job, &active, &claimed, &counts).await?;
             requeue = [requeue, wait].into_iter().flatten().min();
         }
@@ -192,7 +222,8 @@ async fn manage(
     let spec = job.spec.clone().unwrap_or_default();
     let parallelism = spec.parallelism.unwrap_or(1).max(0) as usize;
     let want = match completions(job) {
-        None if counts.succeeded > 0 => 0,
+        // A work queue: once one pod succeeded, no new ones; those running finish.
+        None if counts.succeeded > 0 => active.len(),
         None => parallelism,
         Some(n) if indexed(job) => (n as usize).saturating_sub(counts.completed_indexes.len()).min(parallelism),
         Some(n) => (n as usize).saturating_sub(counts.succeeded).min(parallelism),

@@ -6,14 +6,68 @@
 //! what the status says.
 
 use super::{INDEX_KEY, TRACKING_FINALIZER, indexed, indexes};
-use crate::Error;
+use crate::{Error, Informers};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// The pods whose finalizer this controller is removing, until the watch shows it gone: a
+/// pod seen again with the finalizer meanwhile must not be recorded (and counted) twice.
+#[derive(Default)]
+pub struct Releasing(Mutex<HashSet<String>>);
+
+impl Releasing {
+    fn start(&self, uid: &str) {
+        self.0.lock().unwrap().insert(uid.to_string());
+    }
+
+    fn contains(&self, uid: &str) -> bool {
+        self.0.lock().unwrap().contains(uid)
+    }
+
+    /// A pod change seen on the watch.
+    pub fn observe(&self, pod: &Pod, deleted: bool) {
+        if deleted || !tracked(pod) {
+            self.0.lock().unwrap().remove(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+    }
+}
+
+/// A pod still holding the tracking finalizer with no Job left to count it (the Job was
+/// deleted, or released the pod) gets the finalizer removed, so that it can go.
+pub fn release_if_orphaned(client: &kube::Client, informers: &Informers, pod: &Pod, deleted: bool) {
+    if deleted || !tracked(pod) || !informers.jobs.is_ready() {
+        return;
+    }
+    let job = pod.metadata.owner_references.iter().flatten().find(|r| r.controller == Some(true) && r.kind == "Job");
+    let alive = job.is_some_and(|r| {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        informers.jobs.get(namespace, &r.name).is_some_and(|j| j.metadata.uid.as_deref() == Some(r.uid.as_str()))
+    });
+    if alive {
+        return;
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+    let pod = pod.clone();
+    tokio::spawn(async move {
+        if let Err(e) = remove_finalizer(&pods, &pod).await {
+            tracing::debug!(pod = pod.name_any(), error = %e, "could not release an orphaned job pod");
+        }
+    });
+}
+
+async fn remove_finalizer(pods: &Api<Pod>, pod: &Pod) -> kube::Result<()> {
+    let rest: Vec<&String> = pod.finalizers().iter().filter(|f| *f != TRACKING_FINALIZER).collect();
+    let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": pod.resource_version()}});
+    match pods.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
 
 pub struct Counts {
     pub succeeded: usize,
@@ -46,7 +100,13 @@ fn list(set: &BTreeSet<String>) -> Value {
 
 /// Takes the finished pods one step further. Returns the counts when there was nothing to
 /// record, or None after writing the status (whose watch event brings the next pass).
-pub async fn account(client: &kube::Client, api: &Api<Job>, job: &Job, claimed: &[Arc<Pod>]) -> Result<Option<Counts>, Error> {
+pub async fn account(
+    client: &kube::Client,
+    api: &Api<Job>,
+    job: &Job,
+    claimed: &[Arc<Pod>],
+    releasing: &Releasing,
+) -> Result<Option<Counts>, Error> {
     let status = job.status.clone().unwrap_or_default();
     let uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
     let mut succeeded: BTreeSet<String> = uncounted.succeeded.unwrap_or_default().into_iter().collect();
@@ -56,7 +116,7 @@ pub async fn account(client: &kube::Client, api: &Api<Job>, job: &Job, claimed: 
     // 1. Record the newly finished.
     let mut recorded = false;
     for pod in claimed.iter().filter(|p| tracked(p)) {
-        if succeeded.contains(&uid(pod)) || failed.contains(&uid(pod)) {
+        if succeeded.contains(&uid(pod)) || failed.contains(&uid(pod)) || releasing.contains(&uid(pod)) {
             continue;
         }
         match outcome(pod) {
@@ -87,11 +147,9 @@ pub async fn account(client: &kube::Client, api: &Api<Job>, job: &Job, claimed: 
     let pods: Api<Pod> = Api::namespaced(client.clone(), &job.namespace().unwrap_or_default());
     let mut holding = BTreeSet::new();
     for pod in claimed.iter().filter(|p| tracked(p) && (succeeded.contains(&uid(p)) || failed.contains(&uid(p)))) {
-        let rest: Vec<&String> = pod.finalizers().iter().filter(|f| *f != TRACKING_FINALIZER).collect();
-        let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": pod.resource_version()}});
-        match pods.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
+        releasing.start(&uid(pod));
+        match remove_finalizer(&pods, pod).await {
+            Ok(()) => {}
             Err(e) => {
                 tracing::debug!(pod = pod.name_any(), error = %e, "could not remove the job tracking finalizer");
                 holding.insert(uid(pod));
