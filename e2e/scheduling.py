@@ -13,6 +13,16 @@ def start_fleet(skiff, *args):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def running_fleet(skiff, kubectl, nodes, prefix):
+    """A generator for a module fixture: `nodes` simulated nodes named `<prefix>-<i>`, ready
+    before the tests start and stopped after them."""
+    proc = start_fleet(skiff, "--nodes", str(nodes), "--prefix", prefix)
+    wait_for(f"{nodes} nodes", lambda: len(json.loads(kubectl("get", "nodes", "-o", "json"))["items"]) == nodes)
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 def pod(name, cpu="100m", memory=None, labels=None, **spec):
     """A pod in `default` with one container requesting `cpu` (and `memory`), plus `spec`."""
     requests = {"cpu": cpu, **({"memory": memory} if memory else {})}

@@ -10,16 +10,12 @@ import kubernetes
 import pytest
 
 from conftest import wait_for
-from scheduling import start_fleet
+from scheduling import running_fleet
 
 
 @pytest.fixture(scope="module", autouse=True)
 def fleet(skiff, kubectl):
-    proc = start_fleet(skiff, "--nodes", "5", "--prefix", "dep")
-    wait_for("5 nodes", lambda: len(json.loads(kubectl("get", "nodes", "-o", "json"))["items"]) == 5)
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=10)
+    yield from running_fleet(skiff, kubectl, 5, "dep")
 
 
 def deployment(name, replicas, image="nginx:1", strategy=None, **spec):

@@ -9,16 +9,12 @@ import uuid
 import pytest
 
 from conftest import wait_for
-from scheduling import start_fleet
+from scheduling import running_fleet
 
 
 @pytest.fixture(scope="module", autouse=True)
 def fleet(skiff, kubectl):
-    proc = start_fleet(skiff, "--nodes", "2", "--prefix", "gc")
-    wait_for("2 nodes", lambda: len(json.loads(kubectl("get", "nodes", "-o", "json"))["items"]) == 2)
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=10)
+    yield from running_fleet(skiff, kubectl, 2, "gc")
 
 
 def apply(kubectl, *objects):

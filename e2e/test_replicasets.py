@@ -11,16 +11,12 @@ import time
 import pytest
 
 from conftest import wait_for
-from scheduling import start_fleet
+from scheduling import running_fleet
 
 
 @pytest.fixture(scope="module", autouse=True)
 def fleet(skiff, kubectl):
-    proc = start_fleet(skiff, "--nodes", "3", "--prefix", "rs")
-    wait_for("3 nodes", lambda: len(json.loads(kubectl("get", "nodes", "-o", "json"))["items"]) == 3)
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=10)
+    yield from running_fleet(skiff, kubectl, 3, "rs")
 
 
 def template(app, **labels):
