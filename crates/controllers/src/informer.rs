@@ -14,8 +14,8 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// What subscribers receive: the object, and whether this was its deletion.
@@ -88,7 +88,9 @@ struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
 
 pub struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
-    listed: Arc<AtomicBool>,
+    /// Whether the first list has arrived. Not kube's `Store::wait_until_ready`: its
+    /// one-shot channel wakes only the last of several concurrent waiters.
+    listed: watch::Receiver<bool>,
     index: Arc<RwLock<Index>>,
     shared: Arc<Mutex<Shared<K>>>,
 }
@@ -102,8 +104,9 @@ where
         let writer: Writer<K> = Writer::default();
         let store = writer.as_reader();
         let shared = Arc::new(Mutex::new(Shared { writer, relisting: Index::default(), subscribers: Vec::new() }));
-        let informer = Arc::new(Informer { store: store.clone(), listed: Arc::default(), index: Arc::default(), shared: shared.clone() });
-        let (index, listed) = (informer.index.clone(), informer.listed.clone());
+        let (listed, listed_rx) = watch::channel(false);
+        let informer = Arc::new(Informer { store: store.clone(), listed: listed_rx, index: Arc::default(), shared: shared.clone() });
+        let index = informer.index.clone();
         tasks.spawn(async move {
             let mut events = watcher::watcher(api, config).default_backoff().boxed();
             while let Some(event) = events.next().await {
@@ -144,7 +147,7 @@ where
                         for object in store.state() {
                             shared.send(&object, false);
                         }
-                        listed.store(true, Ordering::Release);
+                        listed.send_replace(true);
                     }
                 }
             }
@@ -169,13 +172,13 @@ where
 
     /// Whether the first list has arrived.
     pub fn is_ready(&self) -> bool {
-        self.listed.load(Ordering::Acquire)
+        *self.listed.borrow()
     }
 
     /// Waits until the first list has arrived.
     pub async fn ready(&self) {
-        // The writer lives as long as the watch task, which lives as long as the controllers.
-        let _ = self.store.wait_until_ready().await;
+        // The sender lives as long as the watch task, which lives as long as the controllers.
+        let _ = self.listed.clone().wait_for(|listed| *listed).await;
     }
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
