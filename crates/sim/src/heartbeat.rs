@@ -44,23 +44,30 @@ pub async fn run(client: kube::Client, template: Arc<NodeTemplate>) -> anyhow::R
     for second in 0usize.. {
         tick.tick().await;
         let renewing = (0..template.count).filter(|i| i % LEASE_RENEW_SECONDS == second % LEASE_RENEW_SECONDS);
-        crate::for_each_node(&template, renewing, |i| {
+        let renewed = crate::for_each_node(&template, renewing, |i| {
             let (leases, name) = (&leases, template.name(i));
             async move {
                 let renew = json!({"spec": {"renewTime": now(chrono::SecondsFormat::Micros)}});
                 leases.patch(&name, &PatchParams::default(), &Patch::Merge(renew)).await.map(drop)
             }
         })
-        .await?;
+        .await;
+        // A beat that fails (the API server restarting, say) is made again on the next round.
+        if let Err(e) = renewed {
+            tracing::warn!(error = %e, "could not renew the Leases of simulated nodes; retrying");
+        }
         let reporting = (0..template.count).filter(|i| i % STATUS_REPORT_SECONDS == second % STATUS_REPORT_SECONDS);
-        crate::for_each_node(&template, reporting, |i| {
+        let reported = crate::for_each_node(&template, reporting, |i| {
             let (nodes, template) = (&nodes, &template);
             async move {
                 let status = template.status(i, &now(chrono::SecondsFormat::Secs));
                 nodes.patch_status(&template.name(i), &PatchParams::default(), &Patch::Merge(status)).await.map(drop)
             }
         })
-        .await?;
+        .await;
+        if let Err(e) = reported {
+            tracing::warn!(error = %e, "could not report the status of simulated nodes; retrying");
+        }
     }
     Ok(())
 }

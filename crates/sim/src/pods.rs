@@ -2,11 +2,14 @@
 //! Running as soon as they are bound (an IP from the node's range, every container started
 //! and ready, init containers completed), Succeeded once the run time their
 //! `sim.skiff.io/run-seconds` annotation declares has passed (Failed instead if a
-//! `sim.skiff.io/exit-code` annotation gives a non-zero exit code), and removed for good when they
-//! are deleted (their containers stop at once, so the grace period ends there).
+//! `sim.skiff.io/exit-code` annotation gives a non-zero exit code), and removed for good when
+//! they are deleted (their containers stop at once, so the grace period ends there). Their
+//! readiness is what the `sim.skiff.io/ready` annotation says (ready unless it is "false"),
+//! reported again whenever it changes or something else (the node lifecycle controller,
+//! while the node was out of reach) wrote otherwise, as a kubelet's probes would.
 
 use crate::node::{NodeTemplate, node_ip, pod_ip};
-use futures::TryStreamExt;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -20,6 +23,8 @@ use std::time::Duration;
 pub const RUN_SECONDS_ANNOTATION: &str = "sim.skiff.io/run-seconds";
 /// The exit code the containers end with (0 when absent); non-zero makes the pod Failed.
 pub const EXIT_CODE_ANNOTATION: &str = "sim.skiff.io/exit-code";
+/// "false" makes the running containers fail their readiness probes.
+pub const READY_ANNOTATION: &str = "sim.skiff.io/ready";
 
 struct Kubelet {
     client: kube::Client,
@@ -38,15 +43,26 @@ pub async fn run(client: kube::Client, template: Arc<NodeTemplate>) -> anyhow::R
         finishing: Mutex::default(),
         template: template.clone(),
     });
+    // Neither a broken watch nor a failed write stops the nodes: the watch resumes (the API
+    // server may be restarting), and a pod whose write failed is handled again on its
+    // next event or relist.
     watcher(all, watcher::Config::default().fields("spec.nodeName!="))
         .default_backoff()
         .applied_objects()
-        .map_err(anyhow::Error::from)
-        .try_for_each_concurrent(template.concurrency.max(1), |pod| {
+        .for_each_concurrent(template.concurrency.max(1), |pod| {
             let kubelet = kubelet.clone();
-            async move { kubelet.handle(pod).await }
+            async move {
+                let outcome = match pod {
+                    Ok(pod) => kubelet.handle(pod).await,
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = outcome {
+                    tracing::debug!(error = %e, "simulated pods: retrying after an API error");
+                }
+            }
         })
-        .await
+        .await;
+    Ok(())
 }
 
 fn start_time(pod: &Pod) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -92,6 +108,9 @@ impl Kubelet {
                 }
             }
             "Running" => {
+                if let Some(status) = readiness_report(&pod) {
+                    patch_status(&api, &name, status).await?;
+                }
                 // After a restart of the simulator: wait out what is left of the run time.
                 if let Some(seconds) = run_seconds {
                     let started = start_time(&pod);
@@ -149,7 +168,7 @@ fn containers(pod: &Pod, init: bool) -> Vec<(String, String)> {
 fn container_status(pod: &Pod, name: &str, image: &str, ready: bool, state: Value) -> Value {
     let uid = pod.metadata.uid.as_deref().unwrap_or("");
     json!({"name": name, "image": image, "imageID": format!("sim://{image}"),
-           "containerID": format!("sim://{uid}/{name}"), "ready": ready, "started": ready,
+           "containerID": format!("sim://{uid}/{name}"), "ready": ready, "started": state.get("running").is_some(),
            "restartCount": 0, "state": state})
 }
 
@@ -159,8 +178,9 @@ fn running_status(pod: &Pod, host_ip: &str, ip: &str) -> Value {
     let running = json!({"running": {"startedAt": now}});
     let init: Vec<Value> =
         containers(pod, true).iter().map(|(n, i)| container_status(pod, n, i, false, done.clone())).collect();
+    let ready = probes_pass(pod);
     let main: Vec<Value> =
-        containers(pod, false).iter().map(|(n, i)| container_status(pod, n, i, true, running.clone())).collect();
+        containers(pod, false).iter().map(|(n, i)| container_status(pod, n, i, ready, running.clone())).collect();
     let mut status = json!({
         "phase": "Running",
         "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
@@ -169,8 +189,8 @@ fn running_status(pod: &Pod, host_ip: &str, ip: &str) -> Value {
         "conditions": [
             condition("PodReadyToStartContainers", "True", None, &now),
             condition("Initialized", "True", None, &now),
-            condition("Ready", "True", None, &now),
-            condition("ContainersReady", "True", None, &now),
+            readiness_condition(pod, "Ready", ready, &now),
+            readiness_condition(pod, "ContainersReady", ready, &now),
             condition("PodScheduled", "True", None, &now),
         ],
         "containerStatuses": main,
@@ -179,6 +199,45 @@ fn running_status(pod: &Pod, host_ip: &str, ip: &str) -> Value {
         status["initContainerStatuses"] = json!(init);
     }
     status
+}
+
+/// Whether the pod's containers pass their (simulated) readiness probes.
+fn probes_pass(pod: &Pod) -> bool {
+    pod.metadata.annotations.as_ref().and_then(|a| a.get(READY_ANNOTATION)).is_none_or(|v| v != "false")
+}
+
+/// The Ready or ContainersReady condition as a kubelet words it.
+fn readiness_condition(pod: &Pod, type_: &str, ready: bool, now: &str) -> Value {
+    if ready {
+        return condition(type_, "True", None, now);
+    }
+    let unready: Vec<String> = containers(pod, false).into_iter().map(|(name, _)| name).collect();
+    let mut c = condition(type_, "False", Some("ContainersNotReady"), now);
+    c["message"] = json!(format!("containers with unready status: [{}]", unready.join(" ")));
+    c
+}
+
+/// The status that reports a running pod's readiness, if the pod says otherwise.
+fn readiness_report(pod: &Pod) -> Option<Value> {
+    let ready = probes_pass(pod);
+    let status = pod.status.as_ref()?;
+    let conditions = status.conditions.as_ref()?;
+    let reported = conditions.iter().find(|c| c.type_ == "Ready")?.status == "True";
+    if reported == ready {
+        return None;
+    }
+    let now = now();
+    let mut conditions = serde_json::to_value(conditions).ok()?;
+    for c in conditions.as_array_mut()?.iter_mut() {
+        if c["type"] == "Ready" || c["type"] == "ContainersReady" {
+            *c = readiness_condition(pod, c["type"].as_str().unwrap_or_default(), ready, &now);
+        }
+    }
+    let mut containers = serde_json::to_value(status.container_statuses.as_ref()?).ok()?;
+    for c in containers.as_array_mut()?.iter_mut() {
+        c["ready"] = json!(ready);
+    }
+    Some(json!({"conditions": conditions, "containerStatuses": containers}))
 }
 
 /// Succeeded, or Failed with the containers' exit code from the exit-code annotation.
