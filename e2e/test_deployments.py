@@ -10,7 +10,7 @@ import kubernetes
 import pytest
 
 from conftest import wait_for
-from scheduling import running_fleet
+from scheduling import PodCensus, running_fleet
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,40 +56,6 @@ def condition(doc, type_):
 
 def ready(pod):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
-
-
-class PodCensus:
-    """Watches the pods of one app and records, after every event, how many exist (not
-    being deleted) and how many of those are ready."""
-
-    def __init__(self, k8s, app):
-        self.live = {}
-        self.counts = []
-        self._watch = kubernetes.watch.Watch()
-        self._api = kubernetes.client.CoreV1Api(k8s)
-        self._app = app
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        try:
-            self._follow()
-        except Exception:  # the stream ends when the test stops the watch
-            pass
-
-    def _follow(self):
-        for event in self._watch.stream(self._api.list_namespaced_pod, "default", label_selector=f"app={self._app}"):
-            pod = event["object"]
-            name = pod.metadata.name
-            if event["type"] == "DELETED" or pod.metadata.deletion_timestamp:
-                self.live.pop(name, None)
-            else:
-                conditions = pod.status.conditions or []
-                self.live[name] = any(c.type == "Ready" and c.status == "True" for c in conditions)
-            self.counts.append((len(self.live), sum(self.live.values())))
-
-    def stop(self):
-        self._watch.stop()
 
 
 def test_a_deployment_rolls_out_20_replicas(kubectl):

@@ -144,6 +144,18 @@ impl ApiError {
         }
     }
 
+    /// 429 asking the client to come back in `retry_after_seconds` (with a Retry-After
+    /// header) or, with 0, leaving when to the client.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u32) -> Self {
+        let details = if retry_after_seconds > 0 { json!({"retryAfterSeconds": retry_after_seconds}) } else { json!({}) };
+        Self { details: Some(details), ..Self::new(429, "TooManyRequests", message) }
+    }
+
+    /// Seconds the client should wait before trying again, if the error says.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.details.as_ref()?.get("retryAfterSeconds")?.as_u64().filter(|s| *s > 0)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }
@@ -163,9 +175,12 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         });
+        // A Status may carry no reason (StatusReasonUnknown is the empty string).
+        if !self.reason.is_empty() {
+            status["reason"] = json!(self.reason);
+        }
         if let Some(d) = &self.details {
             status["details"] = d.clone();
         }

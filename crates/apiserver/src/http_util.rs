@@ -103,8 +103,8 @@ pub fn respond(code: u16, value: &Value, format: Format) -> Response<Body> {
 
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let mut resp = respond(e.code, &e.to_status(), Format::Json);
-    if e.code == 429 {
-        resp.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    if let Some(seconds) = e.retry_after() {
+        resp.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from(seconds));
     }
     resp
 }

@@ -27,6 +27,6 @@ impl InFlight {
         };
         pool.try_acquire()
             .map(Some)
-            .map_err(|_| ApiError::new(429, "TooManyRequests", "Too many requests, please try again later."))
+            .map_err(|_| ApiError::too_many_requests("Too many requests, please try again later.", 1))
     }
 }

@@ -5,30 +5,49 @@
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client) -> anyhow::Result<()> {
-//! let settings = controllers::Settings { root_ca: std::fs::read_to_string("ca.crt")? };
+//! let settings = controllers::Settings {
+//!     root_ca: std::fs::read_to_string("ca.crt")?,
+//!     node_lifecycle: controllers::node_lifecycle::Settings::default(),
+//!     terminated_pod_gc_threshold: 12500,
+//! };
 //! controllers::run(client, std::sync::Arc::new(settings)).await
 //! # }
 //! ```
 
+pub mod controller_revision;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
+pub mod int_or_percent;
 pub mod job;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod owner;
+pub mod persistent_volume_binder;
+pub mod pod_control;
+pub mod pod_gc;
 pub mod pod_ranking;
 pub mod pods;
+pub mod pods_by_node;
 pub mod replicaset;
+pub mod resource_quota;
 pub mod service_accounts;
+pub mod statefulset;
 mod status;
+pub mod taint_eviction;
 pub mod ttl_after_finished;
 
 use futures::StreamExt;
 use informer::{Change, Informer};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::watcher;
@@ -67,11 +86,22 @@ pub struct Informers {
     pub replication_controllers: Arc<Informer<ReplicationController>>,
     pub deployments: Arc<Informer<Deployment>>,
     pub jobs: Arc<Informer<Job>>,
+    pub cronjobs: Arc<Informer<CronJob>>,
+    pub statefulsets: Arc<Informer<StatefulSet>>,
+    pub daemonsets: Arc<Informer<DaemonSet>>,
+    pub controller_revisions: Arc<Informer<ControllerRevision>>,
+    pub nodes: Arc<Informer<Node>>,
+    pub services: Arc<Informer<Service>>,
+    pub persistent_volume_claims: Arc<Informer<PersistentVolumeClaim>>,
+    pub resource_quotas: Arc<Informer<ResourceQuota>>,
+    /// The nodes' Leases (in kube-node-lease).
+    pub leases: Arc<Informer<Lease>>,
+    pub pod_disruption_budgets: Arc<Informer<PodDisruptionBudget>>,
 }
 
 fn start<K>(client: &kube::Client, tasks: &mut JoinSet<()>) -> Arc<Informer<K>>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     Informer::start(Api::all(client.clone()), watcher::Config::default(), tasks)
 }
@@ -80,6 +110,9 @@ where
 pub struct Settings {
     /// The cluster CA certificate (PEM), published in every namespace as kube-root-ca.crt.
     pub root_ca: String,
+    pub node_lifecycle: node_lifecycle::Settings,
+    /// Finished pods kept before PodGC deletes the oldest (0 keeps them all).
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// Runs every controller until one stops (which is an error).
@@ -91,13 +124,33 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
         replication_controllers: start(&client, &mut tasks),
         deployments: start(&client, &mut tasks),
         jobs: start(&client, &mut tasks),
+        cronjobs: start(&client, &mut tasks),
+        statefulsets: start(&client, &mut tasks),
+        daemonsets: start(&client, &mut tasks),
+        controller_revisions: start(&client, &mut tasks),
+        nodes: start(&client, &mut tasks),
+        services: start(&client, &mut tasks),
+        persistent_volume_claims: start(&client, &mut tasks),
+        resource_quotas: start(&client, &mut tasks),
+        leases: Informer::start(Api::namespaced(client.clone(), node_lifecycle::LEASE_NAMESPACE), watcher::Config::default(), &mut tasks),
+        pod_disruption_budgets: start(&client, &mut tasks),
     });
+    let pods_by_node = pods_by_node::PodsByNode::start(informers.pods.clone(), &mut tasks);
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replicasets.clone()));
     tasks.spawn(replicaset::run(client.clone(), informers.clone(), informers.replication_controllers.clone()));
     tasks.spawn(deployment::run(client.clone(), informers.clone()));
+    tasks.spawn(daemonset::run(client.clone(), informers.clone()));
     tasks.spawn(job::run(client.clone(), informers.clone()));
+    tasks.spawn(statefulset::run(client.clone(), informers.clone()));
+    tasks.spawn(cronjob::run(client.clone(), informers.clone()));
     tasks.spawn(ttl_after_finished::run(client.clone(), informers.clone()));
+    tasks.spawn(resource_quota::run(client.clone(), informers.clone()));
+    tasks.spawn(disruption::run(client.clone(), informers.clone()));
     tasks.spawn(namespace::run(client.clone()));
+    tasks.spawn(persistent_volume_binder::run(client.clone()));
+    tasks.spawn(node_lifecycle::run(client.clone(), informers.clone(), pods_by_node.clone(), settings.node_lifecycle.clone()));
+    tasks.spawn(taint_eviction::run(client.clone(), informers.clone(), pods_by_node));
+    tasks.spawn(pod_gc::run(client.clone(), informers.clone(), settings.terminated_pod_gc_threshold));
     tasks.spawn(service_accounts::run(client.clone(), settings.root_ca.clone()));
     let collector = client.clone();
     tasks.spawn(async move {

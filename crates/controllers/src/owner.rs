@@ -70,13 +70,23 @@ where
     O: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    claim_where(client, owner, |child: &K| selector.matches(labels_of(child)), children).await
+}
+
+/// [`claim`] with a test of its own in place of a selector: a StatefulSet claims only the
+/// pods its selector matches that are also named as its members.
+pub async fn claim_where<O, K>(client: &kube::Client, owner: &O, matches: impl Fn(&K) -> bool, children: &Informer<K>) -> kube::Result<Vec<Arc<K>>>
+where
+    O: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
     let meta = owner.meta();
     let (uid, namespace) = (meta.uid.clone().unwrap_or_default(), meta.namespace.clone().unwrap_or_default());
     let api: Api<K> = Api::namespaced(client.clone(), &namespace);
     let owner_terminating = terminating(owner);
     let mut claimed = Vec::new();
     for child in children.owned_by(&uid) {
-        if owner_terminating || selector.matches(labels_of(child.as_ref())) {
+        if owner_terminating || matches(child.as_ref()) {
             claimed.push(child);
         } else if !terminating(child.as_ref()) {
             set_references(&api, child.as_ref(), |refs| refs.retain(|r| r.uid != uid)).await?;
@@ -85,7 +95,7 @@ where
     let orphans: Vec<_> = children
         .orphans_in(&namespace)
         .into_iter()
-        .filter(|c| !terminating(c.as_ref()) && selector.matches(labels_of(c.as_ref())))
+        .filter(|c| !terminating(c.as_ref()) && matches(c.as_ref()))
         .collect();
     if orphans.is_empty() || owner_terminating {
         return Ok(claimed);
@@ -110,7 +120,7 @@ where
 
 /// Rewrites the object's owner references, on the condition that it has not changed since
 /// it was read.
-async fn set_references<K>(api: &Api<K>, child: &K, change: impl FnOnce(&mut Vec<OwnerReference>)) -> kube::Result<K>
+pub async fn set_references<K>(api: &Api<K>, child: &K, change: impl FnOnce(&mut Vec<OwnerReference>)) -> kube::Result<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {

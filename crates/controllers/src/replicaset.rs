@@ -1,7 +1,7 @@
 //! ReplicaSets and ReplicationControllers: keep `spec.replicas` active pods from the
 //! template, adopting matching orphans and releasing pods that stopped matching. Missing
 //! pods are created in batches that double while they succeed (1, 2, 4, ...), at most 500
-//! per pass, as kube-controller-manager does; surplus pods are deleted in
+//! per pass, as kube-controller-manager does ([`crate::pod_control`]); surplus pods are deleted in
 //! [`crate::pod_ranking`] order. The status counts replicas, fully labeled, ready,
 //! available (ready for minReadySeconds) and terminating pods, with a ReplicaFailure
 //! condition while creating or deleting fails.
@@ -9,13 +9,13 @@
 use crate::expectations::Expectations;
 use crate::informer::{Informer, controller_uid};
 use crate::pods::{from_template, generate_name, is_active, is_available, is_ready, is_terminating, ready_since};
+use crate::pod_control::PodControl;
 use crate::status::{self, count};
 use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
 use futures::StreamExt;
-use futures::future::join_all;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::Api;
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
 use kube::Resource;
@@ -183,82 +183,26 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
 /// message if that failed.
 async fn manage<R: Replicated>(owner: &Arc<R>, active: &[Arc<Pod>], ctx: &Context<R>) -> Option<(&'static str, String)> {
     let meta = owner.meta();
-    let (uid, name) = (meta.uid.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+    let name = meta.name.clone().unwrap_or_default();
     let namespace = meta.namespace.clone().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let control = PodControl { client: &ctx.client, component: R::COMPONENT, owner: owner.as_ref(), expectations: &ctx.expectations };
     let diff = active.len() as i64 - owner.replicas() as i64;
     if diff < 0 {
         let template = owner.template()?;
-        let mut remaining = (-diff as usize).min(BURST);
-        let mut batch = 1;
-        while remaining > 0 {
-            let size = batch.min(remaining);
-            let creations = (0..size).map(|_| {
-                let pod = from_template(template, owner::reference(owner.as_ref()), generate_name(&format!("{name}-")), &namespace);
-                create(&api, pod, owner.as_ref(), ctx)
-            });
-            if let Some(error) = join_all(creations).await.into_iter().find_map(Result::err) {
-                return Some(("FailedCreate", error));
-            }
-            remaining -= size;
-            batch *= 2;
+        let pods = (0..(-diff as usize).min(BURST))
+            .map(|_| from_template(template, owner::reference(owner.as_ref()), generate_name(&format!("{name}-")), &namespace))
+            .collect();
+        if let Err(error) = control.create_all(pods).await {
+            return Some(("FailedCreate", error));
         }
     } else if diff > 0 {
         let related = siblings_pods(owner.as_ref(), ctx);
         let victims = pod_ranking::to_delete(active.to_vec(), &related, (diff as usize).min(BURST));
-        let deletions = victims.iter().map(|pod| delete(&api, pod, owner.as_ref(), &uid, ctx));
-        if let Some(error) = join_all(deletions).await.into_iter().find_map(Result::err) {
+        if let Err(error) = control.delete_all(&victims).await {
             return Some(("FailedDelete", error));
         }
     }
     None
-}
-
-async fn create<R: Replicated>(api: &Api<Pod>, pod: Pod, owner: &R, ctx: &Context<R>) -> Result<(), String> {
-    let uid = owner.meta().uid.as_deref().unwrap_or_default();
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    ctx.expectations.expect_creation(uid, &name);
-    match api.create(&PostParams::default(), &pod).await {
-        Ok(_) => {
-            events::record(&ctx.client, R::COMPONENT, owner, "Normal", "SuccessfulCreate", &format!("Created pod: {name}")).await;
-            Ok(())
-        }
-        Err(e) => {
-            ctx.expectations.forget(uid, &name);
-            let message = format!("Error creating: {}", api_message(&e));
-            events::record(&ctx.client, R::COMPONENT, owner, "Warning", "FailedCreate", &message).await;
-            Err(message)
-        }
-    }
-}
-
-async fn delete<R: Replicated>(api: &Api<Pod>, pod: &Pod, owner: &R, owner_uid: &str, ctx: &Context<R>) -> Result<(), String> {
-    let (name, uid) = (pod.metadata.name.clone().unwrap_or_default(), pod.metadata.uid.clone().unwrap_or_default());
-    ctx.expectations.expect_deletion(owner_uid, &uid);
-    let preconditions = Preconditions { uid: Some(uid.clone()), resource_version: None };
-    match api.delete(&name, &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
-        Ok(_) => {
-            events::record(&ctx.client, R::COMPONENT, owner, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}")).await;
-            Ok(())
-        }
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {
-            ctx.expectations.forget(owner_uid, &uid);
-            Ok(())
-        }
-        Err(e) => {
-            ctx.expectations.forget(owner_uid, &uid);
-            let message = format!("Error deleting: {}", api_message(&e));
-            events::record(&ctx.client, R::COMPONENT, owner, "Warning", "FailedDelete", &message).await;
-            Err(message)
-        }
-    }
-}
-
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// The active pods of this owner and of its siblings (the owners with the same

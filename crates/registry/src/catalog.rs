@@ -5,7 +5,7 @@ use crate::names::NameRule;
 use crate::resource::{ResourceInfo, Verbs};
 use crate::strategy::{Plain, Strategy, Typed};
 use crate::workload::WorkloadStrategy;
-use crate::{autoscaler, config_data, cronjob, job, namespace, pod, pod_template, replication_controller, service, volumes};
+use crate::{autoscaler, config_data, cronjob, disruption_budget, job, limit_range, namespace, pod, pod_template, replication_controller, service, volumes};
 use k8s_openapi::api as k;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
@@ -142,7 +142,7 @@ pub fn builtin() -> Vec<ResourceInfo> {
             .status()
             .spec()
             .fields(POD_FIELDS)
-            .connect(&["attach", "binding", "exec", "log", "portforward"]),
+            .connect(&["attach", "binding", "eviction", "exec", "log", "portforward"]),
         res("", "v1", "Service", "services", service::ServiceStrategy).short(&["svc"]).all().status().names(Dns1035),
         plain::<k::core::v1::Endpoints>("", "v1", "Endpoints", "endpoints")
             .short(&["ep"])
@@ -183,7 +183,7 @@ pub fn builtin() -> Vec<ResourceInfo> {
         .spec()
         .fields(&[("status.replicas", "status.replicas")]),
         plain::<k::core::v1::ResourceQuota>("", "v1", "ResourceQuota", "resourcequotas").short(&["quota"]).status(),
-        plain::<k::core::v1::LimitRange>("", "v1", "LimitRange", "limitranges").short(&["limits"]),
+        res("", "v1", "LimitRange", "limitranges", limit_range::LimitRangeStrategy).short(&["limits"]),
         res("", "v1", "PodTemplate", "podtemplates", pod_template::PodTemplateStrategy),
         // apps/v1
         res("apps", "v1", "Deployment", "deployments", WorkloadStrategy::<k::apps::v1::Deployment>::default())
@@ -252,7 +252,7 @@ pub fn builtin() -> Vec<ResourceInfo> {
         plain::<k::networking::v1::NetworkPolicy>("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies")
             .short(&["netpol"])
             .spec(),
-        plain::<k::policy::v1::PodDisruptionBudget>("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets")
+        res("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", disruption_budget::PodDisruptionBudgetStrategy)
             .short(&["pdb"])
             .status()
             .spec(),

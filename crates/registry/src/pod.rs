@@ -2,7 +2,7 @@
 //! its QoS class, and the narrow set of spec fields an update may change.
 
 use crate::field_error::{FieldError, Path};
-use crate::pod_spec::{default_pod_spec, validate_pod_spec};
+use crate::pod_spec::{default_pod_spec, default_requests_from_limits, validate_pod_spec};
 use crate::set_default;
 use crate::strategy::Strategy;
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Toleration};
@@ -14,9 +14,11 @@ pub struct PodStrategy;
 fn default_tolerations(spec: &mut PodSpec) {
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
     for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        // A toleration with an empty key (which must be Exists) covers every key; one with
+        // no effect covers every effect.
         let covered = tolerations.iter().any(|t| {
-            (t.key.as_deref() == Some(key) || t.key.is_none() && t.operator.as_deref() == Some("Exists"))
-                && t.effect.as_deref().is_none_or(|e| e == "NoExecute")
+            (matches!(t.key.as_deref(), None | Some("")) || t.key.as_deref() == Some(key))
+                && t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "NoExecute")
         });
         if !covered {
             tolerations.push(Toleration {
@@ -62,6 +64,7 @@ impl Strategy for PodStrategy {
     fn apply_defaults(&self, pod: &mut Pod) {
         let Some(spec) = &mut pod.spec else { return };
         default_pod_spec(spec);
+        default_requests_from_limits(spec);
         set_default(&mut spec.service_account_name, "default".to_string());
         spec.service_account = spec.service_account_name.clone();
         set_default(&mut spec.enable_service_links, true);
@@ -119,6 +122,26 @@ mod tests {
 
     fn pod(resources: serde_json::Value) -> PodSpec {
         serde_json::from_value(json!({"containers": [{"name": "a", "image": "x", "resources": resources}]})).unwrap()
+    }
+
+    fn tolerations(spec: serde_json::Value) -> Vec<(Option<String>, Option<i64>)> {
+        let mut spec: PodSpec = serde_json::from_value(spec).unwrap();
+        default_tolerations(&mut spec);
+        spec.tolerations.unwrap().into_iter().map(|t| (t.key, t.toleration_seconds)).collect()
+    }
+
+    #[test]
+    fn pods_tolerate_unreachable_and_not_ready_nodes_for_five_minutes_unless_they_say() {
+        let none = json!({"containers": []});
+        let not_ready = Some("node.kubernetes.io/not-ready".to_string());
+        let unreachable = Some("node.kubernetes.io/unreachable".to_string());
+        assert_eq!(tolerations(none), [(not_ready.clone(), Some(300)), (unreachable.clone(), Some(300))]);
+        let own = json!({"containers": [], "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}]});
+        assert_eq!(tolerations(own), [(unreachable.clone(), Some(5)), (not_ready, Some(300))]);
+        let everything = json!({"containers": [], "tolerations": [{"key": "", "operator": "Exists"}]});
+        assert_eq!(tolerations(everything), [(Some(String::new()), None)]);
+        let other_effect = json!({"containers": [], "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}]});
+        assert_eq!(tolerations(other_effect).len(), 3);
     }
 
     #[test]

@@ -56,6 +56,19 @@ fn default_container(c: &mut Container) {
     default_probe(&mut c.startup_probe);
 }
 
+/// A container's limit is also its request for each resource it requests nothing of: the
+/// defaulting of pods (not of templates) that precedes admission in Kubernetes.
+pub fn default_requests_from_limits(spec: &mut PodSpec) {
+    for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+        let Some(resources) = c.resources.as_mut() else { continue };
+        let Some(limits) = resources.limits.as_ref() else { continue };
+        let requests = resources.requests.get_or_insert_with(Default::default);
+        for (name, limit) in limits {
+            requests.entry(name.clone()).or_insert_with(|| limit.clone());
+        }
+    }
+}
+
 pub fn default_pod_spec(spec: &mut PodSpec) {
     set_default(&mut spec.restart_policy, "Always".to_string());
     set_default(&mut spec.dns_policy, "ClusterFirst".to_string());

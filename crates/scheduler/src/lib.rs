@@ -22,7 +22,7 @@ pub mod plugins;
 mod preemption;
 mod queue;
 mod report;
-mod resources;
+pub mod resources;
 mod selector;
 mod terms;
 mod topology;

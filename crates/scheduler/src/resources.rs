@@ -4,43 +4,7 @@
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-/// Parses a Kubernetes quantity (`100m`, `0.5`, `2`, `128Mi`, `1G`, `1e3`) into thousandths.
-pub fn milli(quantity: &str) -> Option<i128> {
-    let q = quantity.trim();
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-    let negative = whole.starts_with('-');
-    let whole: i128 = whole.trim_start_matches(['-', '+']).parse().unwrap_or(0);
-    // Thousandths of the number itself, rounded up as Kubernetes rounds.
-    let frac_digits: String = frac.chars().take(9).collect();
-    let frac_milli = if frac_digits.is_empty() {
-        0
-    } else {
-        let scale = 10i128.pow(frac_digits.len() as u32);
-        let f: i128 = frac_digits.parse().ok()?;
-        (f * 1000 + scale - 1) / scale
-    };
-    let base = whole * 1000 + frac_milli;
-    let scaled = match suffix {
-        "" => base,
-        "m" => (base + 999) / 1000,
-        "k" => base * 1_000,
-        "M" => base * 1_000_000,
-        "G" => base * 1_000_000_000,
-        "T" => base * 1_000_000_000_000,
-        "P" => base * 1_000_000_000_000_000,
-        "Ki" => base << 10,
-        "Mi" => base << 20,
-        "Gi" => base << 30,
-        "Ti" => base << 40,
-        "Pi" => base << 50,
-        "Ei" => base << 60,
-        s if s.starts_with(['e', 'E']) => base * 10i128.checked_pow(s[1..].parse().ok()?)?,
-        _ => return None,
-    };
-    Some(if negative { -scaled } else { scaled })
-}
+pub use quota::quantity::milli;
 
 /// What a pod requests or a node offers, as the scheduler compares them: cpu in millicores,
 /// everything else in whole units rounded up (bytes for memory), as Kubernetes counts them.
@@ -183,19 +147,6 @@ fn total_requests(spec: &PodSpec, scoring: bool) -> Resources {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn quantities_parse_to_thousandths() {
-        assert_eq!(milli("100m"), Some(100));
-        assert_eq!(milli("0.5"), Some(500));
-        assert_eq!(milli("2"), Some(2000));
-        assert_eq!(milli("1Ki"), Some(1024 * 1000));
-        assert_eq!(milli("128Mi"), Some(128 * 1024 * 1024 * 1000));
-        assert_eq!(milli("1G"), Some(1_000_000_000_000));
-        assert_eq!(milli("1e3"), Some(1_000_000));
-        assert_eq!(milli("1.5Gi"), Some(1536 * 1024 * 1024 * 1000));
-        assert_eq!(milli("bogus"), None);
-    }
 
     #[test]
     fn init_containers_and_sidecars_count_as_kubernetes_counts_them() {

@@ -42,6 +42,42 @@ pub struct ServerArgs {
     /// Scheduler profiles, in the shape of kube-scheduler's KubeSchedulerConfiguration.
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
+    /// How long a node may go without renewing its Lease or posting its status before its
+    /// conditions become Unknown (a duration: 40s, 1m30s).
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: Duration,
+    /// How long a new node may take to post its first status.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub node_startup_grace_period: Duration,
+    /// How often the node lifecycle controller looks at every node's health.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: Duration,
+    /// Nodes per second whose pods may be evicted (through their NoExecute taint) in a
+    /// healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f64,
+    /// Nodes per second in a zone past --unhealthy-zone-threshold, if it has more than
+    /// --large-cluster-size-threshold nodes (smaller ones stop evicting).
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f64,
+    /// The share of not-Ready nodes (of at least three) from which a zone is unhealthy.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f64,
+    /// Zones with more nodes than this keep evicting, more slowly, when unhealthy.
+    #[arg(long, default_value_t = 50)]
+    pub large_cluster_size_threshold: usize,
+    /// Finished pods kept before the oldest are deleted (0: keep them all).
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: usize,
+}
+
+/// A positive duration as kube-controller-manager's flags take them: 40s, 1m30s, 500ms.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let parsed: jiff::SignedDuration = s.parse().map_err(|e| format!("{s:?} is not a duration such as 40s or 1m30s: {e}"))?;
+    match Duration::try_from(parsed) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("{s:?} must be longer than zero")),
+    }
 }
 
 /// Reads the scheduler profiles: the configuration file's, or the default.
@@ -134,7 +170,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     if !args.disable_controller_manager {
         let root_ca = std::fs::read_to_string(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
-        let settings = std::sync::Arc::new(controllers::Settings { root_ca });
+        let node_lifecycle = controllers::node_lifecycle::Settings {
+            monitor_period: args.node_monitor_period,
+            monitor_grace_period: args.node_monitor_grace_period,
+            startup_grace_period: args.node_startup_grace_period,
+            eviction_rate: args.node_eviction_rate,
+            secondary_eviction_rate: args.secondary_node_eviction_rate,
+            unhealthy_zone_threshold: args.unhealthy_zone_threshold,
+            large_cluster_size_threshold: args.large_cluster_size_threshold,
+        };
+        let terminated_pod_gc_threshold = args.terminated_pod_gc_threshold;
+        let settings = std::sync::Arc::new(controllers::Settings { root_ca, node_lifecycle, terminated_pod_gc_threshold });
         tokio::spawn(run_leading(kubeconfig.clone(), "kube-controller-manager", identity, move |client| {
             controllers::run(client, settings.clone())
         }));

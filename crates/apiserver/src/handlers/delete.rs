@@ -12,19 +12,26 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 /// The DeleteOptions of a request, from its body or its query.
-struct DeleteOptions {
+#[derive(Clone)]
+pub struct DeleteOptions {
     /// `dryRun=All` in the query or `"dryRun": ["All"]` in the body.
-    dry_run: bool,
+    pub dry_run: bool,
     grace_period: Option<i64>,
     propagation: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
 }
 
 async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let body = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_object(&ctx.api.registry, &headers, &body)? };
+    options_from(ctx, &body)
+}
+
+/// Reads DeleteOptions given as JSON (a delete's body, an Eviction's deleteOptions), with
+/// the request's query for what they leave out.
+pub fn options_from(ctx: &Ctx, body: &Value) -> ApiResult<DeleteOptions> {
     let str_at = |p: &str| body.pointer(p).and_then(Value::as_str).map(String::from);
     let grace_period =
         match (body.get("gracePeriodSeconds").and_then(Value::as_i64), ctx.query.get("gracePeriodSeconds")) {
@@ -68,7 +75,7 @@ async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> 
 }
 
 /// What a delete did.
-enum Outcome {
+pub enum Outcome {
     /// The object is gone (this is how it was).
     Gone(Value),
     /// The object waits for its finalizers or grace period (this is how it is now).
@@ -135,7 +142,7 @@ fn grace_period(ctx: &Ctx, obj: &Value, requested: Option<i64>) -> i64 {
 
 /// Deletes one object. Returns it as it was removed, or as it now waits (finalizers or a grace
 /// period).
-async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Outcome> {
+pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Outcome> {
     let info = ctx.info();
     if info.group.is_empty() && info.plural == "namespaces" && PROTECTED_NAMESPACES.contains(&name) {
         let mut e =

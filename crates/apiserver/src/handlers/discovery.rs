@@ -90,6 +90,13 @@ pub(super) fn entries(r: &ResourceInfo) -> Vec<Value> {
     for sub in r.connect_subresources {
         out.push(match *sub {
             "binding" => subresource(r, sub, "Binding", &["create"]),
+            // Served at v1 but an object of policy/v1, which kubectl drain looks for.
+            "eviction" => {
+                let mut eviction = subresource(r, sub, "Eviction", &["create"]);
+                eviction["group"] = json!("policy");
+                eviction["version"] = json!("v1");
+                eviction
+            }
             "log" => subresource(r, sub, "Pod", &["get"]),
             "exec" => subresource(r, sub, "PodExecOptions", &["create", "get"]),
             "attach" => subresource(r, sub, "PodAttachOptions", &["create", "get"]),

@@ -4,6 +4,7 @@
 pub mod aggregated_discovery;
 pub mod delete;
 pub mod discovery;
+pub mod eviction;
 pub mod ops;
 pub mod read;
 pub mod review;
@@ -188,7 +189,7 @@ async fn serve(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     match sub.as_deref() {
         None | Some("status") if sub.is_none() || info.status => {}
         Some("scale") if info.scale => {}
-        Some("binding") if info.plural == "pods" => {}
+        Some("binding" | "eviction") if info.plural == "pods" => {}
         Some("finalize") if info.plural == "namespaces" => {}
         Some(s) if info.connect_subresources.contains(&s) => {
             return Err(ApiError::service_unavailable(format!(
@@ -219,6 +220,7 @@ async fn serve(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
         ("watch", None) => watch::watch(ctx).await,
         ("create", None) => write::create(ctx, req).await,
         ("create", Some("binding")) => write::bind(ctx, req).await,
+        ("create", Some("eviction")) => eviction::create(ctx, req).await,
         ("update", Some("finalize")) => write::finalize_namespace(ctx, req).await,
         ("update", _) => write::update(ctx, req, scope).await,
         ("patch", _) => write::patch(ctx, req, scope).await,

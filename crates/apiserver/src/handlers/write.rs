@@ -1,5 +1,6 @@
-//! create, update and patch: decoding, the kind's rules, the namespace's existence, service
-//! allocations, and the guarded store write (409 on a stale resourceVersion).
+//! create, update and patch: decoding, the kind's rules, the admission plugins (Priority,
+//! LimitRanger, ResourceQuota on create), the namespace's existence, service allocations,
+//! and the guarded store write (409 on a stale resourceVersion).
 
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -115,7 +116,8 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
 pub enum Ownership<'a> {
     /// Create, update and non-apply patches: the writer owns what it set or changed.
     Update(&'a apply::Writer),
-    /// Server-side apply has already written managedFields; they are kept as they are.
+    /// managedFields are kept as the mutation left them: server-side apply has written
+    /// them, and the API server's own writes (an eviction marking its pod) change no one's.
     Applied,
 }
 
@@ -129,11 +131,17 @@ async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> A
     if info.group.is_empty() && info.plural == "pods" {
         ctx.api.priorities.admit(&ctx.api.store, &mut obj, &name).await?;
     }
+    if let Some(ns) = ctx.namespace().filter(|_| info.namespaced && info.group.is_empty()) {
+        crate::limit_ranger::admit(&ctx.api.store, info.plural, ns, &mut obj, &name).await?;
+    }
     let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(ctx, &name, e))?;
     if let Ownership::Update(writer) = ownership {
         apply::record_update(writer, None, &mut obj);
     }
     check_namespace_open(ctx, &name).await?;
+    if let Some(ns) = ctx.namespace().filter(|_| info.namespaced) {
+        crate::resource_quota::admit(&ctx.api, info, ns, &obj, &name, ctx.dry_run).await?;
+    }
     let is_service = info.group.is_empty() && info.plural == "services";
     if is_service {
         ctx.api.services.allocate(&mut obj).map_err(|e| alloc_error(ctx, &name, e))?;

@@ -13,11 +13,11 @@ mod revision;
 mod rolling;
 mod scale;
 
+use crate::int_or_percent::scaled;
 use crate::owner;
 use crate::{Error, Informers, drive, triggers};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::Api;
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
@@ -74,21 +74,6 @@ pub fn rs_available(rs: &ReplicaSet) -> i32 {
 fn rolling(d: &Deployment) -> bool {
     let strategy = d.spec.strategy.as_ref();
     strategy.and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate") == "RollingUpdate"
-}
-
-/// An absolute or percentage value of `total`, rounded up or down.
-fn scaled(value: Option<&IntOrString>, default: &str, total: i32, round_up: bool) -> i32 {
-    match value {
-        Some(IntOrString::Int(n)) => *n,
-        Some(IntOrString::String(s)) => percent(s, total, round_up),
-        None => percent(default, total, round_up),
-    }
-}
-
-fn percent(s: &str, total: i32, round_up: bool) -> i32 {
-    let p: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
-    let scaled = p * total as i64;
-    (if round_up { (scaled + 99) / 100 } else { scaled / 100 }) as i32
 }
 
 /// (maxSurge, maxUnavailable) as numbers of pods; both zero would stall, so unavailable is

@@ -47,22 +47,9 @@ pub fn same_template(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
     without_hash(a) == without_hash(b)
 }
 
-/// The template's hash: FNV-1a over its JSON and the collision count, spelled with
-/// Kubernetes' safe alphabet (no vowels, so no words).
+/// The template's hash, over its JSON without the hash label, and the collision count.
 pub fn template_hash(template: &PodTemplateSpec, collisions: Option<i32>) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut hash: u32 = 0x811c9dc5;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= *b as u32;
-            hash = hash.wrapping_mul(0x01000193);
-        }
-    };
-    feed(without_hash(template).to_string().as_bytes());
-    if let Some(n) = collisions {
-        feed(&n.to_le_bytes());
-    }
-    hash.to_string().bytes().map(|b| ALPHABET[b as usize % ALPHABET.len()] as char).collect()
+    crate::controller_revision::safe_hash(without_hash(template).to_string().as_bytes(), collisions)
 }
 
 pub fn revision_of(rs: &ReplicaSet) -> i64 {

@@ -85,9 +85,10 @@ fn index_of(pod: &Pod) -> Option<i32> {
     pod.annotations().get(INDEX_KEY).and_then(|i| i.parse().ok())
 }
 
-fn finished(job: &Job) -> bool {
-    let conditions = status::conditions(job);
-    ["Complete", "Failed"].iter().any(|t| condition(&conditions, t).is_some_and(|c| c["status"] == "True"))
+/// How a Job ended: `Complete` or `Failed`, once that condition is True.
+pub fn ending(job: &Job) -> Option<&'static str> {
+    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    ["Complete", "Failed"].into_iter().find(|t| conditions.iter().any(|c| c.type_ == *t && c.status == "True"))
 }
 
 /// How the Job ends, once decided.
@@ -118,7 +119,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
         // The status was written; its watch event brings the next pass.
         None => return Ok(Action::await_change()),
     };
-    if finished(&job) {
+    if ending(&job).is_some() {
         return Ok(Action::await_change());
     }
     let spec = job.spec.clone().unwrap_or_default();

@@ -1,12 +1,14 @@
 //! NodeAffinity: the pod's nodeSelector and required node affinity terms must match the node
 //! (terms are alternatives, expressions within a term all hold); preferred terms score by
 //! the weights of those that match. Terms that name nodes by `metadata.name` narrow the
-//! search to those nodes before any is visited, as DaemonSet pods are placed.
+//! search to those nodes before any is visited, as DaemonSet pods are placed. The matching
+//! itself ([`spec_matches`]) is a pure function over a pod spec and a node's labels and name,
+//! which the DaemonSet controller asks as well to decide where its pods belong.
 
 use crate::cache::{Cache, NodeInfo};
 use crate::framework::{Applies, Filter, PodInfo, Reject, Score, normalize_by_max};
 use crate::selector::Labels;
-use k8s_openapi::api::core::v1::{NodeSelector, NodeSelectorRequirement, NodeSelectorTerm};
+use k8s_openapi::api::core::v1::{NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec};
 use std::collections::HashSet;
 
 pub struct NodeAffinity;
@@ -41,22 +43,27 @@ pub fn selector_matches(selector: &NodeSelector, node: &NodeInfo) -> bool {
     selector.node_selector_terms.iter().any(|t| term_matches(t, node.labels(), &node.name))
 }
 
-fn required(pod: &PodInfo) -> Option<&NodeSelector> {
-    let affinity = pod.spec().affinity.as_ref()?.node_affinity.as_ref()?;
+fn required(spec: &PodSpec) -> Option<&NodeSelector> {
+    let affinity = spec.affinity.as_ref()?.node_affinity.as_ref()?;
     affinity.required_during_scheduling_ignored_during_execution.as_ref()
+}
+
+/// Whether a node with these labels and this name satisfies the pod's nodeSelector and
+/// required node affinity.
+pub fn spec_matches(spec: &PodSpec, labels: &Labels, name: &str) -> bool {
+    spec.node_selector.iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
+        && required(spec).is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, labels, name)))
 }
 
 /// Whether the node satisfies the pod's nodeSelector and required node affinity.
 pub fn matches(pod: &PodInfo, node: &NodeInfo) -> bool {
-    let labels = node.labels();
-    pod.spec().node_selector.iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
-        && required(pod).is_none_or(|r| selector_matches(r, node))
+    spec_matches(pod.spec(), node.labels(), &node.name)
 }
 
 /// The node names every required term pins the pod to with `metadata.name In (...)`, if
 /// every term does.
 fn named_nodes(pod: &PodInfo) -> Option<HashSet<String>> {
-    let terms = &required(pod)?.node_selector_terms;
+    let terms = &required(pod.spec())?.node_selector_terms;
     let mut names = HashSet::new();
     for term in terms {
         let pinned = term.match_fields.iter().flatten().find(|r| r.key == "metadata.name" && r.operator == "In")?;
@@ -73,7 +80,7 @@ impl Filter for NodeAffinity {
     fn pre_filter(&self, pod: &mut PodInfo, _cache: &Cache) -> Result<Applies, Reject> {
         pod.state.node_names = named_nodes(pod);
         let selector = pod.spec().node_selector.as_ref().is_some_and(|s| !s.is_empty());
-        Ok(Applies::when(selector || required(pod).is_some()))
+        Ok(Applies::when(selector || required(pod.spec()).is_some()))
     }
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {

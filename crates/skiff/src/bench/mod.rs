@@ -6,6 +6,7 @@ mod drive;
 mod figures;
 mod scheduler;
 mod server;
+mod workloads;
 
 use clap::Subcommand;
 
@@ -15,11 +16,15 @@ pub enum BenchCommand {
     Api(api::ApiArgs),
     /// Start a server on simulated nodes and measure how fast its scheduler places pods.
     Scheduler(scheduler::SchedulerArgs),
+    /// Start a whole control plane on simulated nodes and measure a Deployment's creation,
+    /// rolling update and namespace deletion.
+    Workloads(workloads::WorkloadsArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Api(args) => api::run(args).await,
         BenchCommand::Scheduler(args) => scheduler::run(args).await,
+        BenchCommand::Workloads(args) => workloads::run(args).await,
     }
 }
