@@ -19,6 +19,9 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
+pub mod endpoint_slice;
+pub mod endpoint_slice_mirroring;
+pub mod endpoints;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
@@ -36,6 +39,7 @@ pub mod pods_by_node;
 pub mod replicaset;
 pub mod resource_quota;
 pub mod service_accounts;
+pub mod service_pods;
 pub mod statefulset;
 mod status;
 pub mod taint_eviction;
@@ -46,7 +50,8 @@ use informer::{Change, Informer};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config, Controller};
@@ -92,6 +97,8 @@ pub struct Informers {
     pub controller_revisions: Arc<Informer<ControllerRevision>>,
     pub nodes: Arc<Informer<Node>>,
     pub services: Arc<Informer<Service>>,
+    pub endpoints: Arc<Informer<Endpoints>>,
+    pub endpoint_slices: Arc<Informer<EndpointSlice>>,
     pub persistent_volume_claims: Arc<Informer<PersistentVolumeClaim>>,
     pub resource_quotas: Arc<Informer<ResourceQuota>>,
     /// The nodes' Leases (in kube-node-lease).
@@ -130,6 +137,8 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
         controller_revisions: start(&client, &mut tasks),
         nodes: start(&client, &mut tasks),
         services: start(&client, &mut tasks),
+        endpoints: start(&client, &mut tasks),
+        endpoint_slices: start(&client, &mut tasks),
         persistent_volume_claims: start(&client, &mut tasks),
         resource_quotas: start(&client, &mut tasks),
         leases: Informer::start(Api::namespaced(client.clone(), node_lifecycle::LEASE_NAMESPACE), watcher::Config::default(), &mut tasks),
@@ -146,6 +155,9 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
     tasks.spawn(ttl_after_finished::run(client.clone(), informers.clone()));
     tasks.spawn(resource_quota::run(client.clone(), informers.clone()));
     tasks.spawn(disruption::run(client.clone(), informers.clone()));
+    tasks.spawn(endpoints::run(client.clone(), informers.clone()));
+    tasks.spawn(endpoint_slice::run(client.clone(), informers.clone()));
+    tasks.spawn(endpoint_slice_mirroring::run(client.clone(), informers.clone()));
     tasks.spawn(namespace::run(client.clone()));
     tasks.spawn(persistent_volume_binder::run(client.clone()));
     tasks.spawn(node_lifecycle::run(client.clone(), informers.clone(), pods_by_node.clone(), settings.node_lifecycle.clone()));
