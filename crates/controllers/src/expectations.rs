@@ -5,9 +5,13 @@
 //! kube-controller-manager, expectations older than five minutes are dropped, so that a
 //! lost event delays a controller but never stops it.
 
+use crate::informer::{Change, controller_uid};
+use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use kube::runtime::watcher;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -93,6 +97,34 @@ impl Expectations {
     /// The owner is gone.
     pub fn clear(&self, owner: &str) {
         self.pending.lock().unwrap().remove(owner);
+    }
+
+    /// The children's changes as a controller's triggers, each first settling what its
+    /// controller expects.
+    pub fn observing<K>(self: &Arc<Self>, changes: impl Stream<Item = Change<K>> + Send + 'static) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+    where
+        K: Resource + Send + 'static,
+    {
+        let expectations = self.clone();
+        changes.map(move |change| {
+            if let Some(owner) = controller_uid(&change.object) {
+                expectations.observe(&owner, change.object.meta(), change.deleted);
+            }
+            Ok(change.object)
+        })
+    }
+
+    /// The owners' changes, passed on; a deleted owner's expectations are dropped.
+    pub fn clearing_deleted<K>(self: &Arc<Self>, changes: impl Stream<Item = Change<K>> + Send + 'static) -> impl Stream<Item = Change<K>> + Send + 'static
+    where
+        K: Resource + Send + 'static,
+    {
+        let expectations = self.clone();
+        changes.inspect(move |change| {
+            if change.deleted {
+                expectations.clear(change.object.meta().uid.as_deref().unwrap_or_default());
+            }
+        })
     }
 }
 

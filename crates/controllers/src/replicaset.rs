@@ -12,7 +12,6 @@ use crate::pods::{from_template, generate_name, is_active, is_available, is_read
 use crate::pod_control::PodControl;
 use crate::status::{self, count};
 use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
 use kube::api::Api;
@@ -94,24 +93,13 @@ pub struct Context<R: Replicated> {
     client: kube::Client,
     informers: Arc<Informers>,
     owners: Arc<Informer<R>>,
-    expectations: Expectations,
+    expectations: Arc<Expectations>,
 }
 
 pub async fn run<R: Replicated>(client: kube::Client, informers: Arc<Informers>, owners: Arc<Informer<R>>) {
-    let ctx = Arc::new(Context { client, informers: informers.clone(), owners: owners.clone(), expectations: Expectations::default() });
-    let observer = ctx.clone();
-    let pods = informers.pods.subscribe().map(move |change| {
-        if let Some(owner) = controller_uid(&change.object) {
-            observer.expectations.observe(&owner, &change.object.metadata, change.deleted);
-        }
-        Ok(change.object)
-    });
-    let forget = ctx.clone();
-    let own = owners.subscribe().inspect(move |change| {
-        if change.deleted {
-            forget.expectations.clear(change.object.meta().uid.as_deref().unwrap_or_default());
-        }
-    });
+    let ctx = Arc::new(Context { client, informers: informers.clone(), owners: owners.clone(), expectations: Arc::default() });
+    let pods = ctx.expectations.observing(informers.pods.subscribe());
+    let own = ctx.expectations.clearing_deleted(owners.subscribe());
     let store = owners.store();
     let controller = Controller::for_stream(triggers(own), owners.store())
         .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &store, R::selector));

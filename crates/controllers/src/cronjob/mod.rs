@@ -14,12 +14,10 @@ mod job_from_template;
 mod schedule;
 
 use crate::expectations::Expectations;
-use crate::informer::controller_uid;
 use crate::job::ending;
 use crate::pods::timestamp;
 use crate::{Error, Informers, drive, owner, status, triggers};
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
 use job_from_template::{job_for, job_name};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -37,24 +35,13 @@ pub struct Context {
     client: kube::Client,
     informers: Arc<Informers>,
     /// Deletions of finished Jobs not yet seen, so that a stale cache does not delete again.
-    expectations: Expectations,
+    expectations: Arc<Expectations>,
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
-    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Expectations::default() });
-    let observer = ctx.clone();
-    let jobs = informers.jobs.subscribe().map(move |change| {
-        if let Some(owner) = controller_uid(&change.object) {
-            observer.expectations.observe(&owner, &change.object.metadata, change.deleted);
-        }
-        Ok(change.object)
-    });
-    let forget = ctx.clone();
-    let cronjobs = informers.cronjobs.subscribe().inspect(move |change| {
-        if change.deleted {
-            forget.expectations.clear(change.object.metadata.uid.as_deref().unwrap_or_default());
-        }
-    });
+    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Arc::default() });
+    let jobs = ctx.expectations.observing(informers.jobs.subscribe());
+    let cronjobs = ctx.expectations.clearing_deleted(informers.cronjobs.subscribe());
     let store = informers.cronjobs.store();
     let controller = Controller::for_stream(triggers(cronjobs), informers.cronjobs.store())
         .watches_stream(jobs, move |job: Job| owner::owners_of(&job, &store, |_: &CronJob| None));

@@ -17,7 +17,6 @@ pub mod rolling;
 pub mod status;
 
 use crate::expectations::Expectations;
-use crate::informer::controller_uid;
 use crate::pod_control::PodControl;
 use crate::{Error, Informers, drive, owner, triggers};
 use backoff::Backoff;
@@ -44,7 +43,7 @@ const BURST: usize = 250;
 pub struct Context {
     client: kube::Client,
     informers: Arc<Informers>,
-    expectations: Expectations,
+    expectations: Arc<Expectations>,
     backoff: Backoff,
 }
 
@@ -66,20 +65,9 @@ fn placement_facts(node: &Node) -> Value {
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
-    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Expectations::default(), backoff: Backoff::default() });
-    let observer = ctx.clone();
-    let pods = informers.pods.subscribe().map(move |change| {
-        if let Some(owner) = controller_uid(&change.object) {
-            observer.expectations.observe(&owner, &change.object.metadata, change.deleted);
-        }
-        Ok(change.object)
-    });
-    let forget = ctx.clone();
-    let own = informers.daemonsets.subscribe().inspect(move |change| {
-        if change.deleted {
-            forget.expectations.clear(change.object.uid().as_deref().unwrap_or_default());
-        }
-    });
+    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Arc::default(), backoff: Backoff::default() });
+    let pods = ctx.expectations.observing(informers.pods.subscribe());
+    let own = ctx.expectations.clearing_deleted(informers.daemonsets.subscribe());
     // A node change concerns every DaemonSet, unless nothing that placement reads changed.
     let seen: Mutex<HashMap<String, Value>> = Mutex::default();
     let nodes = informers.nodes.subscribe().filter_map(move |change| {

@@ -11,7 +11,6 @@ mod indexes;
 mod tracking;
 
 use crate::expectations::Expectations;
-use crate::informer::controller_uid;
 use crate::pods::{from_template, generate_name, is_active, is_ready, is_terminating, timestamp};
 use crate::status::{self, condition, conditions_value, count, set_condition};
 use crate::{Error, Informers, drive, owner, triggers};
@@ -39,7 +38,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(360);
 pub struct Context {
     client: kube::Client,
     informers: Arc<Informers>,
-    expectations: Expectations,
+    expectations: Arc<Expectations>,
     /// Pods (by uid) whose tracking finalizer is being removed; not to be recorded again
     /// while the watch still shows them with it.
     releasing: tracking::Releasing,
@@ -49,24 +48,15 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let ctx = Arc::new(Context {
         client,
         informers: informers.clone(),
-        expectations: Expectations::default(),
+        expectations: Arc::default(),
         releasing: tracking::Releasing::default(),
     });
     let observer = ctx.clone();
-    let pods = informers.pods.subscribe().map(move |change| {
-        if let Some(owner) = controller_uid(&change.object) {
-            observer.expectations.observe(&owner, &change.object.metadata, change.deleted);
-        }
+    let pods = ctx.expectations.observing(informers.pods.subscribe().inspect(move |change| {
         observer.releasing.observe(&change.object, change.deleted);
         tracking::release_if_orphaned(&observer.client, &observer.informers, &change.object, change.deleted);
-        Ok(change.object)
-    });
-    let forget = ctx.clone();
-    let jobs = informers.jobs.subscribe().inspect(move |change| {
-        if change.deleted {
-            forget.expectations.clear(change.object.metadata.uid.as_deref().unwrap_or_default());
-        }
-    });
+    }));
+    let jobs = ctx.expectations.clearing_deleted(informers.jobs.subscribe());
     let store = informers.jobs.store();
     let controller = Controller::for_stream(triggers(jobs), informers.jobs.store())
         .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &store, selector));

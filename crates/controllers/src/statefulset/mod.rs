@@ -19,7 +19,6 @@ mod status;
 mod update;
 
 use crate::expectations::Expectations;
-use crate::informer::controller_uid;
 use crate::{Error, Informers, drive, owner, triggers};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
@@ -37,24 +36,13 @@ const COMPONENT: &str = "statefulset-controller";
 pub struct Context {
     client: kube::Client,
     informers: Arc<Informers>,
-    expectations: Expectations,
+    expectations: Arc<Expectations>,
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
-    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Expectations::default() });
-    let observer = ctx.clone();
-    let pods = informers.pods.subscribe().map(move |change| {
-        if let Some(owner) = controller_uid(&change.object) {
-            observer.expectations.observe(&owner, &change.object.metadata, change.deleted);
-        }
-        Ok(change.object)
-    });
-    let forget = ctx.clone();
-    let sets = informers.statefulsets.subscribe().inspect(move |change| {
-        if change.deleted {
-            forget.expectations.clear(change.object.metadata.uid.as_deref().unwrap_or_default());
-        }
-    });
+    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Arc::default() });
+    let pods = ctx.expectations.observing(informers.pods.subscribe());
+    let sets = ctx.expectations.clearing_deleted(informers.statefulsets.subscribe());
     let revisions = informers.controller_revisions.subscribe().map(|c| Ok(c.object));
     let claims = informers.persistent_volume_claims.subscribe().map(|c| Ok(c.object));
     let (by_pod, by_revision, by_claim) = (informers.statefulsets.store(), informers.statefulsets.store(), informers.statefulsets.store());
