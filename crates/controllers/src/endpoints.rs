@@ -27,16 +27,18 @@ const LEADER_ANNOTATION: &str = "control-plane.alpha.kubernetes.io/leader";
 struct Context {
     client: kube::Client,
     informers: Arc<Informers>,
+    pods_of_services: Arc<ServicesOfPods>,
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let services = &informers.services;
     let pods = informers.pods.subscribe().map(|c| Ok(c.object));
+    let pods_of_services = Arc::new(ServicesOfPods::default());
     let endpoints = informers.endpoints.subscribe().map(|c| Ok(c.object));
     let controller = Controller::for_stream(triggers(services.subscribe()), services.store())
-        .watches_stream(pods, ServicesOfPods::mapper(informers.pods.store(), services.store()))
+        .watches_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
         .watches_stream(endpoints, |e: Endpoints| Some(ObjectRef::<Service>::new(&e.metadata.name.unwrap_or_default()).within(&e.metadata.namespace.unwrap_or_default())));
-    let ctx = Arc::new(Context { client, informers: informers.clone() });
+    let ctx = Arc::new(Context { client, informers: informers.clone(), pods_of_services });
     tokio::join!(drive("endpoint-controller", controller, reconcile, ctx.clone()), delete_leftovers(ctx));
 }
 
@@ -48,7 +50,9 @@ async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
     }
     let namespace = service.metadata.namespace.clone().unwrap_or_default();
     let name = service.metadata.name.clone().unwrap_or_default();
-    let (subsets, truncated) = subsets(&service, &service_pods::selected(&service, &ctx.informers.pods));
+    let pods = service_pods::selected(&service, &ctx.informers.pods);
+    ctx.pods_of_services.remember(&service, &pods);
+    let (subsets, truncated) = subsets(&service, &pods);
     let current = ctx.informers.endpoints.get(&namespace, &name);
     let mut desired = current.as_deref().cloned().unwrap_or_default();
     desired.metadata.name = Some(name.clone());

@@ -109,26 +109,44 @@ pub fn pod_reference(pod: &Pod) -> ObjectReference {
 
 type PodKey = (String, String);
 
-/// Maps a pod's changes to the Services they concern: those selecting it now and those
-/// that selected it at its previous change (a relabelled pod leaves a Service's endpoints).
+/// Maps a pod's changes to the Services they concern: those selecting it now and those it
+/// was last known to belong to (a relabelled pod leaves a Service's endpoints). A pod is
+/// known to belong to a Service from its changes and from the Service's reconciles (its
+/// first changes may come before the Service itself).
 #[derive(Default)]
 pub struct ServicesOfPods {
     last: Mutex<HashMap<PodKey, Vec<ObjectRef<Service>>>>,
 }
 
+fn key_of(pod: &Pod) -> PodKey {
+    (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default())
+}
+
 impl ServicesOfPods {
     /// A controller's mapping from pod changes to Services. A pod no longer in `pods` (which
     /// is updated before its changes are passed on) was deleted.
-    pub fn mapper(pods: Store<Pod>, services: Store<Service>) -> impl Fn(Pod) -> Vec<ObjectRef<Service>> + Send + Sync + 'static {
-        let map = ServicesOfPods::default();
+    pub fn mapper(self: &Arc<Self>, pods: Store<Pod>, services: Store<Service>) -> impl Fn(Pod) -> Vec<ObjectRef<Service>> + Send + Sync + 'static {
+        let map = self.clone();
         move |pod: Pod| {
             let deleted = pods.get(&ObjectRef::from_obj(&pod)).is_none_or(|p| p.metadata.uid != pod.metadata.uid);
             map.concerned(&pod, deleted, &services)
         }
     }
 
+    /// The pods a reconcile of `service` found it selects.
+    pub fn remember(&self, service: &Service, pods: &[Arc<Pod>]) {
+        let service = ObjectRef::from_obj(service);
+        let mut last = self.last.lock().unwrap();
+        for pod in pods {
+            let services = last.entry(key_of(pod)).or_default();
+            if !services.contains(&service) {
+                services.push(service.clone());
+            }
+        }
+    }
+
     fn concerned(&self, pod: &Pod, deleted: bool, services: &Store<Service>) -> Vec<ObjectRef<Service>> {
-        let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+        let key = key_of(pod);
         let now: Vec<ObjectRef<Service>> = if deleted {
             Vec::new()
         } else {
@@ -201,5 +219,8 @@ mod tests {
         assert_eq!(map.concerned(&pod(json!({"app": "web"}), json!([])), false, &writer_store), vec![web.clone()]);
         assert_eq!(map.concerned(&pod(json!({"app": "db"}), json!([])), false, &writer_store), vec![web]);
         assert!(map.concerned(&pod(json!({"app": "db"}), json!([])), false, &writer_store).is_empty());
+        // Known from the Service's reconcile before any change of the pod was mapped to it.
+        map.remember(&service(json!({"selector": {"app": "db"}})), &[Arc::new(pod(json!({"app": "db"}), json!([])))]);
+        assert_eq!(map.concerned(&pod(json!({"app": "x"}), json!([])), false, &writer_store), vec![ObjectRef::new("web").within("default")]);
     }
 }

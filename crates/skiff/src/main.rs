@@ -48,6 +48,9 @@ fn main() -> std::process::ExitCode {
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });
+    // Dropping the runtime would cancel every task, and kube-runtime's controllers panic when
+    // a reconcile they await is cancelled; the process is ending, and its tasks with it.
+    std::mem::forget(runtime);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

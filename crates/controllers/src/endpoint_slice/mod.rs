@@ -29,17 +29,19 @@ const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 struct Context {
     informers: Arc<Informers>,
     writer: Writer,
+    pods_of_services: Arc<ServicesOfPods>,
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let services = &informers.services;
     let pods = informers.pods.subscribe().map(|c| Ok(c.object));
+    let pods_of_services = Arc::new(ServicesOfPods::default());
     let slices = informers.endpoint_slices.subscribe().map(|c| Ok(c.object));
     let controller = Controller::for_stream(triggers(services.subscribe()), services.store())
-        .watches_stream(pods, ServicesOfPods::mapper(informers.pods.store(), services.store()))
+        .watches_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
         .watches_stream(slices, service_of);
     let writer = Writer::new(client, informers.endpoint_slices.clone());
-    drive("endpointslice-controller", controller, reconcile, Arc::new(Context { informers: informers.clone(), writer })).await;
+    drive("endpointslice-controller", controller, reconcile, Arc::new(Context { informers: informers.clone(), writer, pods_of_services })).await;
 }
 
 /// The Service a slice this controller manages belongs to.
@@ -64,7 +66,11 @@ async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
         return Ok(Action::requeue(Duration::from_millis(200)));
     };
     let (template, groups) = match service_pods::selector(&service) {
-        Some(_) => (template(&service), groups(&service, &service_pods::selected(&service, &informers.pods), informers)),
+        Some(_) => {
+            let pods = service_pods::selected(&service, &informers.pods);
+            ctx.pods_of_services.remember(&service, &pods);
+            (template(&service), groups(&service, &pods, informers))
+        }
         None => (Template { placeholder: None, ..template(&service) }, Vec::new()),
     };
     let plan = reconciler::plan(&template, existing, groups);
