@@ -255,7 +255,8 @@ def test_slices_group_pods_by_their_resolved_ports(kubectl):
 
 
 def test_a_terminating_pod_leaves_the_endpoints_and_turns_terminating_in_its_slice(kubectl):
-    held = pod("bye-0", "bye", 0)
+    # Its containers take their whole grace period to stop; the finalizer keeps it after that.
+    held = pod("bye-0", "bye", 0, annotations={"sim.skiff.io/stop-seconds": "600"})
     held["metadata"]["finalizers"] = [HOLD]
     apply(kubectl, held, pod("bye-1", "bye", 1), service("bye", "bye"))
     try:

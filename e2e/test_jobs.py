@@ -3,48 +3,19 @@
 completions with parallelism, Indexed completion, backoffLimit, activeDeadlineSeconds,
 suspend and resume, and the tracking finalizer."""
 
-import json
 import threading
 
 import kubernetes
 import pytest
 
 from conftest import wait_for
+from jobs import condition, create, get, job, pods_of, wait_condition
 from scheduling import running_fleet
 
 
 @pytest.fixture(scope="module", autouse=True)
 def fleet(skiff, kubectl):
     yield from running_fleet(skiff, kubectl, 3, "job")
-
-
-def job(name, run_seconds=1, exit_code=0, **spec):
-    annotations = {"sim.skiff.io/run-seconds": str(run_seconds), "sim.skiff.io/exit-code": str(exit_code)}
-    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"template": {"metadata": {"annotations": annotations},
-                                  "spec": {"restartPolicy": "Never", "containers": [{"name": "work", "image": "busybox"}]}}}}
-    body["spec"].update(spec)
-    return body
-
-
-def create(kubectl, obj):
-    kubectl("create", "-f", "-", input=json.dumps(obj))
-
-
-def get(kubectl, name):
-    return json.loads(kubectl("get", "job", name, "-o", "json"))
-
-
-def pods_of(kubectl, name):
-    return json.loads(kubectl("get", "pods", "-l", f"batch.kubernetes.io/job-name={name}", "-o", "json"))["items"]
-
-
-def condition(doc, type_):
-    return next((c for c in doc.get("status", {}).get("conditions", []) if c["type"] == type_), None)
-
-
-def wait_condition(kubectl, name, type_, timeout=60):
-    kubectl("wait", f"--for=condition={type_}", f"job/{name}", f"--timeout={timeout}s", timeout=timeout + 10)
 
 
 def test_completions_run_at_most_parallelism_pods_at_once(kubectl, k8s):
@@ -97,7 +68,7 @@ def test_an_indexed_job_completes_every_index(kubectl):
         assert p["spec"]["hostname"] == f"indexed-{i}"
         env = p["spec"]["containers"][0]["env"]
         assert {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {"apiVersion": "v1",
-                "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}} in env
+                "fieldPath": "metadata.labels['batch.kubernetes.io/job-completion-index']"}}} in env
 
 
 def test_a_failing_job_stops_at_its_backoff_limit(kubectl):

@@ -1,5 +1,6 @@
 //! Jobs: defaults, the generated selector that ties a Job to its pods by uid, and the rules
-//! on completions, parallelism and restart policy.
+//! on completions, parallelism and restart policy (those on failure and success policies are
+//! in `job_policies`).
 
 use crate::field_error::{FieldError, Path};
 use crate::pod_spec::{default_template, validate_template};
@@ -70,6 +71,7 @@ pub fn validate_job_spec(spec: &JobSpec, path: &Path) -> Vec<FieldError> {
     if spec.completion_mode.as_deref() == Some("Indexed") && spec.completions.is_none() {
         errs.push(FieldError::required(path.child("completions"), "when completion mode is Indexed"));
     }
+    errs.extend(crate::job_policies::validate(spec, path));
     errs.extend(validate_template(
         &spec.template,
         spec.selector.as_ref(),
@@ -108,6 +110,12 @@ impl Strategy for JobStrategy {
         }
         if n.template != o.template && o.suspend != Some(true) {
             errs.push(FieldError::invalid("spec.template", "", "field is immutable"));
+        }
+        if n.pod_failure_policy != o.pod_failure_policy {
+            errs.push(FieldError::invalid("spec.podFailurePolicy", "", "field is immutable"));
+        }
+        if n.success_policy != o.success_policy {
+            errs.push(FieldError::invalid("spec.successPolicy", "", "field is immutable"));
         }
         if n.completions != o.completions && n.completion_mode.as_deref() != Some("Indexed") {
             errs.push(FieldError::invalid("spec.completions", format!("{:?}", n.completions), "field is immutable"));

@@ -26,6 +26,7 @@ mod daemonset;
 mod deployment;
 mod disruption_budget;
 mod job;
+mod job_policies;
 mod limit_range;
 mod namespace;
 mod pod;

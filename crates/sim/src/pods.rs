@@ -2,9 +2,10 @@
 //! Running as soon as they are bound (an IP from the node's range, every container started
 //! and ready, init containers completed), Succeeded once the run time their
 //! `sim.skiff.io/run-seconds` annotation declares has passed (Failed instead if a
-//! `sim.skiff.io/exit-code` annotation gives a non-zero exit code), and removed for good when
-//! they are deleted (their containers stop at once, so the grace period ends there). Their
-//! readiness is what the `sim.skiff.io/ready` annotation says (ready unless it is "false"),
+//! `sim.skiff.io/exit-code` annotation gives a non-zero exit code), and stopped when they are
+//! deleted: at once, or after the seconds of a `sim.skiff.io/stop-seconds` annotation (within
+//! the grace period), they report Failed (exit code 143, as for SIGTERM) if a finalizer will
+//! keep them around to be read, and are then removed for good. Their readiness is what the `sim.skiff.io/ready` annotation says (ready unless it is "false"),
 //! reported again whenever it changes or something else (the node lifecycle controller,
 //! while the node was out of reach) wrote otherwise, as a kubelet's probes would.
 
@@ -25,14 +26,19 @@ pub const RUN_SECONDS_ANNOTATION: &str = "sim.skiff.io/run-seconds";
 pub const EXIT_CODE_ANNOTATION: &str = "sim.skiff.io/exit-code";
 /// "false" makes the running containers fail their readiness probes.
 pub const READY_ANNOTATION: &str = "sim.skiff.io/ready";
+/// How long the containers take to stop once the pod is deleted (0 when absent); the grace
+/// period bounds it.
+pub const STOP_SECONDS_ANNOTATION: &str = "sim.skiff.io/stop-seconds";
+/// The exit code of containers stopped by the pod's deletion: 128 + SIGTERM.
+const STOPPED_EXIT_CODE: i32 = 143;
 
 struct Kubelet {
     client: kube::Client,
     template: Arc<NodeTemplate>,
     /// Pods started per node, for their addresses.
     started: Vec<AtomicUsize>,
-    /// Pods (by uid) whose run time is being waited out.
-    finishing: Mutex<HashSet<String>>,
+    /// Pods (by uid and step) whose run time or stop time is being waited out.
+    waiting: Mutex<HashSet<String>>,
 }
 
 pub async fn run(client: kube::Client, template: Arc<NodeTemplate>) -> anyhow::Result<()> {
@@ -40,7 +46,7 @@ pub async fn run(client: kube::Client, template: Arc<NodeTemplate>) -> anyhow::R
     let kubelet = Arc::new(Kubelet {
         client,
         started: (0..template.count).map(|_| AtomicUsize::new(0)).collect(),
-        finishing: Mutex::default(),
+        waiting: Mutex::default(),
         template: template.clone(),
     });
     // Neither a broken watch nor a failed write stops the nodes: the watch resumes (the API
@@ -86,14 +92,19 @@ impl Kubelet {
         };
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
         if pod.metadata.deletion_timestamp.is_some() {
-            let preconditions = Preconditions { uid: Some(uid), resource_version: None };
-            let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
-            return match api.delete(&name, &params).await {
-                Ok(_) => Ok(()),
-                // Already gone, or another pod by that name now.
-                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
-                Err(e) => Err(e.into()),
-            };
+            let delay = stop_delay(&pod);
+            if delay.is_zero() {
+                return stop(&api, &pod).await;
+            }
+            self.after(&uid.clone(), "stop", delay, async move {
+                if let Ok(pod) = api.get(&name).await
+                    && pod.metadata.uid.as_deref() == Some(uid.as_str())
+                    && let Err(e) = stop(&api, &pod).await
+                {
+                    tracing::warn!(pod = name, error = %e, "could not stop a simulated pod");
+                }
+            });
+            return Ok(());
         }
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
         let run_seconds: Option<u64> =
@@ -125,12 +136,7 @@ impl Kubelet {
 
     /// Marks the pod finished after `delay`, once per pod.
     fn finish_later(self: &Arc<Self>, api: Api<Pod>, name: String, uid: String, delay: Duration) {
-        if !self.finishing.lock().unwrap().insert(uid.clone()) {
-            return;
-        }
-        let kubelet = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+        self.after(&uid.clone(), "finish", delay, async move {
             if let Ok(pod) = api.get(&name).await
                 && pod.metadata.uid.as_deref() == Some(uid.as_str())
                 && pod.metadata.deletion_timestamp.is_none()
@@ -138,8 +144,53 @@ impl Kubelet {
             {
                 tracing::warn!(pod = name, error = %e, "could not report a simulated pod's completion");
             }
-            kubelet.finishing.lock().unwrap().remove(&uid);
         });
+    }
+
+    /// Runs `step` of the pod `uid` after `delay`, unless that step is already waiting.
+    fn after(self: &Arc<Self>, uid: &str, step: &str, delay: Duration, work: impl Future<Output = ()> + Send + 'static) {
+        let key = format!("{uid}/{step}");
+        if !self.waiting.lock().unwrap().insert(key.clone()) {
+            return;
+        }
+        let kubelet = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            work.await;
+            kubelet.waiting.lock().unwrap().remove(&key);
+        });
+    }
+}
+
+/// How long the deleted pod's containers still run: what its stop-seconds annotation says,
+/// within what is left of its grace period.
+fn stop_delay(pod: &Pod) -> Duration {
+    let annotations = pod.metadata.annotations.as_ref();
+    let wanted: u64 = annotations.and_then(|a| a.get(STOP_SECONDS_ANNOTATION)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let grace_left = pod.metadata.deletion_timestamp.as_ref().map_or(0, |t| {
+        let left = t.0.as_second() - chrono::Utc::now().timestamp();
+        left.max(0) as u64
+    });
+    Duration::from_secs(wanted.min(grace_left))
+}
+
+/// Stops a deleted pod's containers and removes the pod. A pod that a finalizer keeps first
+/// reports how its containers ended, as a kubelet does before the final deletion; one that
+/// goes at once is not written twice.
+async fn stop(api: &Api<Pod>, pod: &Pod) -> anyhow::Result<()> {
+    let (name, uid) = (pod.metadata.name.clone().unwrap_or_default(), pod.metadata.uid.clone());
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    let held = pod.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty());
+    if held && !matches!(phase, Some("Succeeded" | "Failed")) {
+        patch_status(api, &name, stopped_status(pod)).await?;
+    }
+    let preconditions = Preconditions { uid, resource_version: None };
+    let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
+    match api.delete(&name, &params).await {
+        Ok(_) => Ok(()),
+        // Already gone, or another pod by that name now.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -243,22 +294,40 @@ fn readiness_report(pod: &Pod) -> Option<Value> {
 /// Succeeded, or Failed with the containers' exit code from the exit-code annotation.
 fn finished_status(pod: &Pod) -> Value {
     let now = now();
-    let started = start_time(pod).map_or(now.clone(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let annotations = pod.metadata.annotations.as_ref();
     let code: i32 = annotations.and_then(|a| a.get(EXIT_CODE_ANNOTATION)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut status = terminal_status(pod, code, &now);
+    status["conditions"] = json!([
+        condition("PodReadyToStartContainers", "False", None, &now),
+        condition("Initialized", "True", Some("PodCompleted"), &now),
+        condition("Ready", "False", Some("PodCompleted"), &now),
+        condition("ContainersReady", "False", Some("PodCompleted"), &now),
+        condition("PodScheduled", "True", None, &now),
+    ]);
+    status
+}
+
+/// Failed, the containers stopped by the deletion; the pod's other conditions (a
+/// DisruptionTarget, say) are kept.
+fn stopped_status(pod: &Pod) -> Value {
+    let now = now();
+    let mut status = terminal_status(pod, STOPPED_EXIT_CODE, &now);
+    let mut conditions: Vec<Value> = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .filter(|c| !matches!(c["type"].as_str(), Some("Ready" | "ContainersReady")))
+        .collect();
+    conditions.push(condition("Ready", "False", Some("PodFailed"), &now));
+    conditions.push(condition("ContainersReady", "False", Some("PodFailed"), &now));
+    status["conditions"] = json!(conditions);
+    status
+}
+
+/// The phase and container statuses of a pod whose containers ended with `code`.
+fn terminal_status(pod: &Pod, code: i32, now: &str) -> Value {
+    let started = start_time(pod).map_or(now.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let (phase, reason) = if code == 0 { ("Succeeded", "Completed") } else { ("Failed", "Error") };
     let done = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now}});
     let main: Vec<Value> =
         containers(pod, false).iter().map(|(n, i)| container_status(pod, n, i, false, done.clone())).collect();
-    json!({
-        "phase": phase,
-        "conditions": [
-            condition("PodReadyToStartContainers", "False", None, &now),
-            condition("Initialized", "True", Some("PodCompleted"), &now),
-            condition("Ready", "False", Some("PodCompleted"), &now),
-            condition("ContainersReady", "False", Some("PodCompleted"), &now),
-            condition("PodScheduled", "True", None, &now),
-        ],
-        "containerStatuses": main,
-    })
+    json!({"phase": phase, "containerStatuses": main})
 }

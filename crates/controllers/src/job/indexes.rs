@@ -1,5 +1,5 @@
-//! Completion indexes as Job status writes them: sorted, with runs compressed to ranges
-//! ("0-2,5,7-9").
+//! Completion indexes as Job status writes them: sorted, with runs of three or more
+//! compressed to ranges ("0-2,5,7,8").
 
 use std::collections::BTreeSet;
 
@@ -30,7 +30,11 @@ pub fn format(indexes: &BTreeSet<i32>) -> String {
         while iter.peek() == Some(&(end + 1)) {
             end = iter.next().unwrap_or(end);
         }
-        parts.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        parts.push(match end - start {
+            0 => start.to_string(),
+            1 => format!("{start},{end}"),
+            _ => format!("{start}-{end}"),
+        });
     }
     parts.join(",")
 }
@@ -39,9 +43,9 @@ pub fn format(indexes: &BTreeSet<i32>) -> String {
 mod tests {
     #[test]
     fn ranges_round_trip() {
-        let set = super::parse("0-2,5,7-9");
-        assert_eq!(set.iter().copied().collect::<Vec<_>>(), [0, 1, 2, 5, 7, 8, 9]);
-        assert_eq!(super::format(&set), "0-2,5,7-9");
+        let set = super::parse("0-2,5,7-9,11,12");
+        assert_eq!(set.iter().copied().collect::<Vec<_>>(), [0, 1, 2, 5, 7, 8, 9, 11, 12]);
+        assert_eq!(super::format(&set), "0-2,5,7-9,11,12");
         assert_eq!(super::format(&super::parse("")), "");
     }
 }

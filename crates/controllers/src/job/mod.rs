@@ -2,12 +2,18 @@
 //! from 0 to completions-1 has a pod that succeeded (Indexed), at most `parallelism` at a
 //! time; fail after more than `backoffLimit` failed pods or past `activeDeadlineSeconds`;
 //! stop and resume with `suspend`. Replacements for failed pods wait 10 s, doubling with
-//! each failure up to 6 minutes. Finished pods are counted through the
+//! each failure up to 6 minutes; with the `Failed` podReplacementPolicy, pods being deleted
+//! are replaced only once they have failed. Finished pods are counted through the
 //! `batch.kubernetes.io/job-tracking` finalizer, as Kubernetes tracks them ([`tracking`]), so
-//! that no pod is counted twice or lost across restarts. The SuccessCriteriaMet and
-//! FailureTarget conditions come first; Complete and Failed once no pod is left running.
+//! that no pod is counted twice or lost across restarts. A [`failure_policy`] can fail the
+//! Job, or ignore failures; Indexed Jobs can limit failures [`per_index`] and succeed early
+//! by a [`success_policy`]. The SuccessCriteriaMet and FailureTarget conditions come first;
+//! Complete and Failed once no pod is left running.
 
+mod failure_policy;
 mod indexes;
+mod per_index;
+mod success_policy;
 mod tracking;
 
 use crate::expectations::Expectations;
@@ -81,6 +87,13 @@ pub fn ending(job: &Job) -> Option<&'static str> {
     ["Complete", "Failed"].into_iter().find(|t| conditions.iter().any(|c| c.type_ == *t && c.status == "True"))
 }
 
+/// Whether the Job is deleted, or its end is decided.
+fn finishing(job: &Job) -> bool {
+    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let decided = ["FailureTarget", "SuccessCriteriaMet", "Complete", "Failed"];
+    job.metadata.deletion_timestamp.is_some() || conditions.iter().any(|c| c.status == "True" && decided.contains(&c.type_.as_str()))
+}
+
 /// How the Job ends, once decided.
 struct Ending {
     failed: bool,
@@ -124,21 +137,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
         let c = condition(&conditions, t).filter(|c| c["status"] == "True")?;
         Some(Ending::new(t == "FailureTarget", c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
     });
-    let ending = if decided.is_some() {
-        decided
-    } else if counts.failed > spec.backoff_limit.unwrap_or(6) as usize {
-        Some(Ending::new(true, "BackoffLimitExceeded", "Job has reached the specified backoff limit"))
-    } else if let (Some(deadline), Some(started)) = (spec.active_deadline_seconds, started)
-        && !suspended
-        && started + chrono::Duration::seconds(deadline) <= now
-    {
-        Some(Ending::new(true, "DeadlineExceeded", "Job was active longer than specified deadline"))
-    } else if complete(&job, &counts, active.len()) {
-        Some(Ending::new(false, "CompletionsReached", "Reached expected number of succeeded pods"))
-    } else {
-        None
-    };
-
+    let ending = decided.or_else(|| decide(&job, &claimed, &counts, active.len(), suspended, started, now));
     let mut requeue = None;
     let mut desired = json!({});
     if let Some(ending) = &ending {
@@ -162,6 +161,10 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
         }
         desired["startTime"] = serde_json::Value::Null;
     } else {
+        // The pods of indexes that failed for good go.
+        let (doomed, active): (Vec<Arc<Pod>>, Vec<Arc<Pod>>) =
+            active.iter().cloned().partition(|p| index_of(p).is_some_and(|i| counts.failed_indexes.contains(&i)));
+        delete_pods(&ctx, &job, &doomed).await?;
         if condition(&conditions, "Suspended").is_some_and(|c| c["status"] == "True") {
             set_condition(&mut conditions, "Suspended", "False", "JobResumed", "Job resumed", true);
             events::record(&ctx.client, COMPONENT, job.as_ref(), "Normal", "Resumed", "Job resumed").await;
@@ -175,7 +178,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
             requeue = Some(left.to_std().unwrap_or_default() + Duration::from_millis(200));
         }
         if settled && job.metadata.deletion_timestamp.is_none() {
-            let wait = manage(&ctx, &job, &active, &claimed, &counts).await?;
+            let wait = manage(&ctx, &job, &active, terminating, &claimed, &counts).await?;
             requeue = [requeue, wait].into_iter().flatten().min();
         }
     }
@@ -186,6 +189,47 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     desired["conditions"] = conditions_value(conditions);
     status::write(&api, job.as_ref(), desired).await?;
     Ok(requeue.map_or(Action::await_change(), Action::requeue))
+}
+
+/// How the Job ends, if it is to end now, in the order Kubernetes decides it.
+fn decide(
+    job: &Job,
+    claimed: &[Arc<Pod>],
+    counts: &tracking::Counts,
+    active: usize,
+    suspended: bool,
+    started: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Ending> {
+    let spec = job.spec.clone().unwrap_or_default();
+    let fail_job = claimed.iter().filter(|p| tracking::failed(job, p)).find_map(|p| match failure_policy::judge(job, p) {
+        failure_policy::Verdict::FailJob(message) => Some(message),
+        _ => None,
+    });
+    let failed_indexes = counts.failed_indexes.len();
+    if let Some(message) = fail_job {
+        Some(Ending::new(true, "PodFailurePolicy", &message))
+    } else if counts.failed > spec.backoff_limit.unwrap_or(6) as usize {
+        Some(Ending::new(true, "BackoffLimitExceeded", "Job has reached the specified backoff limit"))
+    } else if let (Some(deadline), Some(started)) = (spec.active_deadline_seconds, started)
+        && !suspended
+        && started + chrono::Duration::seconds(deadline) <= now
+    {
+        Some(Ending::new(true, "DeadlineExceeded", "Job was active longer than specified deadline"))
+    } else if spec.max_failed_indexes.is_some_and(|max| failed_indexes > max as usize) {
+        let message = "Job has exceeded the specified maximal number of failed indexes";
+        Some(Ending::new(true, "MaxFailedIndexesExceeded", message))
+    } else if let Some(message) = success_policy::met(job, &counts.completed_indexes) {
+        Some(Ending::new(false, "SuccessPolicy", &message))
+    } else if failed_indexes > 0
+        && counts.completed_indexes.len() + failed_indexes >= completions(job).unwrap_or(0) as usize
+    {
+        Some(Ending::new(true, "FailedIndexes", "Job has failed indexes"))
+    } else if complete(job, counts, active) {
+        Some(Ending::new(false, "CompletionsReached", "Reached expected number of succeeded pods"))
+    } else {
+        None
+    }
 }
 
 fn completions(job: &Job) -> Option<i32> {
@@ -201,22 +245,29 @@ fn complete(job: &Job, counts: &tracking::Counts, active: usize) -> bool {
     }
 }
 
+/// How long a replacement waits after `failures` failures: 10 s, doubling up to 6 minutes.
+fn backoff(failures: usize) -> Duration {
+    BACKOFF_BASE.saturating_mul(1 << failures.saturating_sub(1).min(10)).min(BACKOFF_MAX)
+}
+
 /// Creates the pods missing towards parallelism (or deletes extra ones); returns when to
 /// look again if failures make new pods wait.
 async fn manage(
     ctx: &Context,
     job: &Arc<Job>,
     active: &[Arc<Pod>],
+    terminating: usize,
     claimed: &[Arc<Pod>],
     counts: &tracking::Counts,
 ) -> Result<Option<Duration>, Error> {
     let spec = job.spec.clone().unwrap_or_default();
     let parallelism = spec.parallelism.unwrap_or(1).max(0) as usize;
+    let done_indexes = counts.completed_indexes.len() + counts.failed_indexes.len();
     let want = match completions(job) {
         // A work queue: once one pod succeeded, no new ones; those running finish.
         None if counts.succeeded > 0 => active.len(),
         None => parallelism,
-        Some(n) if indexed(job) => (n as usize).saturating_sub(counts.completed_indexes.len()).min(parallelism),
+        Some(n) if indexed(job) => (n as usize).saturating_sub(done_indexes).min(parallelism),
         Some(n) => (n as usize).saturating_sub(counts.succeeded).min(parallelism),
     };
     if active.len() > want {
@@ -227,24 +278,44 @@ async fn manage(
         delete_pods(ctx, job, &extra).await?;
         return Ok(None);
     }
-    let missing = (want - active.len()).min(BURST);
+    // Pods being deleted hold their place until they have failed, if only failed pods are replaced.
+    let replace_failed_only = tracking::only_replace_failed(job);
+    let held = if replace_failed_only { terminating } else { 0 };
+    let missing = want.saturating_sub(active.len() + held).min(BURST);
     if missing == 0 {
         return Ok(None);
     }
+    let now = Utc::now();
     if counts.failed > 0
+        && !per_index::limited(job)
         && let Some(last) = last_failure(claimed)
     {
-        let delay = BACKOFF_BASE.saturating_mul(1 << (counts.failed - 1).min(10)).min(BACKOFF_MAX);
-        let ready_at = last + chrono::Duration::from_std(delay).unwrap_or_default();
-        let now = Utc::now();
+        let ready_at = last + chrono::Duration::from_std(backoff(counts.failed)).unwrap_or_default();
         if ready_at > now {
             return Ok(Some((ready_at - now).to_std().unwrap_or_default()));
         }
     }
+    let last_failed = per_index::last_failed(job, claimed);
+    let mut wait = None;
     let indexes: Vec<Option<i32>> = if indexed(job) {
-        let taken: BTreeSet<i32> = active.iter().filter_map(|p| index_of(p)).collect();
+        let holding = claimed.iter().filter(|p| is_active(p) || (replace_failed_only && is_terminating(p)));
+        let taken: BTreeSet<i32> = holding.filter_map(|p| index_of(p)).collect();
         let total = completions(job).unwrap_or(0);
-        (0..total).filter(|i| !counts.completed_indexes.contains(i) && !taken.contains(i)).take(missing).map(Some).collect()
+        let pending = (0..total).filter(|i| {
+            !counts.completed_indexes.contains(i) && !counts.failed_indexes.contains(i) && !taken.contains(i)
+        });
+        // With backoffLimitPerIndex, each index waits out its own backoff.
+        let ready = pending.filter(|i| match last_failed.get(i).filter(|_| per_index::limited(job)) {
+            Some(last) => {
+                let left = per_index::backoff_left(last, now);
+                if !left.is_zero() {
+                    wait = [wait, Some(left)].into_iter().flatten().min();
+                }
+                left.is_zero()
+            }
+            None => true,
+        });
+        ready.take(missing).map(Some).collect()
     } else {
         vec![None; missing]
     };
@@ -257,7 +328,8 @@ async fn manage(
     while !remaining.is_empty() {
         let (now, later) = remaining.split_at(batch.min(remaining.len()));
         let creations = now.iter().map(|index| {
-            let pod = pod_for(job, &template, *index, &namespace);
+            let replaced = index.and_then(|i| last_failed.get(&i).copied());
+            let pod = pod_for(job, &template, *index, replaced, &namespace);
             let name = pod.metadata.name.clone().unwrap_or_default();
             ctx.expectations.expect_creation(&uid, &name);
             let (pods, uid) = (pods.clone(), uid.clone());
@@ -279,12 +351,19 @@ async fn manage(
         remaining = later;
         batch *= 2;
     }
-    Ok(None)
+    Ok(wait)
 }
 
 /// A pod of the Job: the template, the tracking finalizer, and for an Indexed Job its index
-/// (annotation, label, JOB_COMPLETION_INDEX and a `<job>-<index>` hostname).
-fn pod_for(job: &Job, template: &k8s_openapi::api::core::v1::PodTemplateSpec, index: Option<i32>, namespace: &str) -> Pod {
+/// (annotation, label, JOB_COMPLETION_INDEX and a `<job>-<index>` hostname) and, with
+/// backoffLimitPerIndex, the failures of the index so far (carried on from `replaced`).
+fn pod_for(
+    job: &Job,
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    index: Option<i32>,
+    replaced: Option<&Arc<Pod>>,
+    namespace: &str,
+) -> Pod {
     let base = match index {
         Some(i) => format!("{}-{i}-", job.name_any()),
         None => format!("{}-", job.name_any()),
@@ -292,13 +371,21 @@ fn pod_for(job: &Job, template: &k8s_openapi::api::core::v1::PodTemplateSpec, in
     let mut pod = from_template(template, owner::reference(job), generate_name(&base), namespace);
     pod.metadata.finalizers.get_or_insert_default().push(TRACKING_FINALIZER.into());
     if let Some(i) = index {
-        pod.metadata.annotations.get_or_insert_default().insert(INDEX_KEY.into(), i.to_string());
+        let annotations = pod.metadata.annotations.get_or_insert_default();
+        annotations.insert(INDEX_KEY.into(), i.to_string());
+        if per_index::limited(job) {
+            for (key, count) in per_index::replacement_annotations(job, replaced) {
+                if count > 0 || key == per_index::FAILURE_COUNT {
+                    annotations.insert(key.into(), count.to_string());
+                }
+            }
+        }
         pod.metadata.labels.get_or_insert_default().insert(INDEX_KEY.into(), i.to_string());
         if let Some(spec) = pod.spec.as_mut() {
             spec.hostname.get_or_insert_with(|| format!("{}-{i}", job.name_any()));
             for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
                 let env = serde_json::from_value(json!({"name": "JOB_COMPLETION_INDEX",
-                    "valueFrom": {"fieldRef": {"fieldPath": format!("metadata.annotations['{INDEX_KEY}']")}}}));
+                    "valueFrom": {"fieldRef": {"fieldPath": format!("metadata.labels['{INDEX_KEY}']")}}}));
                 if let Ok(env) = env {
                     c.env.get_or_insert_default().push(env);
                 }
@@ -308,15 +395,15 @@ fn pod_for(job: &Job, template: &k8s_openapi::api::core::v1::PodTemplateSpec, in
     pod
 }
 
+/// When the pod's containers finished (the last of them).
+fn finished_at(pod: &Pod) -> Option<DateTime<Utc>> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    statuses.iter().filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref()).map(timestamp).max()
+}
+
 /// When the most recent failed pod finished.
 fn last_failure(pods: &[Arc<Pod>]) -> Option<DateTime<Utc>> {
-    pods.iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
-        .filter_map(|p| {
-            let statuses = p.status.as_ref()?.container_statuses.as_ref()?;
-            statuses.iter().filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref()).map(timestamp).max()
-        })
-        .max()
+    pods.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")).filter_map(|p| finished_at(p)).max()
 }
 
 async fn delete_pods(ctx: &Context, job: &Job, pods: &[Arc<Pod>]) -> Result<(), Error> {

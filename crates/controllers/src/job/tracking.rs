@@ -3,9 +3,12 @@
 //! being deleted before finishing, which counts as a failure) is first recorded by uid in
 //! `status.uncountedTerminatedPods`, then loses the finalizer, and then moves into the
 //! `succeeded` or `failed` count. A controller that stops between any two steps resumes from
-//! what the status says.
+//! what the status says. A failure that the podFailurePolicy ignores is released without
+//! being counted; one that fails its index (backoffLimitPerIndex) also lists the index in
+//! `status.failedIndexes`.
 
-use super::{INDEX_KEY, TRACKING_FINALIZER, indexed, indexes};
+use super::failure_policy::judge;
+use super::{TRACKING_FINALIZER, indexed, indexes, per_index};
 use crate::{Error, Informers};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -73,17 +76,32 @@ pub struct Counts {
     pub succeeded: usize,
     pub failed: usize,
     pub completed_indexes: BTreeSet<i32>,
+    pub failed_indexes: BTreeSet<i32>,
 }
 
-/// Some(true) for a pod that succeeded, Some(false) for one that failed or is being
-/// deleted unfinished, None for one still running.
-fn outcome(pod: &Pod) -> Option<bool> {
+/// Whether pods are replaced only once they have failed, not while they terminate: the
+/// `Failed` podReplacementPolicy, which a podFailurePolicy implies.
+pub fn only_replace_failed(job: &Job) -> bool {
+    let spec = job.spec.as_ref();
+    match spec.and_then(|s| s.pod_replacement_policy.as_deref()) {
+        Some(policy) => policy == "Failed",
+        None => spec.is_some_and(|s| s.pod_failure_policy.is_some()),
+    }
+}
+
+/// Some(true) for a pod that succeeded, Some(false) for one that failed (or, unless only
+/// failed pods are replaced, is being deleted unfinished), None for one still running.
+fn outcome(job: &Job, pod: &Pod) -> Option<bool> {
     match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
         Some("Succeeded") => Some(true),
         Some("Failed") => Some(false),
-        _ if pod.metadata.deletion_timestamp.is_some() => Some(false),
+        _ if pod.metadata.deletion_timestamp.is_some() && !only_replace_failed(job) => Some(false),
         _ => None,
     }
+}
+
+pub fn failed(job: &Job, pod: &Pod) -> bool {
+    outcome(job, pod) == Some(false)
 }
 
 fn tracked(pod: &Pod) -> bool {
@@ -96,6 +114,10 @@ fn uid(pod: &Pod) -> String {
 
 fn list(set: &BTreeSet<String>) -> Value {
     if set.is_empty() { Value::Null } else { json!(set) }
+}
+
+fn index_list(set: &BTreeSet<i32>) -> Option<String> {
+    (!set.is_empty()).then(|| indexes::format(set))
 }
 
 /// Takes the finished pods one step further. Returns the counts when there was nothing to
@@ -112,33 +134,47 @@ pub async fn account(
     let mut succeeded: BTreeSet<String> = uncounted.succeeded.unwrap_or_default().into_iter().collect();
     let mut failed: BTreeSet<String> = uncounted.failed.unwrap_or_default().into_iter().collect();
     let mut completed = indexes::parse(status.completed_indexes.as_deref().unwrap_or(""));
+    let mut failed_indexes = indexes::parse(status.failed_indexes.as_deref().unwrap_or(""));
+    let total = super::completions(job).unwrap_or(0);
+    let index = |pod: &Pod| super::index_of(pod).filter(|i| indexed(job) && *i < total);
 
     // 1. Record the newly finished.
     let mut recorded = false;
+    let mut ignored = BTreeSet::new();
+    for pod in claimed.iter().filter(|p| tracked(p) && outcome(job, p) == Some(false)) {
+        if let Some(i) = index(pod)
+            && per_index::fails_index(job, pod, &judge(job, pod))
+        {
+            failed_indexes.insert(i);
+        }
+    }
+    let done: BTreeSet<i32> = completed.union(&failed_indexes).copied().collect();
+    let awaiting = per_index::awaiting_replacement(job, claimed, &done);
     for pod in claimed.iter().filter(|p| tracked(p)) {
-        if succeeded.contains(&uid(pod)) || failed.contains(&uid(pod)) || releasing.contains(&uid(pod)) {
+        let id = uid(pod);
+        if succeeded.contains(&id) || failed.contains(&id) || releasing.contains(&id) || awaiting.contains(&id) {
             continue;
         }
-        match outcome(pod) {
+        match outcome(job, pod) {
             Some(true) => {
-                succeeded.insert(uid(pod));
-                if indexed(job)
-                    && let Some(i) = pod.annotations().get(INDEX_KEY).and_then(|i| i.parse().ok())
-                {
-                    completed.insert(i);
-                }
+                succeeded.insert(id);
+                completed.extend(index(pod));
+            }
+            Some(false) if judge(job, pod).counts() => {
+                failed.insert(id);
             }
             Some(false) => {
-                failed.insert(uid(pod));
+                ignored.insert(id);
+                continue;
             }
             None => continue,
         }
         recorded = true;
     }
-    let completed_text = if completed.is_empty() { Value::Null } else { json!(indexes::format(&completed)) };
-    if recorded {
+    let failed_text = index_list(&failed_indexes);
+    if recorded || failed_text != status.failed_indexes {
         let desired = json!({"uncountedTerminatedPods": {"succeeded": list(&succeeded), "failed": list(&failed)},
-                             "completedIndexes": completed_text});
+                             "completedIndexes": index_list(&completed), "failedIndexes": failed_text});
         crate::status::write(api, job, desired).await?;
         return Ok(None);
     }
@@ -146,7 +182,8 @@ pub async fn account(
     // 2. Release the recorded pods.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &job.namespace().unwrap_or_default());
     let mut holding = BTreeSet::new();
-    for pod in claimed.iter().filter(|p| tracked(p) && (succeeded.contains(&uid(p)) || failed.contains(&uid(p)))) {
+    let settled = |p: &Pod| [&succeeded, &failed, &ignored].iter().any(|set| set.contains(&uid(p)));
+    for pod in claimed.iter().filter(|p| tracked(p) && settled(p)) {
         releasing.start(&uid(pod));
         match remove_finalizer(&pods, pod).await {
             Ok(()) => {}
@@ -177,5 +214,6 @@ pub async fn account(
         succeeded: total_ok + succeeded.len() - released_ok.len(),
         failed: total_failed + failed.len() - released_failed.len(),
         completed_indexes: completed,
+        failed_indexes,
     }))
 }
