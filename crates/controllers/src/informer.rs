@@ -12,7 +12,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Resource;
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
@@ -28,22 +28,36 @@ pub struct Change<K> {
 type Key = (String, String);
 
 /// Objects by the uid of their controller (the owner reference with `controller: true`),
-/// and objects without one by namespace.
-#[derive(Default)]
-struct Index {
+/// and objects without one by namespace; the objects themselves, shared with the store, so
+/// that reading an owner's children takes no lookups.
+struct Index<K> {
     owner_of: HashMap<Key, Option<String>>,
-    owned: HashMap<String, BTreeSet<Key>>,
-    orphans: HashMap<String, BTreeSet<String>>,
+    owned: HashMap<String, BTreeMap<Key, Arc<K>>>,
+    orphans: HashMap<String, BTreeMap<String, Arc<K>>>,
 }
 
-impl Index {
-    fn insert<K: Resource>(&mut self, object: &K) {
-        let key = key_of(object);
+impl<K> Default for Index<K> {
+    fn default() -> Self {
+        Index { owner_of: HashMap::new(), owned: HashMap::new(), orphans: HashMap::new() }
+    }
+}
+
+impl<K: Resource> Index<K> {
+    fn of(objects: Vec<Arc<K>>) -> Self {
+        let mut index = Index::default();
+        for object in objects {
+            index.insert(object);
+        }
+        index
+    }
+
+    fn insert(&mut self, object: Arc<K>) {
+        let key = key_of(object.as_ref());
         self.remove(&key);
-        let owner = controller_uid(object);
+        let owner = controller_uid(object.as_ref());
         match &owner {
-            Some(uid) => self.owned.entry(uid.clone()).or_default().insert(key.clone()),
-            None => self.orphans.entry(key.0.clone()).or_default().insert(key.1.clone()),
+            Some(uid) => self.owned.entry(uid.clone()).or_default().insert(key.clone(), object),
+            None => self.orphans.entry(key.0.clone()).or_default().insert(key.1.clone(), object),
         };
         self.owner_of.insert(key, owner);
     }
@@ -51,16 +65,16 @@ impl Index {
     fn remove(&mut self, key: &Key) {
         match self.owner_of.remove(key) {
             Some(Some(uid)) => {
-                if let Some(keys) = self.owned.get_mut(&uid) {
-                    keys.remove(key);
-                    if keys.is_empty() {
+                if let Some(objects) = self.owned.get_mut(&uid) {
+                    objects.remove(key);
+                    if objects.is_empty() {
                         self.owned.remove(&uid);
                     }
                 }
             }
             Some(None) => {
-                if let Some(names) = self.orphans.get_mut(&key.0) {
-                    names.remove(&key.1);
+                if let Some(objects) = self.orphans.get_mut(&key.0) {
+                    objects.remove(&key.1);
                 }
             }
             None => {}
@@ -81,8 +95,6 @@ pub fn controller_uid<K: Resource>(object: &K) -> Option<String> {
 
 struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     writer: Writer<K>,
-    /// The index being rebuilt during a relist, swapped in when it is complete.
-    relisting: Index,
     subscribers: Vec<UnboundedSender<Change<K>>>,
 }
 
@@ -91,7 +103,7 @@ pub struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
     /// Whether the first list has arrived. Not kube's `Store::wait_until_ready`: its
     /// one-shot channel wakes only the last of several concurrent waiters.
     listed: watch::Receiver<bool>,
-    index: Arc<RwLock<Index>>,
+    index: Arc<RwLock<Index<K>>>,
     shared: Arc<Mutex<Shared<K>>>,
 }
 
@@ -103,7 +115,7 @@ where
     pub fn start(api: Api<K>, config: watcher::Config, tasks: &mut JoinSet<()>) -> Arc<Informer<K>> {
         let writer: Writer<K> = Writer::default();
         let store = writer.as_reader();
-        let shared = Arc::new(Mutex::new(Shared { writer, relisting: Index::default(), subscribers: Vec::new() }));
+        let shared = Arc::new(Mutex::new(Shared { writer, subscribers: Vec::new() }));
         let (listed, listed_rx) = watch::channel(false);
         let informer = Arc::new(Informer { store: store.clone(), listed: listed_rx, index: Arc::default(), shared: shared.clone() });
         let index = informer.index.clone();
@@ -118,33 +130,31 @@ where
                     }
                 };
                 let mut shared = shared.lock().unwrap();
-                // Objects that went while the watch was down are gone from the new list:
-                // subscribers hear of them as deletions.
-                let vanished: Vec<Arc<K>> = match &event {
-                    Event::InitDone => {
-                        let relisted = &shared.relisting.owner_of;
-                        store.state().into_iter().filter(|o| !relisted.contains_key(&key_of(o.as_ref()))).collect()
-                    }
-                    _ => Vec::new(),
-                };
+                let before = matches!(event, Event::InitDone).then(|| store.state());
                 shared.writer.apply_watcher_event(&event);
                 match &event {
                     Event::Apply(object) => {
-                        index.write().unwrap().insert(object);
+                        // The store's own copy, shared rather than cloned.
+                        let stored = store.get(&ObjectRef::from_obj(object)).unwrap_or_else(|| Arc::new(object.clone()));
+                        index.write().unwrap().insert(stored);
                         shared.send(object, false);
                     }
                     Event::Delete(object) => {
                         index.write().unwrap().remove(&key_of(object));
                         shared.send(object, true);
                     }
-                    Event::Init => shared.relisting = Index::default(),
-                    Event::InitApply(object) => shared.relisting.insert(object),
+                    Event::Init | Event::InitApply(_) => {}
                     Event::InitDone => {
-                        *index.write().unwrap() = std::mem::take(&mut shared.relisting);
+                        let listed_now = store.state();
+                        let fresh = Index::of(listed_now.clone());
+                        // Objects that went while the watch was down are gone from the new
+                        // list: subscribers hear of them as deletions.
+                        let vanished = before.unwrap_or_default().into_iter().filter(|o| !fresh.owner_of.contains_key(&key_of(o.as_ref())));
                         for object in vanished {
                             shared.send(&object, true);
                         }
-                        for object in store.state() {
+                        *index.write().unwrap() = fresh;
+                        for object in listed_now {
                             shared.send(&object, false);
                         }
                         listed.send_replace(true);
@@ -192,15 +202,13 @@ where
     /// The objects the owner with this uid controls.
     pub fn owned_by(&self, uid: &str) -> Vec<Arc<K>> {
         let index = self.index.read().unwrap();
-        let keys = index.owned.get(uid).into_iter().flatten();
-        keys.filter_map(|(ns, name)| self.get(ns, name)).collect()
+        index.owned.get(uid).into_iter().flat_map(|objects| objects.values().cloned()).collect()
     }
 
     /// The objects in `namespace` that no controller owns.
     pub fn orphans_in(&self, namespace: &str) -> Vec<Arc<K>> {
         let index = self.index.read().unwrap();
-        let names = index.orphans.get(namespace).into_iter().flatten();
-        names.filter_map(|name| self.get(namespace, name)).collect()
+        index.orphans.get(namespace).into_iter().flat_map(|objects| objects.values().cloned()).collect()
     }
 }
 
