@@ -5,9 +5,10 @@
 //! `sim.skiff.io/exit-code` annotation gives a non-zero exit code), and stopped when they are
 //! deleted: at once, or after the seconds of a `sim.skiff.io/stop-seconds` annotation (within
 //! the grace period), they report Failed (exit code 143, as for SIGTERM) if a finalizer will
-//! keep them around to be read, and are then removed for good. Their readiness is what the `sim.skiff.io/ready` annotation says (ready unless it is "false"),
-//! reported again whenever it changes or something else (the node lifecycle controller,
-//! while the node was out of reach) wrote otherwise, as a kubelet's probes would.
+//! keep them around to be read, and are then removed for good. Their readiness is what the
+//! `sim.skiff.io/ready` annotation says (ready unless it is "false"), reported again
+//! whenever it changes or something else (the node lifecycle controller, while the node was
+//! out of reach) wrote otherwise, as a kubelet's probes would.
 
 use crate::node::{NodeTemplate, node_ip, pod_ip};
 use futures::StreamExt;
