@@ -32,6 +32,9 @@ pub struct Api {
     pub openapi: crate::openapi::OpenApi,
     pub discovery: handlers::aggregated_discovery::Cache,
     pub priorities: Arc<crate::priority::PriorityClasses>,
+    /// The ResourceQuotas and LimitRanges, which admission looks up for every create.
+    pub quotas: crate::mirror::Mirror,
+    pub limit_ranges: crate::mirror::Mirror,
 }
 
 impl Api {
@@ -101,7 +104,9 @@ impl Api {
             Target::ApiGroups => Ok(handlers::discovery::api_groups(self, req.headers())),
             Target::ApiGroup(g) => handlers::discovery::api_group(self, &g),
             Target::GroupVersion { group, version } => handlers::discovery::resource_list(self, &group, &version),
-            Target::NonResource(p) if p.starts_with("/openapi/") => crate::openapi::serve(self, &p, &query, req.headers()).await,
+            Target::NonResource(p) if p.starts_with("/openapi/") => {
+                crate::openapi::serve(self, &p, &query, req.headers()).await
+            }
             Target::NonResource(p) => handlers::ops::serve(self, &p, &query).await,
             Target::Resource(r) => {
                 let ctx = Ctx::new(self.clone(), r, query, req.headers().clone(), user)?;

@@ -147,7 +147,8 @@ impl ApiError {
     /// 429 asking the client to come back in `retry_after_seconds` (with a Retry-After
     /// header) or, with 0, leaving when to the client.
     pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u32) -> Self {
-        let details = if retry_after_seconds > 0 { json!({"retryAfterSeconds": retry_after_seconds}) } else { json!({}) };
+        let details =
+            if retry_after_seconds > 0 { json!({"retryAfterSeconds": retry_after_seconds}) } else { json!({}) };
         Self { details: Some(details), ..Self::new(429, "TooManyRequests", message) }
     }
 

@@ -39,7 +39,9 @@ pub fn decode_object(registry: &registry::Registry, headers: &HeaderMap, body: &
     let ct = content_type(headers);
     let value: Value = match ct.as_str() {
         "application/vnd.kubernetes.protobuf" => registry::protobuf::decode(body, |v, k| registry.definition_of(v, k))
-            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}")))?,
+            .map_err(|e| {
+                ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))
+            })?,
         "" | "application/json" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)

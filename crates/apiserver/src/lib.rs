@@ -11,6 +11,7 @@ mod http_util;
 mod inflight;
 mod limit_ranger;
 mod metrics;
+mod mirror;
 mod objects;
 mod openapi;
 mod priority;
@@ -19,6 +20,7 @@ mod resource_quota;
 mod selectors;
 mod server;
 mod service_alloc;
+mod stored_json;
 mod table;
 mod tls;
 mod watch_cache;
@@ -61,9 +63,15 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
         Some(path) => TokenFile::load(path)?,
         None => TokenFile::default(),
     };
+    let registry = registry::Registry::builtin();
+    let mirror = |plural: &str| {
+        let info = registry.get("", "v1", plural).expect("a built-in resource");
+        mirror::Mirror::new(store.clone(), objects::prefix(info, None))
+    };
+    let (quotas, limit_ranges) = (mirror("resourcequotas"), mirror("limitranges"));
     let api = Arc::new(api::Api {
         store: store.clone(),
-        registry: registry::Registry::builtin(),
+        registry,
         caches: Default::default(),
         tokens,
         authorizer: Box::new(authz::MastersOnly),
@@ -74,6 +82,8 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
         openapi: Default::default(),
         discovery: Default::default(),
         priorities: Default::default(),
+        quotas,
+        limit_ranges,
     });
     bootstrap::run(&api).await?;
     api.priorities.start(api.store.clone()).await?;

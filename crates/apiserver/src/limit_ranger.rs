@@ -3,25 +3,24 @@
 //! pod's `kubernetes.io/limit-ranger` annotation), and refuse (403) pods and
 //! PersistentVolumeClaims outside their `min`, `max` and `maxLimitRequestRatio` for a
 //! Container, a Pod or a PersistentVolumeClaim, with kube-apiserver's messages. The ranges
-//! are read from the store on each admission, so a range just created applies at once.
+//! come from a mirror of the store that each admission brings up to date, so a range just
+//! created applies at once.
 
 use crate::error::{ApiError, ApiResult};
+use crate::mirror::Mirror;
 use crate::objects;
 use k8s_openapi::api::core::v1::{LimitRange, LimitRangeItem, PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use quota::pod_resources::{self, Side};
 use quota::resource_list::{self, ResourceList};
 use serde_json::Value;
-use std::sync::Arc;
-use store::Store;
 
 const ANNOTATION: &str = "kubernetes.io/limit-ranger";
 
 /// The LimitRanges of a namespace.
-async fn ranges(store: &Arc<dyn Store>, namespace: &str) -> ApiResult<Vec<LimitRange>> {
-    let prefix = format!("{}core/limitranges/{namespace}/", objects::ROOT);
-    let listed = store.range(store::RangeRequest { prefix, ..Default::default() }).await?;
-    let parsed = listed.kvs.iter().filter_map(|kv| objects::parse_stored(kv).ok());
+async fn ranges(mirror: &Mirror, namespace: &str) -> ApiResult<Vec<LimitRange>> {
+    let listed = mirror.list(&format!("{}core/limitranges/{namespace}/", objects::ROOT)).await?;
+    let parsed = listed.iter().filter_map(|kv| objects::parse_stored(kv).ok());
     Ok(parsed.filter_map(|obj| serde_json::from_value(obj).ok()).collect())
 }
 
@@ -30,15 +29,16 @@ fn items<'a>(ranges: &'a [LimitRange], type_: &'a str) -> impl Iterator<Item = &
 }
 
 /// Admits a new pod or claim (other kinds pass untouched): defaults, then the checks.
-pub async fn admit(store: &Arc<dyn Store>, plural: &str, namespace: &str, obj: &mut Value, name: &str) -> ApiResult<()> {
+pub async fn admit(mirror: &Mirror, plural: &str, namespace: &str, obj: &mut Value, name: &str) -> ApiResult<()> {
     if !matches!(plural, "pods" | "persistentvolumeclaims") {
         return Ok(());
     }
-    let ranges = ranges(store, namespace).await?;
+    let ranges = ranges(mirror, namespace).await?;
     if ranges.is_empty() {
         return Ok(());
     }
-    let decode_error = |e: serde_json::Error| ApiError::bad_request(format!("the object provided is unrecognized or malformed: {e}"));
+    let decode_error =
+        |e: serde_json::Error| ApiError::bad_request(format!("the object provided is unrecognized or malformed: {e}"));
     let problems = if plural == "pods" {
         let mut pod: Pod = serde_json::from_value(obj.clone()).map_err(decode_error)?;
         apply_defaults(&ranges, &mut pod);
@@ -111,7 +111,9 @@ fn min_problems(item: &LimitRangeItem, requests: &ResourceList, limits: &Resourc
             (Some(r), _) if r.milli < min.milli => {
                 problems.push(format!("minimum {name} usage per {kind} is {min}, but request is {r}"))
             }
-            (_, Some(l)) if l.milli < min.milli => problems.push(format!("minimum {name} usage per {kind} is {min}, but limit is {l}")),
+            (_, Some(l)) if l.milli < min.milli => {
+                problems.push(format!("minimum {name} usage per {kind} is {min}, but limit is {l}"))
+            }
             _ => {}
         }
     }
@@ -123,7 +125,9 @@ fn max_problems(item: &LimitRangeItem, requests: &ResourceList, limits: &Resourc
     for (name, max) in bounds(&item.max) {
         match (requests.get(&name), limits.get(&name)) {
             (_, None) => problems.push(format!("maximum {name} usage per {kind} is {max}.  No limit is specified")),
-            (_, Some(l)) if l.milli > max.milli => problems.push(format!("maximum {name} usage per {kind} is {max}, but limit is {l}")),
+            (_, Some(l)) if l.milli > max.milli => {
+                problems.push(format!("maximum {name} usage per {kind} is {max}, but limit is {l}"))
+            }
             (Some(r), _) if r.milli > max.milli => {
                 problems.push(format!("maximum {name} usage per {kind} is {max}, but request is {r}"))
             }
@@ -139,12 +143,18 @@ fn ratio_problems(item: &LimitRangeItem, requests: &ResourceList, limits: &Resou
         let request = requests.get(&name).map_or(0, |a| a.milli);
         let limit = limits.get(&name).map_or(0, |a| a.milli);
         if request == 0 {
-            problems.push(format!("{name} max limit to request ratio per {kind} is {ratio}, but no request is specified or request is 0"));
+            problems.push(format!(
+                "{name} max limit to request ratio per {kind} is {ratio}, but no request is specified or request is 0"
+            ));
         } else if limit == 0 {
-            problems.push(format!("{name} max limit to request ratio per {kind} is {ratio}, but no limit is specified or limit is 0"));
+            problems.push(format!(
+                "{name} max limit to request ratio per {kind} is {ratio}, but no limit is specified or limit is 0"
+            ));
         } else if limit * 1000 > ratio.milli * request {
             let observed = limit as f64 / request as f64;
-            problems.push(format!("{name} max limit to request ratio per {kind} is {ratio}, but provided ratio is {observed:.6}"));
+            problems.push(format!(
+                "{name} max limit to request ratio per {kind} is {ratio}, but provided ratio is {observed:.6}"
+            ));
         }
     }
 }
@@ -163,11 +173,21 @@ fn pod_problems(ranges: &[LimitRange], pod: &Pod) -> Vec<String> {
     let Some(spec) = &pod.spec else { return problems };
     for item in items(ranges, "Container") {
         for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
-            item_problems(item, &pod_resources::container(c, Side::Requests), &pod_resources::container(c, Side::Limits), &mut problems);
+            item_problems(
+                item,
+                &pod_resources::container(c, Side::Requests),
+                &pod_resources::container(c, Side::Limits),
+                &mut problems,
+            );
         }
     }
     for item in items(ranges, "Pod") {
-        item_problems(item, &pod_resources::pod(spec, Side::Requests), &pod_resources::pod(spec, Side::Limits), &mut problems);
+        item_problems(
+            item,
+            &pod_resources::pod(spec, Side::Requests),
+            &pod_resources::pod(spec, Side::Limits),
+            &mut problems,
+        );
     }
     dedup_keeping_order(problems)
 }
@@ -208,12 +228,20 @@ mod tests {
 
     #[test]
     fn containers_get_the_defaults_they_leave_out() {
-        let ranges = range(json!([{"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"}, "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}]));
+        let ranges = range(
+            json!([{"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"}, "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}]),
+        );
         let mut p = pod(json!([{"name": "app", "resources": {"limits": {"cpu": "1"}}}]));
         apply_defaults(&ranges, &mut p);
         let v = serde_json::to_value(&p).unwrap();
-        assert_eq!(v["spec"]["containers"][0]["resources"], json!({"limits": {"cpu": "1", "memory": "256Mi"}, "requests": {"cpu": "1", "memory": "128Mi"}}));
-        assert_eq!(v["metadata"]["annotations"][ANNOTATION], "LimitRanger plugin set: memory request for container app; memory limit for container app");
+        assert_eq!(
+            v["spec"]["containers"][0]["resources"],
+            json!({"limits": {"cpu": "1", "memory": "256Mi"}, "requests": {"cpu": "1", "memory": "128Mi"}})
+        );
+        assert_eq!(
+            v["metadata"]["annotations"][ANNOTATION],
+            "LimitRanger plugin set: memory request for container app; memory limit for container app"
+        );
     }
 
     #[test]
@@ -221,20 +249,32 @@ mod tests {
         let ranges = range(json!([
             {"type": "Container", "max": {"cpu": "1"}, "min": {"memory": "64Mi"}, "maxLimitRequestRatio": {"cpu": "2"}},
             {"type": "Pod", "max": {"memory": "1Gi"}}]));
-        let p = pod(json!([{"name": "app", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}}]));
-        assert_eq!(pod_problems(&ranges, &p), vec![
-            "maximum cpu usage per Container is 1, but limit is 2",
-            "cpu max limit to request ratio per Container is 2, but provided ratio is 4.000000",
-            "maximum memory usage per Pod is 1Gi, but limit is 2Gi",
-        ]);
-        let p = pod(json!([{"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}}}]));
+        let p = pod(
+            json!([{"name": "app", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}}]),
+        );
+        assert_eq!(
+            pod_problems(&ranges, &p),
+            vec![
+                "maximum cpu usage per Container is 1, but limit is 2",
+                "cpu max limit to request ratio per Container is 2, but provided ratio is 4.000000",
+                "maximum memory usage per Pod is 1Gi, but limit is 2Gi",
+            ]
+        );
+        let p = pod(
+            json!([{"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}}}]),
+        );
         assert_eq!(pod_problems(&ranges, &p), vec!["minimum memory usage per Container is 64Mi, but request is 32Mi"]);
     }
 
     #[test]
     fn claims_are_held_to_storage_bounds() {
-        let ranges = range(json!([{"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "10Gi"}}]));
-        let claim: PersistentVolumeClaim = serde_json::from_value(json!({"spec": {"resources": {"requests": {"storage": "20Gi"}}}})).unwrap();
-        assert_eq!(claim_problems(&ranges, &claim), vec!["maximum storage usage per PersistentVolumeClaim is 10Gi, but limit is 20Gi"]);
+        let ranges =
+            range(json!([{"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "10Gi"}}]));
+        let claim: PersistentVolumeClaim =
+            serde_json::from_value(json!({"spec": {"resources": {"requests": {"storage": "20Gi"}}}})).unwrap();
+        assert_eq!(
+            claim_problems(&ranges, &claim),
+            vec!["maximum storage usage per PersistentVolumeClaim is 10Gi, but limit is 20Gi"]
+        );
     }
 }

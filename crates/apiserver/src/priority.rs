@@ -14,8 +14,16 @@ use store::{EventKind, Store, WatchItem};
 
 /// The built-in classes every cluster has, as kube-apiserver creates them.
 pub const SYSTEM_CLASSES: [(&str, i64, &str); 2] = [
-    ("system-node-critical", 2_000_001_000, "Used for system critical pods that must not be moved from their current node."),
-    ("system-cluster-critical", 2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "Used for system critical pods that must not be moved from their current node.",
+    ),
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+    ),
 ];
 
 pub const PREFIX: &str = "/registry/scheduling.k8s.io/priorityclasses/";

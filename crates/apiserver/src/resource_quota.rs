@@ -92,7 +92,8 @@ fn charge(quota: &ResourceQuota, candidate: &Candidate, kind: &str, name: &str) 
     resource_list::add(&mut new_used, &requested);
     let over = resource_list::exceeded(&resource_list::mask(&new_used, &requested), &hard);
     if !over.is_empty() {
-        let only_over = |list: &ResourceList| list.iter().filter(|(n, _)| over.contains(n)).map(|(n, a)| (n.clone(), *a)).collect();
+        let only_over =
+            |list: &ResourceList| list.iter().filter(|(n, _)| over.contains(n)).map(|(n, a)| (n.clone(), *a)).collect();
         return Err(forbidden(format!(
             "exceeded quota: {quota_name}, requested: {}, used: {}, limited: {}",
             resource_list::pretty(&only_over(&requested)),
@@ -109,11 +110,17 @@ fn parse(kv: &KeyValue) -> ApiResult<ResourceQuota> {
 
 /// Charges a new object (`obj`, admitted and about to be stored as `name`) to the quotas of
 /// its namespace, or refuses it. A dry run is checked but charges nothing.
-pub async fn admit(api: &crate::api::Api, info: &ResourceInfo, namespace: &str, obj: &Value, name: &str, dry_run: bool) -> ApiResult<()> {
+pub async fn admit(
+    api: &crate::api::Api,
+    info: &ResourceInfo,
+    namespace: &str,
+    obj: &Value,
+    name: &str,
+    dry_run: bool,
+) -> ApiResult<()> {
     let Some(quotas_info) = api.registry.get("", "v1", "resourcequotas") else { return Ok(()) };
-    let prefix = objects::prefix(quotas_info, Some(namespace));
-    let listed = api.store.range(store::RangeRequest { prefix, ..Default::default() }).await?;
-    if listed.kvs.is_empty() {
+    let listed = api.quotas.list(&objects::prefix(quotas_info, Some(namespace))).await?;
+    if listed.is_empty() {
         return Ok(());
     }
     let candidate = Candidate::new(info, obj)?;
@@ -122,7 +129,7 @@ pub async fn admit(api: &crate::api::Api, info: &ResourceInfo, namespace: &str, 
     }
     // Every quota is checked before any is charged, so that a refusal charges nothing.
     let mut charges = Vec::new();
-    for kv in &listed.kvs {
+    for kv in &listed {
         let quota = parse(kv)?;
         if let Some(new_used) = charge(&quota, &candidate, info.plural, name)? {
             charges.push((kv.clone(), quota, new_used));
@@ -142,7 +149,12 @@ pub async fn admit(api: &crate::api::Api, info: &ResourceInfo, namespace: &str, 
                 Err(store::Error::Conflict { .. }) => {
                     let quota_name = quota.metadata.name.unwrap_or_default();
                     return Err(ApiError::conflict(
-                        crate::error::Subject { group: "", plural: "resourcequotas", kind: "ResourceQuota", name: &quota_name },
+                        crate::error::Subject {
+                            group: "",
+                            plural: "resourcequotas",
+                            kind: "ResourceQuota",
+                            name: &quota_name,
+                        },
                         "the object has been modified; please apply your changes to the latest version and try again",
                     ));
                 }
@@ -168,11 +180,15 @@ mod tests {
     use serde_json::json;
 
     fn quota(hard: Value, used: Value) -> ResourceQuota {
-        serde_json::from_value(json!({"metadata": {"name": "q"}, "spec": {"hard": hard}, "status": {"hard": hard, "used": used}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "q"}, "spec": {"hard": hard}, "status": {"hard": hard, "used": used}}),
+        )
+        .unwrap()
     }
 
     fn pod_candidate(resources: Value) -> Candidate<'static> {
-        let pod: Pod = serde_json::from_value(json!({"spec": {"containers": [{"name": "app", "resources": resources}]}})).unwrap();
+        let pod: Pod =
+            serde_json::from_value(json!({"spec": {"containers": [{"name": "app", "resources": resources}]}})).unwrap();
         let usage = usage::pod_usage(&pod, chrono::Utc::now());
         Candidate { pod: Some(pod), usage, group: "", plural: "pods" }
     }
@@ -181,7 +197,10 @@ mod tests {
     fn a_charge_over_the_limit_is_refused_with_what_exceeds() {
         let q = quota(json!({"pods": "2", "requests.cpu": "2"}), json!({"pods": "2", "requests.cpu": "500m"}));
         let err = charge(&q, &pod_candidate(json!({"requests": {"cpu": "1"}})), "pods", "web").unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (403, "pods \"web\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (403, "pods \"web\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2")
+        );
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //! a client resuming from a recent resourceVersion is served from memory; older ones go to
 //! the store's own history.
 
-use crate::objects;
+use crate::{objects, stored_json};
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use store::{EventKind, Store, WatchItem};
+use std::sync::{Arc, Mutex, OnceLock};
+use store::{EventKind, KeyValue, Store, WatchItem};
 use tokio::sync::broadcast;
 
 /// How many recent events each resource's cache keeps, and how much memory they may take.
@@ -20,38 +20,61 @@ const VALUE_SIZE_FACTOR: usize = 8;
 /// How many events a slow client may fall behind before its watch is ended.
 const FANOUT_CAPACITY: usize = 4096;
 
-/// One change, decoded once and shared by every watcher.
+/// One change, shared by every watcher. Its JSON is made once; it is decoded only if a
+/// watcher needs the object itself (to match a selector, print a table or convert it), once
+/// for all of them.
 pub struct CachedEvent {
     pub kind: EventKind,
     pub key: String,
     pub revision: i64,
-    /// The object after the change (for a delete: as it was, at the delete's revision).
-    pub object: Value,
-    /// Its JSON, encoded once for every watcher.
+    /// The object after the change (for a delete: as it was), as served.
     pub json: Bytes,
-    /// The object before the change, to tell when a change moves it in or out of a selection.
-    pub prev: Option<Value>,
+    /// The stored object before the change, to tell when a change moves it in or out of a
+    /// selection.
+    prev_stored: Option<KeyValue>,
+    object: OnceLock<Value>,
+    prev: OnceLock<Option<Value>>,
 }
 
 impl CachedEvent {
-    /// What the event costs in memory, roughly.
+    /// What the event costs in memory, roughly, counting its objects as decoded.
     fn footprint(&self) -> usize {
-        let decoded = if self.prev.is_some() { 2 } else { 1 };
+        let decoded = if self.prev_stored.is_some() { 2 } else { 1 };
         self.json.len() * (1 + decoded * VALUE_SIZE_FACTOR)
     }
 
     pub fn from_store(event: &store::Event) -> Option<CachedEvent> {
-        let object = objects::parse_stored(&event.kv).ok()?;
-        let json = Bytes::from(serde_json::to_vec(&object).ok()?);
-        let prev = event.prev.as_ref().and_then(|p| objects::parse_stored(p).ok());
+        let object = OnceLock::new();
+        let json = match stored_json::with_resource_version(&event.kv.value, event.kv.mod_revision) {
+            Some(json) => json,
+            None => {
+                let decoded = objects::parse_stored(&event.kv).ok()?;
+                let json = serde_json::to_vec(&decoded).ok()?;
+                let _ = object.set(decoded);
+                json
+            }
+        };
         Some(CachedEvent {
             kind: event.kind,
             key: event.kv.key.clone(),
             revision: event.revision(),
+            json: Bytes::from(json),
+            prev_stored: event.prev.clone(),
             object,
-            json,
-            prev,
+            prev: OnceLock::new(),
         })
+    }
+
+    pub fn object(&self) -> &Value {
+        self.object.get_or_init(|| serde_json::from_slice(&self.json).unwrap_or(Value::Null))
+    }
+
+    pub fn had_prev(&self) -> bool {
+        self.prev_stored.is_some()
+    }
+
+    pub fn prev(&self) -> Option<&Value> {
+        self.prev.get_or_init(|| self.prev_stored.as_ref().and_then(|p| objects::parse_stored(p).ok())).as_ref()
     }
 }
 

@@ -95,7 +95,11 @@ pub fn new<P: Resource<DynamicType = ()>>(
 
 /// The old revisions to delete so that at most `limit` remain, oldest first, sparing those
 /// `in_use` says pods still run (they stay even beyond the limit).
-pub fn beyond_limit<'a>(old: &[&'a ControllerRevision], limit: i32, in_use: impl Fn(&ControllerRevision) -> bool) -> Vec<&'a ControllerRevision> {
+pub fn beyond_limit<'a>(
+    old: &[&'a ControllerRevision],
+    limit: i32,
+    in_use: impl Fn(&ControllerRevision) -> bool,
+) -> Vec<&'a ControllerRevision> {
     let excess = old.len().saturating_sub(limit.max(0) as usize);
     let mut by_age = old.to_vec();
     by_age.sort_by_key(|r| r.revision.unwrap_or(0));
@@ -104,12 +108,18 @@ pub fn beyond_limit<'a>(old: &[&'a ControllerRevision], limit: i32, in_use: impl
 
 /// Creates `revision`, or finds it already there. Another revision under its name (a hash
 /// collision) is an error the caller resolves by raising the parent's collisionCount.
-pub async fn create(api: &Api<ControllerRevision>, revision: &ControllerRevision) -> Result<ControllerRevision, Collision> {
+pub async fn create(
+    api: &Api<ControllerRevision>,
+    revision: &ControllerRevision,
+) -> Result<ControllerRevision, Collision> {
     match api.create(&PostParams::default(), revision).await {
         Ok(created) => Ok(created),
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let existing = api.get(&revision.name_any()).await.map_err(Collision::Api)?;
-            let ours = existing.owner_references().iter().any(|r| revision.owner_references().first().is_some_and(|o| o.uid == r.uid));
+            let ours = existing
+                .owner_references()
+                .iter()
+                .any(|r| revision.owner_references().first().is_some_and(|o| o.uid == r.uid));
             if ours && holds(&existing, &revision.data.0) { Ok(existing) } else { Err(Collision::Hash) }
         }
         Err(e) => Err(Collision::Api(e)),
@@ -139,7 +149,10 @@ mod tests {
     use super::*;
 
     fn template(image: &str) -> PodTemplateSpec {
-        serde_json::from_value(json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -153,7 +166,11 @@ mod tests {
 
     #[test]
     fn history_beyond_the_limit_goes_oldest_first_sparing_live_revisions() {
-        let revision = |n: i64| ControllerRevision { revision: Some(n), metadata: ObjectMeta { name: Some(format!("r{n}")), ..Default::default() }, ..Default::default() };
+        let revision = |n: i64| ControllerRevision {
+            revision: Some(n),
+            metadata: ObjectMeta { name: Some(format!("r{n}")), ..Default::default() },
+            ..Default::default()
+        };
         let all: Vec<_> = [4, 1, 3, 2].into_iter().map(revision).collect();
         let old: Vec<_> = all.iter().collect();
         let names = |v: Vec<&ControllerRevision>| v.iter().map(|r| r.name_any()).collect::<Vec<_>>();

@@ -24,7 +24,8 @@ const LEADER_ANNOTATION: &str = "control-plane.alpha.kubernetes.io/leader";
 /// The most addresses of one subset mirrored (--mirroring-max-endpoints-per-subset).
 const MAX_ENDPOINTS_PER_SUBSET: usize = 1000;
 /// Annotations of the Endpoints that are not carried over to the slices.
-const NOT_MIRRORED_ANNOTATIONS: &[&str] = &["endpoints.kubernetes.io/last-change-trigger-time", "kubectl.kubernetes.io/last-applied-configuration"];
+const NOT_MIRRORED_ANNOTATIONS: &[&str] =
+    &["endpoints.kubernetes.io/last-change-trigger-time", "kubectl.kubernetes.io/last-applied-configuration"];
 
 struct Context {
     informers: Arc<Informers>,
@@ -42,7 +43,13 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
             managed(&s).then(|| named(&s.metadata, endpoints))
         });
     let writer = Writer::new(client, informers.endpoint_slices.clone());
-    drive("endpointslicemirroring-controller", controller, reconcile, Arc::new(Context { informers: informers.clone(), writer })).await;
+    drive(
+        "endpointslicemirroring-controller",
+        controller,
+        reconcile,
+        Arc::new(Context { informers: informers.clone(), writer }),
+    )
+    .await;
 }
 
 /// The Endpoints named `name` in the namespace of the object `meta` describes.
@@ -59,8 +66,10 @@ fn mirrored(endpoints: &Endpoints, informers: &Informers) -> bool {
     let meta = &endpoints.metadata;
     let skipped = meta.labels.as_ref().and_then(|l| l.get(SKIP_MIRROR_LABEL)).map(String::as_str) == Some("true");
     let leader = meta.annotations.as_ref().is_some_and(|a| a.contains_key(LEADER_ANNOTATION));
-    let service = informers.services.get(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
-    let selectorless = service.is_some_and(|s| s.spec.as_ref().and_then(|s| s.selector.as_ref()).is_none_or(|s| s.is_empty()));
+    let service =
+        informers.services.get(meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+    let selectorless =
+        service.is_some_and(|s| s.spec.as_ref().and_then(|s| s.selector.as_ref()).is_none_or(|s| s.is_empty()));
     !skipped && !leader && selectorless && meta.deletion_timestamp.is_none()
 }
 
@@ -104,7 +113,12 @@ fn groups(endpoints: &Endpoints) -> Vec<Group> {
             .ports
             .iter()
             .flatten()
-            .map(|p| EndpointPort { name: p.name.clone(), port: Some(p.port), protocol: p.protocol.clone(), app_protocol: p.app_protocol.clone() })
+            .map(|p| EndpointPort {
+                name: p.name.clone(),
+                port: Some(p.port),
+                protocol: p.protocol.clone(),
+                app_protocol: p.app_protocol.clone(),
+            })
             .collect();
         let ready = subset.addresses.iter().flatten().map(|a| (a, true));
         let not_ready = subset.not_ready_addresses.iter().flatten().map(|a| (a, false));
@@ -146,7 +160,16 @@ mod tests {
         let groups = groups(&endpoints);
         let summary: Vec<_> = groups
             .iter()
-            .map(|g| (g.address_type.as_str(), g.ports[0].port.unwrap(), g.endpoints.iter().map(|e| (e.addresses[0].as_str(), e.conditions.as_ref().unwrap().ready.unwrap())).collect::<Vec<_>>()))
+            .map(|g| {
+                (
+                    g.address_type.as_str(),
+                    g.ports[0].port.unwrap(),
+                    g.endpoints
+                        .iter()
+                        .map(|e| (e.addresses[0].as_str(), e.conditions.as_ref().unwrap().ready.unwrap()))
+                        .collect::<Vec<_>>(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,

@@ -37,7 +37,12 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let endpoints = informers.endpoints.subscribe().map(|c| Ok(c.object));
     let controller = Controller::for_stream(triggers(services.subscribe()), services.store())
         .watches_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
-        .watches_stream(endpoints, |e: Endpoints| Some(ObjectRef::<Service>::new(&e.metadata.name.unwrap_or_default()).within(&e.metadata.namespace.unwrap_or_default())));
+        .watches_stream(endpoints, |e: Endpoints| {
+            Some(
+                ObjectRef::<Service>::new(&e.metadata.name.unwrap_or_default())
+                    .within(&e.metadata.namespace.unwrap_or_default()),
+            )
+        });
     let ctx = Arc::new(Context { client, informers: informers.clone(), pods_of_services });
     tokio::join!(drive("endpoint-controller", controller, reconcile, ctx.clone()), delete_leftovers(ctx));
 }
@@ -96,7 +101,8 @@ fn subsets(service: &Service, pods: &[Arc<Pod>]) -> (Vec<EndpointSubset>, bool) 
             target_ref: Some(service_pods::pod_reference(pod)),
         };
         let service_ports = service_pods::ports(service);
-        let ports: Vec<PortKey> = service_ports.iter().filter_map(|p| Some(PortKey::of(p, service_pods::target_port(pod, p)?))).collect();
+        let ports: Vec<PortKey> =
+            service_ports.iter().filter_map(|p| Some(PortKey::of(p, service_pods::target_port(pod, p)?))).collect();
         if ports.is_empty() && !(service_ports.is_empty() && service_pods::is_headless(service)) {
             continue;
         }
@@ -152,7 +158,12 @@ impl PortKey {
     }
 
     fn into_port(self) -> EndpointPort {
-        EndpointPort { name: Some(self.name).filter(|n| !n.is_empty()), port: self.port, protocol: Some(self.protocol), app_protocol: self.app_protocol }
+        EndpointPort {
+            name: Some(self.name).filter(|n| !n.is_empty()),
+            port: self.port,
+            protocol: Some(self.protocol),
+            app_protocol: self.app_protocol,
+        }
     }
 }
 
@@ -168,7 +179,8 @@ async fn delete_leftovers(ctx: Arc<Context>) {
     let mut deletions = informers.services.subscribe().filter(|c| std::future::ready(c.deleted));
     while let Some(change) = deletions.next().await {
         let meta = &change.object.metadata;
-        let (namespace, name) = (meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+        let (namespace, name) =
+            (meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
         if let Some(endpoints) = informers.endpoints.get(namespace, name) {
             delete_if_left_over(&ctx, &endpoints).await;
         }
@@ -183,7 +195,10 @@ async fn delete_if_left_over(ctx: &Context, endpoints: &Endpoints) {
         return;
     }
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), namespace);
-    let params = DeleteParams { preconditions: Some(Preconditions { uid: meta.uid.clone(), resource_version: None }), ..Default::default() };
+    let params = DeleteParams {
+        preconditions: Some(Preconditions { uid: meta.uid.clone(), resource_version: None }),
+        ..Default::default()
+    };
     match api.delete(name, &params).await {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
@@ -256,7 +271,9 @@ mod tests {
     #[test]
     fn addresses_beyond_capacity_are_truncated_ready_first() {
         let svc = service(json!({"ports": [{"port": 80, "targetPort": 80}]}));
-        let pods: Vec<_> = (0..1200).map(|i| pod(&format!("p{i}"), &format!("10.0.{}.{}", i / 250, i % 250), i >= 300, json!([]))).collect();
+        let pods: Vec<_> = (0..1200)
+            .map(|i| pod(&format!("p{i}"), &format!("10.0.{}.{}", i / 250, i % 250), i >= 300, json!([])))
+            .collect();
         let (subsets, truncated) = subsets(&svc, &pods);
         assert!(truncated);
         assert_eq!(subsets[0].addresses.as_ref().unwrap().len(), 900);

@@ -101,7 +101,10 @@ impl Expectations {
 
     /// The children's changes as a controller's triggers, each first settling what its
     /// controller expects.
-    pub fn observing<K>(self: &Arc<Self>, changes: impl Stream<Item = Change<K>> + Send + 'static) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+    pub fn observing<K>(
+        self: &Arc<Self>,
+        changes: impl Stream<Item = Change<K>> + Send + 'static,
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
     where
         K: Resource + Send + 'static,
     {
@@ -115,7 +118,10 @@ impl Expectations {
     }
 
     /// The owners' changes, passed on; a deleted owner's expectations are dropped.
-    pub fn clearing_deleted<K>(self: &Arc<Self>, changes: impl Stream<Item = Change<K>> + Send + 'static) -> impl Stream<Item = Change<K>> + Send + 'static
+    pub fn clearing_deleted<K>(
+        self: &Arc<Self>,
+        changes: impl Stream<Item = Change<K>> + Send + 'static,
+    ) -> impl Stream<Item = Change<K>> + Send + 'static
     where
         K: Resource + Send + 'static,
     {
@@ -134,7 +140,12 @@ mod tests {
 
     fn meta(name: &str, uid: &str, terminating: bool) -> ObjectMeta {
         let deletion = terminating.then(|| serde_json::from_value(serde_json::json!("2026-01-01T00:00:00Z")).unwrap());
-        ObjectMeta { name: Some(name.into()), uid: Some(uid.into()), deletion_timestamp: deletion, ..Default::default() }
+        ObjectMeta {
+            name: Some(name.into()),
+            uid: Some(uid.into()),
+            deletion_timestamp: deletion,
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -6,11 +6,11 @@
 
 use futures::channel::mpsc::{UnboundedSender, unbounded};
 use futures::{Stream, StreamExt};
+use kube::Resource;
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
-use kube::Resource;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
@@ -117,7 +117,12 @@ where
         let store = writer.as_reader();
         let shared = Arc::new(Mutex::new(Shared { writer, subscribers: Vec::new() }));
         let (listed, listed_rx) = watch::channel(false);
-        let informer = Arc::new(Informer { store: store.clone(), listed: listed_rx, index: Arc::default(), shared: shared.clone() });
+        let informer = Arc::new(Informer {
+            store: store.clone(),
+            listed: listed_rx,
+            index: Arc::default(),
+            shared: shared.clone(),
+        });
         let index = informer.index.clone();
         tasks.spawn(async move {
             let mut events = watcher::watcher(api, config).default_backoff().boxed();
@@ -135,7 +140,8 @@ where
                 match &event {
                     Event::Apply(object) => {
                         // The store's own copy, shared rather than cloned.
-                        let stored = store.get(&ObjectRef::from_obj(object)).unwrap_or_else(|| Arc::new(object.clone()));
+                        let stored =
+                            store.get(&ObjectRef::from_obj(object)).unwrap_or_else(|| Arc::new(object.clone()));
                         index.write().unwrap().insert(stored);
                         shared.send(object, false);
                     }
@@ -149,7 +155,10 @@ where
                         let fresh = Index::of(listed_now.clone());
                         // Objects that went while the watch was down are gone from the new
                         // list: subscribers hear of them as deletions.
-                        let vanished = before.unwrap_or_default().into_iter().filter(|o| !fresh.owner_of.contains_key(&key_of(o.as_ref())));
+                        let vanished = before
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|o| !fresh.owner_of.contains_key(&key_of(o.as_ref())));
                         for object in vanished {
                             shared.send(&object, true);
                         }

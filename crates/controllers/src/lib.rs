@@ -50,13 +50,15 @@ use informer::{Change, Informer};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Endpoints, Node, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Service};
+use k8s_openapi::api::core::v1::{
+    Endpoints, Node, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Resource;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::watcher;
-use kube::Resource;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::future::Future;
@@ -141,7 +143,11 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
         endpoint_slices: start(&client, &mut tasks),
         persistent_volume_claims: start(&client, &mut tasks),
         resource_quotas: start(&client, &mut tasks),
-        leases: Informer::start(Api::namespaced(client.clone(), node_lifecycle::LEASE_NAMESPACE), watcher::Config::default(), &mut tasks),
+        leases: Informer::start(
+            Api::namespaced(client.clone(), node_lifecycle::LEASE_NAMESPACE),
+            watcher::Config::default(),
+            &mut tasks,
+        ),
         pod_disruption_budgets: start(&client, &mut tasks),
     });
     let pods_by_node = pods_by_node::PodsByNode::start(informers.pods.clone(), &mut tasks);
@@ -160,7 +166,12 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
     tasks.spawn(endpoint_slice_mirroring::run(client.clone(), informers.clone()));
     tasks.spawn(namespace::run(client.clone()));
     tasks.spawn(persistent_volume_binder::run(client.clone()));
-    tasks.spawn(node_lifecycle::run(client.clone(), informers.clone(), pods_by_node.clone(), settings.node_lifecycle.clone()));
+    tasks.spawn(node_lifecycle::run(
+        client.clone(),
+        informers.clone(),
+        pods_by_node.clone(),
+        settings.node_lifecycle.clone(),
+    ));
     tasks.spawn(taint_eviction::run(client.clone(), informers.clone(), pods_by_node));
     tasks.spawn(pod_gc::run(client.clone(), informers.clone(), settings.terminated_pod_gc_threshold));
     tasks.spawn(service_accounts::run(client.clone(), settings.root_ca.clone()));
@@ -183,8 +194,12 @@ fn triggers<K: Clone + Send + 'static>(
 
 /// Runs a controller's reconciles until its triggers end; a failed reconcile is retried
 /// after a short wait (conflicts, the usual failure, resolve at once on a fresh read).
-async fn drive<K, Ctx, Fut>(name: &'static str, controller: Controller<K>, reconcile: fn(Arc<K>, Arc<Ctx>) -> Fut, ctx: Arc<Ctx>)
-where
+async fn drive<K, Ctx, Fut>(
+    name: &'static str,
+    controller: Controller<K>,
+    reconcile: fn(Arc<K>, Arc<Ctx>) -> Fut,
+    ctx: Arc<Ctx>,
+) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     Ctx: Send + Sync + 'static,
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,

@@ -6,11 +6,11 @@
 use crate::status::{conditions_value, set_condition};
 use crate::{Error, drive};
 use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, Scope, verbs};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
-use kube::ResourceExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,34 +37,90 @@ async fn reconcile(ns: Arc<Namespace>, client: Arc<kube::Client>) -> Result<Acti
     let name = ns.name_any();
     let (remaining, failures) = empty(&client, &name).await?;
     let mut conditions = crate::status::conditions(ns.as_ref());
-    set_condition(&mut conditions, "NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
-        "All resources successfully discovered", false);
-    set_condition(&mut conditions, "NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
-        "All legacy kube types successfully parsed", false);
+    set_condition(
+        &mut conditions,
+        "NamespaceDeletionDiscoveryFailure",
+        "False",
+        "ResourcesDiscovered",
+        "All resources successfully discovered",
+        false,
+    );
+    set_condition(
+        &mut conditions,
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "False",
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed",
+        false,
+    );
     if failures.is_empty() {
-        set_condition(&mut conditions, "NamespaceDeletionContentFailure", "False", "ContentDeleted",
-            "All content successfully deleted, may be waiting on finalization", false);
+        set_condition(
+            &mut conditions,
+            "NamespaceDeletionContentFailure",
+            "False",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization",
+            false,
+        );
     } else {
-        set_condition(&mut conditions, "NamespaceDeletionContentFailure", "True", "ContentDeletionFailed",
-            &format!("Failed to delete all resource types, {} remaining: {}", failures.len(), failures.join(", ")), false);
+        set_condition(
+            &mut conditions,
+            "NamespaceDeletionContentFailure",
+            "True",
+            "ContentDeletionFailed",
+            &format!("Failed to delete all resource types, {} remaining: {}", failures.len(), failures.join(", ")),
+            false,
+        );
     }
     if remaining.resources.is_empty() {
-        set_condition(&mut conditions, "NamespaceContentRemaining", "False", "ContentRemoved", "All content successfully removed", false);
+        set_condition(
+            &mut conditions,
+            "NamespaceContentRemaining",
+            "False",
+            "ContentRemoved",
+            "All content successfully removed",
+            false,
+        );
     } else {
-        let what: Vec<String> = remaining.resources.iter().map(|(r, n)| format!("{r} has {n} resource instances")).collect();
-        set_condition(&mut conditions, "NamespaceContentRemaining", "True", "SomeResourcesRemain",
-            &format!("Some resources are remaining: {}", what.join(", ")), false);
+        let what: Vec<String> =
+            remaining.resources.iter().map(|(r, n)| format!("{r} has {n} resource instances")).collect();
+        set_condition(
+            &mut conditions,
+            "NamespaceContentRemaining",
+            "True",
+            "SomeResourcesRemain",
+            &format!("Some resources are remaining: {}", what.join(", ")),
+            false,
+        );
     }
     if remaining.finalizers.is_empty() {
-        set_condition(&mut conditions, "NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
-            "All content-preserving finalizers finished", false);
+        set_condition(
+            &mut conditions,
+            "NamespaceFinalizersRemaining",
+            "False",
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished",
+            false,
+        );
     } else {
-        let what: Vec<String> = remaining.finalizers.iter().map(|(f, n)| format!("{f} in {n} resource instances")).collect();
-        set_condition(&mut conditions, "NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
-            &format!("Some content in the namespace has finalizers remaining: {}", what.join(", ")), false);
+        let what: Vec<String> =
+            remaining.finalizers.iter().map(|(f, n)| format!("{f} in {n} resource instances")).collect();
+        set_condition(
+            &mut conditions,
+            "NamespaceFinalizersRemaining",
+            "True",
+            "SomeFinalizersRemain",
+            &format!("Some content in the namespace has finalizers remaining: {}", what.join(", ")),
+            false,
+        );
     }
     let api: Api<Namespace> = Api::all((*client).clone());
-    crate::status::write(&api, ns.as_ref(), serde_json::json!({"phase": "Terminating", "conditions": conditions_value(conditions)})).await?;
+    crate::status::write(
+        &api,
+        ns.as_ref(),
+        serde_json::json!({"phase": "Terminating", "conditions": conditions_value(conditions)}),
+    )
+    .await?;
     if !remaining.resources.is_empty() || !failures.is_empty() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
@@ -91,7 +147,11 @@ async fn empty(client: &kube::Client, namespace: &str) -> Result<(Remaining, Vec
                 continue;
             }
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-            let label = if resource.group.is_empty() { resource.plural.clone() } else { format!("{}.{}", resource.plural, resource.group) };
+            let label = if resource.group.is_empty() {
+                resource.plural.clone()
+            } else {
+                format!("{}.{}", resource.plural, resource.group)
+            };
             let deleted = if caps.supports_operation(verbs::DELETE_COLLECTION) {
                 api.delete_collection(&DeleteParams::background(), &ListParams::default()).await.map(|_| ())
             } else {

@@ -5,10 +5,10 @@
 use crate::informer::{Informer, controller_uid};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::fmt::Debug;
@@ -65,20 +65,42 @@ where
 /// the objects it no longer matches (kube's ControllerRefManager). Adoption first checks,
 /// against the API rather than a cache, that the owner still exists and is not being
 /// deleted.
-pub async fn claim<O, K>(client: &kube::Client, owner: &O, selector: &Selector, children: &Informer<K>) -> kube::Result<Vec<Arc<K>>>
+pub async fn claim<O, K>(
+    client: &kube::Client,
+    owner: &O,
+    selector: &Selector,
+    children: &Informer<K>,
+) -> kube::Result<Vec<Arc<K>>>
 where
     O: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
 {
     claim_where(client, owner, |child: &K| selector.matches(labels_of(child)), children).await
 }
 
 /// [`claim`] with a test of its own in place of a selector: a StatefulSet claims only the
 /// pods its selector matches that are also named as its members.
-pub async fn claim_where<O, K>(client: &kube::Client, owner: &O, matches: impl Fn(&K) -> bool, children: &Informer<K>) -> kube::Result<Vec<Arc<K>>>
+pub async fn claim_where<O, K>(
+    client: &kube::Client,
+    owner: &O,
+    matches: impl Fn(&K) -> bool,
+    children: &Informer<K>,
+) -> kube::Result<Vec<Arc<K>>>
 where
     O: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let meta = owner.meta();
     let (uid, namespace) = (meta.uid.clone().unwrap_or_default(), meta.namespace.clone().unwrap_or_default());
@@ -120,14 +142,19 @@ where
 
 /// Rewrites the object's owner references, on the condition that it has not changed since
 /// it was read.
-pub async fn set_references<K>(api: &Api<K>, child: &K, change: impl FnOnce(&mut Vec<OwnerReference>)) -> kube::Result<K>
+pub async fn set_references<K>(
+    api: &Api<K>,
+    child: &K,
+    change: impl FnOnce(&mut Vec<OwnerReference>),
+) -> kube::Result<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
     let meta = child.meta();
     let mut refs = meta.owner_references.clone().unwrap_or_default();
     change(&mut refs);
-    let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": meta.resource_version, "uid": meta.uid}});
+    let patch =
+        json!({"metadata": {"ownerReferences": refs, "resourceVersion": meta.resource_version, "uid": meta.uid}});
     api.patch(meta.name.as_deref().unwrap_or_default(), &PatchParams::default(), &Patch::Merge(&patch)).await
 }
 

@@ -11,12 +11,12 @@
 
 use crate::{Error, drive};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::ResourceExt;
 use scheduler::resources::milli;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -41,12 +41,23 @@ pub async fn run(client: kube::Client) {
     // A new or freed volume may satisfy any pending claim; a claim's change concerns the
     // volume it names.
     let pending = claim_store.clone();
-    let claims = claims.watches(Api::<PersistentVolume>::all(client.clone()), watcher::Config::default(), move |_: PersistentVolume| {
-        pending.state().into_iter().filter(|c| volume_name(c).is_none()).map(|c| ObjectRef::from_obj(c.as_ref())).collect::<Vec<_>>()
-    });
-    let volumes = volumes.watches(Api::<PersistentVolumeClaim>::all(client.clone()), watcher::Config::default(), |claim: PersistentVolumeClaim| {
-        volume_name(&claim).map(ObjectRef::new)
-    });
+    let claims = claims.watches(
+        Api::<PersistentVolume>::all(client.clone()),
+        watcher::Config::default(),
+        move |_: PersistentVolume| {
+            pending
+                .state()
+                .into_iter()
+                .filter(|c| volume_name(c).is_none())
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
+    let volumes = volumes.watches(
+        Api::<PersistentVolumeClaim>::all(client.clone()),
+        watcher::Config::default(),
+        |claim: PersistentVolumeClaim| volume_name(&claim).map(ObjectRef::new),
+    );
     let ctx = Arc::new(Context { client, volumes: volume_store, claims: claim_store });
     tokio::join!(
         drive("persistentvolume-binder-claims", claims, sync_claim, ctx.clone()),
@@ -66,7 +77,9 @@ fn class_of_volume(volume: &PersistentVolume) -> &str {
     volume.spec.as_ref().and_then(|s| s.storage_class_name.as_deref()).unwrap_or("")
 }
 
-fn storage(list: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>) -> i128 {
+fn storage(
+    list: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> i128 {
     list.and_then(|l| l.get("storage")).and_then(|q| milli(&q.0)).unwrap_or(0)
 }
 
@@ -81,7 +94,9 @@ fn capacity(volume: &PersistentVolume) -> i128 {
 /// Whether the volume's claim reference names this claim (by uid once it has one).
 fn claimed_by(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> bool {
     let Some(r) = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) else { return false };
-    r.namespace == claim.namespace() && r.name.as_deref() == Some(claim.name_any().as_str()) && r.uid.as_ref().is_none_or(|uid| claim.uid().as_ref() == Some(uid))
+    r.namespace == claim.namespace()
+        && r.name.as_deref() == Some(claim.name_any().as_str())
+        && r.uid.as_ref().is_none_or(|uid| claim.uid().as_ref() == Some(uid))
 }
 
 /// Whether the volume can hold the claim: class, mode, access modes, selector, size.
@@ -136,7 +151,8 @@ async fn sync_claim(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Context>) -> Res
         }
         return Ok(Action::requeue(RESYNC));
     };
-    let claimed_by_other = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some() && !claimed_by(&volume, &claim);
+    let claimed_by_other =
+        volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some() && !claimed_by(&volume, &claim);
     if claimed_by_other {
         if volume_name(&claim).is_some() {
             let message = format!("volume \"{}\" already bound to a different claim.", volume.name_any());
@@ -153,7 +169,9 @@ async fn sync_claim(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Context>) -> Res
 /// finished by the next sync.
 async fn bind(ctx: &Context, volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> Result<(), Error> {
     let volumes: Api<PersistentVolume> = Api::all(ctx.client.clone());
-    let volume = if claimed_by(volume, claim) && volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some_and(|r| r.uid.is_some()) {
+    let volume = if claimed_by(volume, claim)
+        && volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some_and(|r| r.uid.is_some())
+    {
         volume.clone()
     } else {
         let mut annotations = json!({});
@@ -172,7 +190,8 @@ async fn bind(ctx: &Context, volume: &PersistentVolume, claim: &PersistentVolume
     };
     crate::status::write(&volumes, &volume, json!({"phase": "Bound"})).await?;
 
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default());
+    let claims: Api<PersistentVolumeClaim> =
+        Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default());
     let claim = if volume_name(claim).is_some() && claim.annotations().contains_key(BIND_COMPLETED) {
         claim.clone()
     } else {
@@ -193,7 +212,8 @@ async fn bind(ctx: &Context, volume: &PersistentVolume, claim: &PersistentVolume
 }
 
 async fn write_claim_status(ctx: &Context, claim: &PersistentVolumeClaim, status: Value) -> Result<(), Error> {
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default());
+    let claims: Api<PersistentVolumeClaim> =
+        Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default());
     Ok(crate::status::write(&claims, claim, status).await?)
 }
 
@@ -211,7 +231,8 @@ async fn sync_volume(volume: Arc<PersistentVolume>, ctx: Arc<Context>) -> Result
         crate::status::write(&volumes, &volume, json!({"phase": "Available"})).await?;
         return Ok(Action::await_change());
     };
-    let (namespace, name) = (claim_ref.namespace.clone().unwrap_or_default(), claim_ref.name.clone().unwrap_or_default());
+    let (namespace, name) =
+        (claim_ref.namespace.clone().unwrap_or_default(), claim_ref.name.clone().unwrap_or_default());
     let cached = ctx.claims.get(&ObjectRef::new(&name).within(&namespace));
     if cached.as_ref().is_some_and(|c| c.uid().as_ref() == Some(uid)) {
         // Bound, or being bound: the claim's sync finishes the binding.
@@ -225,7 +246,10 @@ async fn sync_volume(volume: Arc<PersistentVolume>, ctx: Arc<Context>) -> Result
     match volume.spec.as_ref().and_then(|s| s.persistent_volume_reclaim_policy.as_deref()) {
         Some("Delete") => {
             let preconditions = Preconditions { uid: volume.uid(), resource_version: volume.resource_version() };
-            match volumes.delete(&volume.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
+            match volumes
+                .delete(&volume.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() })
+                .await
+            {
                 Ok(_) => {}
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => return Err(e.into()),
@@ -256,31 +280,40 @@ mod tests {
         serde_json::from_value(json!({
             "metadata": {"name": "data", "namespace": "ns", "uid": "u1"},
             "spec": {"resources": {"requests": {"storage": size}}, "accessModes": modes, "storageClassName": class},
-        })).unwrap()
+        }))
+        .unwrap()
     }
 
     #[test]
     fn the_smallest_volume_that_fits_is_chosen() {
-        let volumes = [volume("big", "10Gi", None, &["ReadWriteOnce"]), volume("small", "2Gi", None, &["ReadWriteOnce"]), volume("tiny", "500Mi", None, &["ReadWriteOnce"])];
+        let volumes = [
+            volume("big", "10Gi", None, &["ReadWriteOnce"]),
+            volume("small", "2Gi", None, &["ReadWriteOnce"]),
+            volume("tiny", "500Mi", None, &["ReadWriteOnce"]),
+        ];
         assert_eq!(best_volume(&volumes, &claim("1Gi", None, &["ReadWriteOnce"])).unwrap().name_any(), "small");
     }
 
     #[test]
     fn class_access_modes_and_selector_must_match() {
-        let volumes = [volume("fast", "5Gi", Some("fast"), &["ReadWriteOnce"]), volume("rox", "5Gi", None, &["ReadOnlyMany"])];
+        let volumes =
+            [volume("fast", "5Gi", Some("fast"), &["ReadWriteOnce"]), volume("rox", "5Gi", None, &["ReadOnlyMany"])];
         assert!(best_volume(&volumes, &claim("1Gi", None, &["ReadWriteOnce"])).is_none());
         assert_eq!(best_volume(&volumes, &claim("1Gi", Some("fast"), &["ReadWriteOnce"])).unwrap().name_any(), "fast");
         let mut selective = claim("1Gi", Some("fast"), &["ReadWriteOnce"]);
-        selective.spec.as_mut().unwrap().selector = serde_json::from_value(json!({"matchLabels": {"tier": "slow"}})).unwrap();
+        selective.spec.as_mut().unwrap().selector =
+            serde_json::from_value(json!({"matchLabels": {"tier": "slow"}})).unwrap();
         assert!(best_volume(&volumes, &selective).is_none());
     }
 
     #[test]
     fn a_volume_pre_bound_to_the_claim_wins_and_one_bound_elsewhere_is_skipped() {
         let mut pre_bound = (*volume("pre", "50Gi", None, &["ReadWriteOnce"])).clone();
-        pre_bound.spec.as_mut().unwrap().claim_ref = serde_json::from_value(json!({"namespace": "ns", "name": "data"})).unwrap();
+        pre_bound.spec.as_mut().unwrap().claim_ref =
+            serde_json::from_value(json!({"namespace": "ns", "name": "data"})).unwrap();
         let mut taken = (*volume("taken", "1Gi", None, &["ReadWriteOnce"])).clone();
-        taken.spec.as_mut().unwrap().claim_ref = serde_json::from_value(json!({"namespace": "ns", "name": "other", "uid": "u2"})).unwrap();
+        taken.spec.as_mut().unwrap().claim_ref =
+            serde_json::from_value(json!({"namespace": "ns", "name": "other", "uid": "u2"})).unwrap();
         let volumes = [Arc::new(taken), volume("free", "2Gi", None, &["ReadWriteOnce"]), Arc::new(pre_bound)];
         assert_eq!(best_volume(&volumes, &claim("1Gi", None, &["ReadWriteOnce"])).unwrap().name_any(), "pre");
     }

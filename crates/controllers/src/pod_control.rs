@@ -6,8 +6,8 @@
 use crate::expectations::Expectations;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::Resource;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use std::sync::Arc;
 
 /// Whose pods these are, and who says so in events.
@@ -76,7 +76,8 @@ impl<O: Resource<DynamicType = ()>> PodControl<'_, O> {
         let (name, uid) = (pod.metadata.name.clone().unwrap_or_default(), pod.metadata.uid.clone().unwrap_or_default());
         self.expectations.expect_deletion(self.owner_uid(), &uid);
         let preconditions = Preconditions { uid: Some(uid.clone()), resource_version: None };
-        match self.api().delete(&name, &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
+        match self.api().delete(&name, &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await
+        {
             Ok(_) => {
                 self.event("Normal", "SuccessfulDelete", &format!("Deleted pod: {name}")).await;
                 Ok(())

@@ -97,7 +97,8 @@ impl PodGc {
         let orphaned = pods.iter().filter(|p| gone.contains(node_name(p))).cloned().collect();
         self.delete_all(orphaned, Some(("DeletionByPodGC", "PodGC: node no longer exists"))).await;
 
-        let unscheduled_terminating = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && node_name(p).is_empty());
+        let unscheduled_terminating =
+            pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && node_name(p).is_empty());
         self.delete_all(unscheduled_terminating.cloned().collect(), None).await;
     }
 
@@ -111,7 +112,8 @@ impl PodGc {
                 self.quarantined.entry(node.to_string()).or_insert(now);
             }
         }
-        let due: Vec<String> = self.quarantined.iter().filter(|(_, since)| now >= **since + QUARANTINE).map(|(n, _)| n.clone()).collect();
+        let due: Vec<String> =
+            self.quarantined.iter().filter(|(_, since)| now >= **since + QUARANTINE).map(|(n, _)| n.clone()).collect();
         let api: Api<Node> = Api::all(self.client.clone());
         let mut gone = HashSet::new();
         for node in due {
@@ -155,11 +157,13 @@ impl PodGc {
             if let Some((reason, message)) = disruption {
                 status::set_condition(&mut conditions, "DisruptionTarget", "True", reason, message, false);
             }
-            status::write(&api, &fresh, json!({"phase": "Failed", "conditions": status::conditions_value(conditions)})).await?;
+            status::write(&api, &fresh, json!({"phase": "Failed", "conditions": status::conditions_value(conditions)}))
+                .await?;
         }
         tracing::info!(pod = name, namespace, "PodGC is force deleting the pod");
         let preconditions = Preconditions { uid: pod.metadata.uid.clone(), resource_version: None };
-        let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
+        let params =
+            DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
         match api.delete(&name, &params).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),

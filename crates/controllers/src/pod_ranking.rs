@@ -83,7 +83,8 @@ mod tests {
 
     fn pod(name: &str, node: &str, phase: &str, ready: bool, created_secs_ago: i64) -> Arc<Pod> {
         let created = (Utc::now() - chrono::Duration::seconds(created_secs_ago)).to_rfc3339();
-        let conditions = if ready { json!([{"type": "Ready", "status": "True", "lastTransitionTime": created}]) } else { json!([]) };
+        let conditions =
+            if ready { json!([{"type": "Ready", "status": "True", "lastTransitionTime": created}]) } else { json!([]) };
         Arc::new(
             serde_json::from_value(json!({
                 "metadata": {"name": name, "uid": name, "creationTimestamp": created},
@@ -104,7 +105,8 @@ mod tests {
             pod("young-ready", "n3", "Running", true, 10),
             pod("doubled-up", "n1", "Running", true, 100_000),
         ];
-        let order: Vec<_> = to_delete(pods.clone(), &pods, 5).iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+        let order: Vec<_> =
+            to_delete(pods.clone(), &pods, 5).iter().map(|p| p.metadata.name.clone().unwrap()).collect();
         // The two ready pods sharing n1 go before the one alone on n3; between them, of the
         // same age, the uid decides.
         assert_eq!(order, ["unscheduled", "pending", "not-ready", "doubled-up", "old-ready"]);

@@ -87,6 +87,7 @@ pub fn generate_name(base: &str) -> String {
     const MAX_BASE: usize = 63 - 5;
     let base = if base.len() > MAX_BASE { &base[..MAX_BASE] } else { base };
     let random = uuid::Uuid::new_v4();
-    let suffix: String = random.as_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let suffix: String =
+        random.as_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
     format!("{base}{suffix}")
 }

@@ -8,16 +8,16 @@
 
 use crate::expectations::Expectations;
 use crate::informer::{Informer, controller_uid};
-use crate::pods::{from_template, generate_name, is_active, is_available, is_ready, is_terminating, ready_since};
 use crate::pod_control::PodControl;
+use crate::pods::{from_template, generate_name, is_active, is_available, is_ready, is_terminating, ready_since};
 use crate::status::{self, count};
 use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
+use kube::Resource;
 use kube::api::Api;
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
-use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -29,7 +29,16 @@ use std::time::Duration;
 const BURST: usize = 500;
 
 /// What the controller reads from a ReplicaSet or a ReplicationController.
-pub trait Replicated: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static {
+pub trait Replicated:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
     const COMPONENT: &'static str;
     /// Whether the status counts terminating pods (ReplicaSets do).
     const COUNTS_TERMINATING: bool;
@@ -97,7 +106,12 @@ pub struct Context<R: Replicated> {
 }
 
 pub async fn run<R: Replicated>(client: kube::Client, informers: Arc<Informers>, owners: Arc<Informer<R>>) {
-    let ctx = Arc::new(Context { client, informers: informers.clone(), owners: owners.clone(), expectations: Arc::default() });
+    let ctx = Arc::new(Context {
+        client,
+        informers: informers.clone(),
+        owners: owners.clone(),
+        expectations: Arc::default(),
+    });
     let pods = ctx.expectations.observing(informers.pods.subscribe());
     let own = ctx.expectations.clearing_deleted(owners.subscribe());
     let store = owners.store();
@@ -116,15 +130,13 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
     let settled = ctx.expectations.satisfied(&uid);
     let claimed = owner::claim(&ctx.client, owner.as_ref(), &selector, &ctx.informers.pods).await?;
     let active: Vec<Arc<Pod>> = claimed.iter().filter(|p| is_active(p)).cloned().collect();
-    let failure = if settled && owner.meta().deletion_timestamp.is_none() {
-        manage(&owner, &active, &ctx).await
-    } else {
-        None
-    };
+    let failure =
+        if settled && owner.meta().deletion_timestamp.is_none() { manage(&owner, &active, &ctx).await } else { None };
 
     let now = chrono::Utc::now();
     let min_ready = owner.min_ready_seconds();
-    let template_labels = owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+    let template_labels =
+        owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
     let fully_labeled = active.iter().filter(|p| {
         let labels = owner::labels_of(p.as_ref());
         template_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -133,7 +145,9 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
     let available = active.iter().filter(|p| is_available(p, min_ready, now)).count();
     let mut conditions = status::conditions(owner.as_ref());
     match &failure {
-        Some((reason, message)) => status::set_condition(&mut conditions, "ReplicaFailure", "True", reason, message, false),
+        Some((reason, message)) => {
+            status::set_condition(&mut conditions, "ReplicaFailure", "True", reason, message, false)
+        }
         None => status::remove_condition(&mut conditions, "ReplicaFailure"),
     }
     let mut desired = json!({
@@ -169,16 +183,32 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
 
 /// Creates or deletes pods towards `spec.replicas`; returns the ReplicaFailure reason and
 /// message if that failed.
-async fn manage<R: Replicated>(owner: &Arc<R>, active: &[Arc<Pod>], ctx: &Context<R>) -> Option<(&'static str, String)> {
+async fn manage<R: Replicated>(
+    owner: &Arc<R>,
+    active: &[Arc<Pod>],
+    ctx: &Context<R>,
+) -> Option<(&'static str, String)> {
     let meta = owner.meta();
     let name = meta.name.clone().unwrap_or_default();
     let namespace = meta.namespace.clone().unwrap_or_default();
-    let control = PodControl { client: &ctx.client, component: R::COMPONENT, owner: owner.as_ref(), expectations: &ctx.expectations };
+    let control = PodControl {
+        client: &ctx.client,
+        component: R::COMPONENT,
+        owner: owner.as_ref(),
+        expectations: &ctx.expectations,
+    };
     let diff = active.len() as i64 - owner.replicas() as i64;
     if diff < 0 {
         let template = owner.template()?;
         let pods = (0..(-diff as usize).min(BURST))
-            .map(|_| from_template(template, owner::reference(owner.as_ref()), generate_name(&format!("{name}-")), &namespace))
+            .map(|_| {
+                from_template(
+                    template,
+                    owner::reference(owner.as_ref()),
+                    generate_name(&format!("{name}-")),
+                    &namespace,
+                )
+            })
             .collect();
         if let Err(error) = control.create_all(pods).await {
             return Some(("FailedCreate", error));

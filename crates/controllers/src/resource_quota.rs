@@ -11,13 +11,13 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
 };
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Resource, ResourceExt};
-use quota::resource_list::{self, ResourceList};
 use quota::quantity::Amount;
+use quota::resource_list::{self, ResourceList};
 use quota::{scopes, usage};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
@@ -33,14 +33,18 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let quotas = informers.resource_quotas.clone();
     // Changes to status.used are this controller's and admission's own: only a quota whose
     // status does not yet reflect its spec is recounted for a change to it.
-    let changed = quotas.subscribe().filter_map(|c| std::future::ready((!c.deleted && !in_sync(&c.object)).then_some(Ok(c.object))));
+    let changed = quotas
+        .subscribe()
+        .filter_map(|c| std::future::ready((!c.deleted && !in_sync(&c.object)).then_some(Ok(c.object))));
     let released = released_in(&client, &informers).flat_map({
         let store = quotas.store();
         move |namespace| stream::iter(quotas_in(&store, &namespace))
     });
     let ready = quotas.clone();
-    let resync = stream::once(async move { ready.ready().await })
-        .chain(stream::unfold((), |()| async { tokio::time::sleep(RESYNC).await; Some(((), ())) }));
+    let resync = stream::once(async move { ready.ready().await }).chain(stream::unfold((), |()| async {
+        tokio::time::sleep(RESYNC).await;
+        Some(((), ()))
+    }));
     let controller = Controller::for_stream(changed, quotas.store()).reconcile_on(released).reconcile_all_on(resync);
     drive("resourcequota-controller", controller, reconcile, Arc::new(client)).await;
 }
@@ -63,11 +67,12 @@ fn deletions<K>(client: &kube::Client) -> impl Stream<Item = String> + Send + 's
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    watch_all(Api::<K>::all(client.clone()))
-        .filter_map(|event| std::future::ready(match event {
+    watch_all(Api::<K>::all(client.clone())).filter_map(|event| {
+        std::future::ready(match event {
             Ok(Event::Delete(object)) => object.namespace(),
             _ => None,
-        }))
+        })
+    })
 }
 
 fn watch_all<K>(api: Api<K>) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send
@@ -99,7 +104,13 @@ fn released_in(client: &kube::Client, informers: &Informers) -> impl Stream<Item
 /// preferred version.
 async fn api_resource(client: &kube::Client, group: &str, plural: &str) -> Result<Option<ApiResource>, Error> {
     if group.is_empty() {
-        return Ok(Some(ApiResource { group: String::new(), version: "v1".into(), api_version: "v1".into(), kind: String::new(), plural: plural.into() }));
+        return Ok(Some(ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: String::new(),
+            plural: plural.into(),
+        }));
     }
     let group = match kube::discovery::group(client, group).await {
         Ok(group) => group,
@@ -111,7 +122,13 @@ async fn api_resource(client: &kube::Client, group: &str, plural: &str) -> Resul
 }
 
 /// What the objects of one kind in the namespace charge to this quota.
-async fn usage_of_kind(client: &kube::Client, quota: &ResourceQuota, namespace: &str, group: &str, plural: &str) -> Result<ResourceList, Error> {
+async fn usage_of_kind(
+    client: &kube::Client,
+    quota: &ResourceQuota,
+    namespace: &str,
+    group: &str,
+    plural: &str,
+) -> Result<ResourceList, Error> {
     let spec = quota.spec.clone().unwrap_or_default();
     let mut total = ResourceList::new();
     let now = chrono::Utc::now();
@@ -141,7 +158,8 @@ async fn usage_of_kind(client: &kube::Client, quota: &ResourceQuota, namespace: 
         }
         _ => {
             let Some(resource) = api_resource(client, group, plural).await? else { return Ok(total) };
-            let objects = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource).list(&list).await?;
+            let objects =
+                Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource).list(&list).await?;
             for _ in objects {
                 resource_list::add(&mut total, &usage::object_count(group, plural));
             }

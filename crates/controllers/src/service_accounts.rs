@@ -5,11 +5,11 @@
 
 use crate::{Error, drive};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::ResourceExt;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -44,7 +44,10 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
     let name = ns.name_any();
     let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &name);
     if accounts.get_opt(ACCOUNT).await?.is_none() {
-        let account = ServiceAccount { metadata: kube::api::ObjectMeta { name: Some(ACCOUNT.into()), ..Default::default() }, ..Default::default() };
+        let account = ServiceAccount {
+            metadata: kube::api::ObjectMeta { name: Some(ACCOUNT.into()), ..Default::default() },
+            ..Default::default()
+        };
         created(accounts.create(&PostParams::default(), &account).await)?;
     }
     let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &name);

@@ -33,7 +33,9 @@ pub fn selected(service: &Service, pods: &Informer<Pod>) -> Vec<Arc<Pod>> {
 /// Whether the pod is an endpoint at all: it has an address and has not finished; one being
 /// deleted counts only when `include_terminating`.
 pub fn is_endpoint(pod: &Pod, include_terminating: bool) -> bool {
-    let has_ip = pod.status.as_ref().is_some_and(|s| s.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty()) || s.pod_ips.as_ref().is_some_and(|ips| !ips.is_empty()));
+    let has_ip = pod.status.as_ref().is_some_and(|s| {
+        s.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty()) || s.pod_ips.as_ref().is_some_and(|ips| !ips.is_empty())
+    });
     has_ip && !crate::pods::is_terminal(pod) && (include_terminating || pod.metadata.deletion_timestamp.is_none())
 }
 
@@ -78,7 +80,8 @@ pub fn target_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
         Some(IntOrString::String(name)) => {
             let protocol = port.protocol.as_deref().unwrap_or("TCP");
             let spec = pod.spec.as_ref()?;
-            let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+            let sidecars =
+                spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
             let containers = spec.containers.iter().chain(sidecars);
             let mut declared = containers.flat_map(|c| c.ports.iter().flatten());
             declared
@@ -93,7 +96,8 @@ pub fn target_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
 pub fn hostname(service: &Service, pod: &Pod) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     let hostname = spec.hostname.as_deref().filter(|h| !h.is_empty())?;
-    let named = spec.subdomain.as_deref() == service.metadata.name.as_deref() && pod.metadata.namespace == service.metadata.namespace;
+    let named = spec.subdomain.as_deref() == service.metadata.name.as_deref()
+        && pod.metadata.namespace == service.metadata.namespace;
     named.then(|| hostname.to_string())
 }
 
@@ -125,7 +129,11 @@ fn key_of(pod: &Pod) -> PodKey {
 impl ServicesOfPods {
     /// A controller's mapping from pod changes to Services. A pod no longer in `pods` (which
     /// is updated before its changes are passed on) was deleted.
-    pub fn mapper(self: &Arc<Self>, pods: Store<Pod>, services: Store<Service>) -> impl Fn(Pod) -> Vec<ObjectRef<Service>> + Send + Sync + 'static {
+    pub fn mapper(
+        self: &Arc<Self>,
+        pods: Store<Pod>,
+        services: Store<Service>,
+    ) -> impl Fn(Pod) -> Vec<ObjectRef<Service>> + Send + Sync + 'static {
         let map = self.clone();
         move |pod: Pod| {
             let deleted = pods.get(&ObjectRef::from_obj(&pod)).is_none_or(|p| p.metadata.uid != pod.metadata.uid);
@@ -153,7 +161,8 @@ impl ServicesOfPods {
             services.state().iter().filter(|s| selects(s, pod)).map(|s| ObjectRef::from_obj(s.as_ref())).collect()
         };
         let mut last = self.last.lock().unwrap();
-        let mut concerned = if deleted || now.is_empty() { last.remove(&key) } else { last.insert(key, now.clone()) }.unwrap_or_default();
+        let mut concerned = if deleted || now.is_empty() { last.remove(&key) } else { last.insert(key, now.clone()) }
+            .unwrap_or_default();
         concerned.retain(|s| !now.contains(s));
         concerned.extend(now);
         concerned
@@ -184,7 +193,10 @@ mod tests {
 
     #[test]
     fn named_target_ports_are_looked_up_by_name_and_protocol() {
-        let p = pod(json!({}), json!([{"name": "http", "containerPort": 8080}, {"name": "dns", "containerPort": 53, "protocol": "UDP"}]));
+        let p = pod(
+            json!({}),
+            json!([{"name": "http", "containerPort": 8080}, {"name": "dns", "containerPort": 53, "protocol": "UDP"}]),
+        );
         assert_eq!(target_port(&p, &port(json!("http"), "TCP")), Some(8080));
         assert_eq!(target_port(&p, &port(json!("dns"), "TCP")), None);
         assert_eq!(target_port(&p, &port(json!("dns"), "UDP")), Some(53));
@@ -197,7 +209,10 @@ mod tests {
         assert!(selects(&service(json!({"selector": {"app": "web"}})), &p));
         assert!(!selects(&service(json!({"selector": {"app": "db"}})), &p));
         assert!(!selects(&service(json!({"selector": {}})), &p));
-        assert!(!selects(&service(json!({"type": "ExternalName", "externalName": "x.example", "selector": {"app": "web"}})), &p));
+        assert!(!selects(
+            &service(json!({"type": "ExternalName", "externalName": "x.example", "selector": {"app": "web"}})),
+            &p
+        ));
     }
 
     #[test]
@@ -221,6 +236,9 @@ mod tests {
         assert!(map.concerned(&pod(json!({"app": "db"}), json!([])), false, &writer_store).is_empty());
         // Known from the Service's reconcile before any change of the pod was mapped to it.
         map.remember(&service(json!({"selector": {"app": "db"}})), &[Arc::new(pod(json!({"app": "db"}), json!([])))]);
-        assert_eq!(map.concerned(&pod(json!({"app": "x"}), json!([])), false, &writer_store), vec![ObjectRef::new("web").within("default")]);
+        assert_eq!(
+            map.concerned(&pod(json!({"app": "x"}), json!([])), false, &writer_store),
+            vec![ObjectRef::new("web").within("default")]
+        );
     }
 }

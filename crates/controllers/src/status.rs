@@ -30,10 +30,18 @@ pub fn condition<'a>(conditions: &'a [Value], type_: &str) -> Option<&'a Value> 
 
 /// Sets a condition. Its lastTransitionTime stays unless the status changes; `updates`
 /// conditions (a Deployment's) also carry lastUpdateTime, which moves with any change.
-pub fn set_condition(conditions: &mut Vec<Value>, type_: &str, status: &str, reason: &str, message: &str, updates: bool) {
+pub fn set_condition(
+    conditions: &mut Vec<Value>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    updates: bool,
+) {
     let now = now();
     let previous = conditions.iter().position(|c| c["type"] == type_);
-    let mut next = json!({"type": type_, "status": status, "reason": reason, "message": message, "lastTransitionTime": now});
+    let mut next =
+        json!({"type": type_, "status": status, "reason": reason, "message": message, "lastTransitionTime": now});
     if updates {
         next["lastUpdateTime"] = json!(now);
     }

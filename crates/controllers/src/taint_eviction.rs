@@ -53,7 +53,9 @@ fn verdict(taints: &[&Taint], tolerations: &[Toleration]) -> Verdict {
     let mut shortest: Option<i64> = None;
     for taint in taints {
         let value = taint.value.as_deref().unwrap_or("");
-        let Some(toleration) = scheduler::plugins::taint_toleration::toleration_for(tolerations, &taint.key, value, &taint.effect) else {
+        let Some(toleration) =
+            scheduler::plugins::taint_toleration::toleration_for(tolerations, &taint.key, value, &taint.effect)
+        else {
             return Verdict::Evict;
         };
         if let Some(seconds) = toleration.toleration_seconds {
@@ -90,22 +92,25 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, pods: Arc<Pods
     let last_taints: Mutex<HashMap<String, Vec<Taint>>> = Mutex::default();
     let nodes = informers.nodes.clone();
     let node_changes = informers.nodes.subscribe().map(|c| Ok::<_, kube::runtime::watcher::Error>(c.object));
-    let controller = Controller::for_stream(triggers(pod_changes), informers.pods.store()).watches_stream(node_changes, move |node: Node| {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let now: Vec<Taint> = match nodes.get("", &name) {
-            Some(current) => no_execute(&current).into_iter().cloned().collect(),
-            None => Vec::new(),
-        };
-        let mut last = last_taints.lock().unwrap();
-        let changed = last.get(&name).map_or(!now.is_empty(), |before| *before != now);
-        if now.is_empty() {
-            last.remove(&name);
-        } else {
-            last.insert(name.clone(), now);
-        }
-        let affected = if changed { pods.on(&name) } else { Vec::new() };
-        affected.into_iter().map(|p| ObjectRef::from_obj(p.as_ref()))
-    });
+    let controller = Controller::for_stream(triggers(pod_changes), informers.pods.store()).watches_stream(
+        node_changes,
+        move |node: Node| {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            let now: Vec<Taint> = match nodes.get("", &name) {
+                Some(current) => no_execute(&current).into_iter().cloned().collect(),
+                None => Vec::new(),
+            };
+            let mut last = last_taints.lock().unwrap();
+            let changed = last.get(&name).map_or(!now.is_empty(), |before| *before != now);
+            if now.is_empty() {
+                last.remove(&name);
+            } else {
+                last.insert(name.clone(), now);
+            }
+            let affected = if changed { pods.on(&name) } else { Vec::new() };
+            affected.into_iter().map(|p| ObjectRef::from_obj(p.as_ref()))
+        },
+    );
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
 
@@ -117,7 +122,12 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, Error> {
         ctx.scheduled.lock().unwrap().remove(&key_of(&pod));
         return Ok(Action::await_change());
     }
-    let taints = ctx.informers.nodes.get("", node_name).map(|n| no_execute(&n).into_iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    let taints = ctx
+        .informers
+        .nodes
+        .get("", node_name)
+        .map(|n| no_execute(&n).into_iter().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
     let stay_for = match verdict(&taints.iter().collect::<Vec<_>>(), tolerations) {
         Verdict::Stay => {
@@ -182,7 +192,14 @@ impl Context {
         }
         let mut conditions = status::conditions(&fresh);
         let reason = "DeletionByTaintManager";
-        status::set_condition(&mut conditions, "DisruptionTarget", "True", reason, "Taint manager: deleting due to NoExecute taint", false);
+        status::set_condition(
+            &mut conditions,
+            "DisruptionTarget",
+            "True",
+            reason,
+            "Taint manager: deleting due to NoExecute taint",
+            false,
+        );
         status::write(&api, &fresh, json!({"conditions": conditions})).await?;
         let preconditions = Preconditions { uid: fresh.metadata.uid.clone(), resource_version: None };
         match api.delete(&name, &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
@@ -200,7 +217,13 @@ mod tests {
     use super::*;
 
     fn toleration(key: &str, seconds: Option<i64>) -> Toleration {
-        Toleration { key: Some(key.into()), operator: Some("Exists".into()), effect: Some("NoExecute".into()), toleration_seconds: seconds, ..Default::default() }
+        Toleration {
+            key: Some(key.into()),
+            operator: Some("Exists".into()),
+            effect: Some("NoExecute".into()),
+            toleration_seconds: seconds,
+            ..Default::default()
+        }
     }
 
     fn taint(key: &str) -> Taint {
@@ -210,13 +233,19 @@ mod tests {
     #[test]
     fn the_shortest_toleration_decides_and_an_untolerated_taint_evicts() {
         let (unreachable, not_ready) = (taint("node.kubernetes.io/unreachable"), taint("node.kubernetes.io/not-ready"));
-        let tolerations = [toleration("node.kubernetes.io/unreachable", Some(5)), toleration("node.kubernetes.io/not-ready", Some(300))];
+        let tolerations = [
+            toleration("node.kubernetes.io/unreachable", Some(5)),
+            toleration("node.kubernetes.io/not-ready", Some(300)),
+        ];
         assert_eq!(verdict(&[], &tolerations), Verdict::Stay);
         assert_eq!(verdict(&[&unreachable], &tolerations), Verdict::StayFor(Duration::from_secs(5)));
         assert_eq!(verdict(&[&unreachable, &not_ready], &tolerations), Verdict::StayFor(Duration::from_secs(5)));
         assert_eq!(verdict(&[&taint("gpu")], &tolerations), Verdict::Evict);
         assert_eq!(verdict(&[&unreachable], &[toleration("node.kubernetes.io/unreachable", None)]), Verdict::Stay);
-        assert_eq!(verdict(&[&unreachable], &[toleration("node.kubernetes.io/unreachable", Some(-3))]), Verdict::StayFor(Duration::ZERO));
+        assert_eq!(
+            verdict(&[&unreachable], &[toleration("node.kubernetes.io/unreachable", Some(-3))]),
+            Verdict::StayFor(Duration::ZERO)
+        );
         // An empty key with Exists tolerates everything.
         assert_eq!(verdict(&[&taint("gpu")], &[toleration("", None)]), Verdict::Stay);
     }

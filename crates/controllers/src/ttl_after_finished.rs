@@ -5,9 +5,9 @@
 use crate::{Error, Informers, drive, triggers};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Preconditions, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
-use kube::ResourceExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,9 @@ async fn reconcile(job: Arc<Job>, client: Arc<kube::Client>) -> Result<Action, E
     }
     match left(&job) {
         None => Ok(Action::await_change()),
-        Some(left) if left > chrono::Duration::zero() => Ok(Action::requeue(left.to_std().unwrap_or_default() + Duration::from_millis(100))),
+        Some(left) if left > chrono::Duration::zero() => {
+            Ok(Action::requeue(left.to_std().unwrap_or_default() + Duration::from_millis(100)))
+        }
         Some(_) => {
             let api: Api<Job> = Api::namespaced((*client).clone(), &job.namespace().unwrap_or_default());
             let Some(fresh) = api.get_opt(&job.name_any()).await? else {
@@ -48,7 +50,10 @@ async fn reconcile(job: Arc<Job>, client: Arc<kube::Client>) -> Result<Action, E
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
             let params = DeleteParams {
-                preconditions: Some(Preconditions { uid: fresh.metadata.uid.clone(), resource_version: fresh.metadata.resource_version.clone() }),
+                preconditions: Some(Preconditions {
+                    uid: fresh.metadata.uid.clone(),
+                    resource_version: fresh.metadata.resource_version.clone(),
+                }),
                 propagation_policy: Some(PropagationPolicy::Background),
                 ..Default::default()
             };

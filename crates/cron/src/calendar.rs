@@ -10,9 +10,9 @@ use chrono_tz::Tz;
 
 pub fn next(fields: &Fields, zone: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
     // The next whole minute after `after`.
-    let mut t = after - Duration::nanoseconds(after.timestamp_subsec_nanos().into())
-        - Duration::seconds(after.second().into())
-        + Duration::minutes(1);
+    let mut t =
+        after - Duration::nanoseconds(after.timestamp_subsec_nanos().into()) - Duration::seconds(after.second().into())
+            + Duration::minutes(1);
     let last_year = t.with_timezone(&zone).year() + 5;
     loop {
         let local = t.with_timezone(&zone);
@@ -39,7 +39,9 @@ pub fn next(fields: &Fields, zone: Tz, after: DateTime<Utc>) -> Option<DateTime<
 /// skips midnight, the first minute that exists.
 fn start_of_day(zone: Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
     let midnight = date.and_hms_opt(0, 0, 0)?;
-    (0..=180).find_map(|m| zone.from_local_datetime(&(midnight + Duration::minutes(m))).earliest()).map(|t| t.with_timezone(&Utc))
+    (0..=180)
+        .find_map(|m| zone.from_local_datetime(&(midnight + Duration::minutes(m))).earliest())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

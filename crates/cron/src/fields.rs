@@ -214,10 +214,7 @@ mod tests {
         assert_eq!(err("*/0 * * * *"), "step of range should be a positive number: */0");
         assert_eq!(err("1-2-3 * * * *"), "too many hyphens: 1-2-3");
         assert_eq!(err("*/2/3 * * * *"), "too many slashes: */2/3");
-        assert_eq!(
-            err("x * * * *"),
-            r#"failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax"#
-        );
+        assert_eq!(err("x * * * *"), r#"failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax"#);
         assert_eq!(err("1- * * * *"), r#"failed to parse int from : strconv.Atoi: parsing "": invalid syntax"#);
         assert_eq!(err("*/-1 * * * *"), "negative number (-1) not allowed: -1");
         assert_eq!(

@@ -66,7 +66,8 @@ pub struct Amount {
 
 impl Amount {
     pub fn parse(quantity: &str) -> Option<Amount> {
-        let suffix = quantity.trim().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
+        let suffix =
+            quantity.trim().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
         let notation = if suffix.ends_with('i') {
             Notation::BinarySI
         } else if suffix.starts_with(['e', 'E']) {

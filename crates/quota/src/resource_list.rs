@@ -35,7 +35,11 @@ pub fn mask<V>(list: &ResourceList, names: &BTreeMap<String, V>) -> ResourceList
 /// The resources of `usage` that go over their limit in `hard` (those `hard` does not name
 /// are not limited).
 pub fn exceeded(usage: &ResourceList, hard: &ResourceList) -> Vec<String> {
-    usage.iter().filter(|(name, amount)| hard.get(*name).is_some_and(|limit| amount.milli > limit.milli)).map(|(n, _)| n.clone()).collect()
+    usage
+        .iter()
+        .filter(|(name, amount)| hard.get(*name).is_some_and(|limit| amount.milli > limit.milli))
+        .map(|(n, _)| n.clone())
+        .collect()
 }
 
 /// `pods=1,requests.cpu=500m`.

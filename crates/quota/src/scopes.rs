@@ -80,12 +80,16 @@ mod tests {
     #[test]
     fn scopes_select_pods() {
         let best_effort = pod(json!({"containers": [{"name": "a"}]}));
-        let burstable = pod(json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}], "activeDeadlineSeconds": 30, "priorityClassName": "high"}));
+        let burstable = pod(
+            json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}], "activeDeadlineSeconds": 30, "priorityClassName": "high"}),
+        );
         let be = spec(json!({"scopes": ["BestEffort"]}));
         assert!(counts_pod(&be, &best_effort) && !counts_pod(&be, &burstable));
         let terminating = spec(json!({"scopes": ["NotBestEffort", "Terminating"]}));
         assert!(counts_pod(&terminating, &burstable) && !counts_pod(&terminating, &best_effort));
-        let high = spec(json!({"scopeSelector": {"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}));
+        let high = spec(
+            json!({"scopeSelector": {"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}),
+        );
         assert!(counts_pod(&high, &burstable) && !counts_pod(&high, &best_effort));
         assert!(counts_pod(&spec(json!({})), &best_effort));
     }

@@ -41,7 +41,8 @@ pub fn counted_kind(resource: &str) -> Option<(String, String)> {
     if LEGACY_COUNTS.contains(&resource) {
         return core(resource);
     }
-    if resource == "requests.storage" || resource.ends_with(".storageclass.storage.k8s.io/persistentvolumeclaims")
+    if resource == "requests.storage"
+        || resource.ends_with(".storageclass.storage.k8s.io/persistentvolumeclaims")
         || resource.ends_with(".storageclass.storage.k8s.io/requests.storage")
     {
         return core("persistentvolumeclaims");
@@ -144,7 +145,8 @@ pub fn claim_usage(claim: &PersistentVolumeClaim) -> ResourceList {
     if let Some(class) = &class {
         usage.insert(format!("{class}.storageclass.storage.k8s.io/persistentvolumeclaims"), Amount::count(1));
     }
-    let storage = spec.resources.and_then(|r| r.requests).and_then(|r| r.get("storage").and_then(|q| Amount::parse(&q.0)));
+    let storage =
+        spec.resources.and_then(|r| r.requests).and_then(|r| r.get("storage").and_then(|q| Amount::parse(&q.0)));
     if let Some(storage) = storage {
         usage.insert("requests.storage".into(), storage);
         if let Some(class) = &class {
@@ -165,7 +167,8 @@ pub fn missing_pod_resources(pod: &Pod, limited: &ResourceList) -> Option<String
     let spec = pod.spec.as_ref()?;
     let mut missing: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
-        let stated = compute_usage(&pod_resources::container(c, Side::Requests), &pod_resources::container(c, Side::Limits));
+        let stated =
+            compute_usage(&pod_resources::container(c, Side::Requests), &pod_resources::container(c, Side::Limits));
         for resource in required.iter().filter(|r| !stated.contains_key(**r)) {
             missing.entry(resource).or_default().push(&c.name);
         }
@@ -207,19 +210,29 @@ mod tests {
 
     #[test]
     fn a_finished_pod_charges_only_its_object_count() {
-        let p = pod(json!({"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}]}, "status": {"phase": "Succeeded"}}));
+        let p = pod(
+            json!({"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}]}, "status": {"phase": "Succeeded"}}),
+        );
         assert_eq!(pretty(&pod_usage(&p, Utc::now())), "count/pods=1");
     }
 
     #[test]
     fn services_charge_load_balancers_and_node_ports() {
-        let svc: Service = serde_json::from_value(json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 80}, {"port": 443}]}})).unwrap();
-        assert_eq!(pretty(&service_usage(&svc)), "count/services=1,services=1,services.loadbalancers=1,services.nodeports=2");
+        let svc: Service =
+            serde_json::from_value(json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 80}, {"port": 443}]}}))
+                .unwrap();
+        assert_eq!(
+            pretty(&service_usage(&svc)),
+            "count/services=1,services=1,services.loadbalancers=1,services.nodeports=2"
+        );
     }
 
     #[test]
     fn claims_charge_storage_per_class() {
-        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"spec": {"storageClassName": "gold", "resources": {"requests": {"storage": "1Gi"}}}})).unwrap();
+        let pvc: PersistentVolumeClaim = serde_json::from_value(
+            json!({"spec": {"storageClassName": "gold", "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
+        .unwrap();
         assert_eq!(
             pretty(&claim_usage(&pvc)),
             "count/persistentvolumeclaims=1,gold.storageclass.storage.k8s.io/persistentvolumeclaims=1,gold.storageclass.storage.k8s.io/requests.storage=1Gi,persistentvolumeclaims=1,requests.storage=1Gi"
@@ -244,6 +257,9 @@ mod tests {
             .iter()
             .map(|(n, q)| (n.to_string(), Amount::parse(q).unwrap()))
             .collect();
-        assert_eq!(missing_pod_resources(&p, &limited).unwrap(), "must specify limits.memory for: a,b; requests.cpu for: a");
+        assert_eq!(
+            missing_pod_resources(&p, &limited).unwrap(),
+            "must specify limits.memory for: a,b; requests.cpu for: a"
+        );
     }
 }

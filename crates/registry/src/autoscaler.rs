@@ -21,7 +21,11 @@ impl Strategy for HorizontalPodAutoscalerV2Strategy {
                 type_: "Resource".into(),
                 resource: Some(v2::ResourceMetricSource {
                     name: "cpu".into(),
-                    target: v2::MetricTarget { type_: "Utilization".into(), average_utilization: Some(80), ..Default::default() },
+                    target: v2::MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(80),
+                        ..Default::default()
+                    },
                 }),
                 ..Default::default()
             }]);
@@ -55,7 +59,11 @@ fn bounds_and_target(min: Option<i32>, max: i32, kind: &str, name: &str) -> Vec<
         errs.push(FieldError::invalid(spec.child("minReplicas"), min, "must be greater than or equal to 1"));
     }
     if max < min {
-        errs.push(FieldError::invalid(spec.child("maxReplicas"), max, "must be greater than or equal to `minReplicas`"));
+        errs.push(FieldError::invalid(
+            spec.child("maxReplicas"),
+            max,
+            "must be greater than or equal to `minReplicas`",
+        ));
     }
     let target = spec.child("scaleTargetRef");
     if kind.is_empty() {

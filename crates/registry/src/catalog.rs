@@ -5,7 +5,10 @@ use crate::names::NameRule;
 use crate::resource::{ResourceInfo, Verbs};
 use crate::strategy::{Plain, Strategy, Typed};
 use crate::workload::WorkloadStrategy;
-use crate::{autoscaler, config_data, cronjob, disruption_budget, job, limit_range, namespace, pod, pod_template, replication_controller, service, volumes};
+use crate::{
+    autoscaler, config_data, cronjob, disruption_budget, job, limit_range, namespace, pod, pod_template,
+    replication_controller, service, volumes,
+};
 use k8s_openapi::api as k;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
@@ -252,10 +255,16 @@ pub fn builtin() -> Vec<ResourceInfo> {
         plain::<k::networking::v1::NetworkPolicy>("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies")
             .short(&["netpol"])
             .spec(),
-        res("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", disruption_budget::PodDisruptionBudgetStrategy)
-            .short(&["pdb"])
-            .status()
-            .spec(),
+        res(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            disruption_budget::PodDisruptionBudgetStrategy,
+        )
+        .short(&["pdb"])
+        .status()
+        .spec(),
         plain::<k::rbac::v1::ClusterRoleBinding>(
             "rbac.authorization.k8s.io",
             "v1",

@@ -75,7 +75,11 @@ fn validate_spec(spec: &CronJobSpec, old: Option<&CronJobSpec>) -> Vec<FieldErro
     if let Some(deadline) = spec.starting_deadline_seconds
         && deadline < 0
     {
-        errs.push(FieldError::invalid(path.child("startingDeadlineSeconds"), deadline, "must be greater than or equal to 0"));
+        errs.push(FieldError::invalid(
+            path.child("startingDeadlineSeconds"),
+            deadline,
+            "must be greater than or equal to 0",
+        ));
     }
     if let Some(zone) = &spec.time_zone
         && old.is_none_or(|o| o.time_zone.as_ref() != Some(zone))
@@ -138,7 +142,11 @@ impl Strategy for CronJobStrategy {
         let mut errs = validate_spec(&cj.spec, None);
         let name = cj.metadata.name.as_deref().unwrap_or_default();
         if name.len() > MAX_NAME {
-            errs.push(FieldError::invalid("metadata.name", name, format!("must be no more than {MAX_NAME} characters")));
+            errs.push(FieldError::invalid(
+                "metadata.name",
+                name,
+                format!("must be no more than {MAX_NAME} characters"),
+            ));
         }
         errs
     }

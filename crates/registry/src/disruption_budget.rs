@@ -46,17 +46,19 @@ fn int_or_percent(value: &IntOrString, path: &Path) -> Vec<FieldError> {
     match value {
         IntOrString::Int(n) if *n < 0 => vec![FieldError::invalid(path, *n, "must be greater than or equal to 0")],
         IntOrString::Int(_) => Vec::new(),
-        IntOrString::String(s) => match s.strip_suffix('%').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
-            None => vec![FieldError::invalid(
-                path,
-                s,
-                "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
-            )],
-            Some(digits) if digits.parse::<u64>().map_or(true, |p| p > 100) => {
-                vec![FieldError::invalid(path, s, "must not be greater than 100%")]
+        IntOrString::String(s) => {
+            match s.strip_suffix('%').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
+                None => vec![FieldError::invalid(
+                    path,
+                    s,
+                    "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+                )],
+                Some(digits) if digits.parse::<u64>().map_or(true, |p| p > 100) => {
+                    vec![FieldError::invalid(path, s, "must not be greater than 100%")]
+                }
+                Some(_) => Vec::new(),
             }
-            Some(_) => Vec::new(),
-        },
+        }
     }
 }
 
@@ -66,7 +68,8 @@ mod tests {
     use serde_json::json;
 
     fn errors(spec: serde_json::Value) -> Vec<String> {
-        let pdb: PodDisruptionBudget = serde_json::from_value(json!({"metadata": {"name": "b"}, "spec": spec})).unwrap();
+        let pdb: PodDisruptionBudget =
+            serde_json::from_value(json!({"metadata": {"name": "b"}, "spec": spec})).unwrap();
         PodDisruptionBudgetStrategy.validate(&pdb).iter().map(ToString::to_string).collect()
     }
 
@@ -74,8 +77,14 @@ mod tests {
     fn numbers_and_percentages() {
         assert!(errors(json!({"minAvailable": 2})).is_empty());
         assert!(errors(json!({"maxUnavailable": "100%"})).is_empty());
-        assert_eq!(errors(json!({"minAvailable": -1})), ["spec.minAvailable: Invalid value: -1: must be greater than or equal to 0"]);
-        assert_eq!(errors(json!({"maxUnavailable": "101%"})), ["spec.maxUnavailable: Invalid value: \"101%\": must not be greater than 100%"]);
+        assert_eq!(
+            errors(json!({"minAvailable": -1})),
+            ["spec.minAvailable: Invalid value: -1: must be greater than or equal to 0"]
+        );
+        assert_eq!(
+            errors(json!({"maxUnavailable": "101%"})),
+            ["spec.maxUnavailable: Invalid value: \"101%\": must not be greater than 100%"]
+        );
         assert!(errors(json!({"minAvailable": "half"}))[0].contains("a valid percent string"));
     }
 
@@ -87,6 +96,9 @@ mod tests {
     #[test]
     fn eviction_policies() {
         assert!(errors(json!({"unhealthyPodEvictionPolicy": "AlwaysAllow"})).is_empty());
-        assert!(errors(json!({"unhealthyPodEvictionPolicy": "Never"}))[0].starts_with("spec.unhealthyPodEvictionPolicy: Unsupported value"));
+        assert!(
+            errors(json!({"unhealthyPodEvictionPolicy": "Never"}))[0]
+                .starts_with("spec.unhealthyPodEvictionPolicy: Unsupported value")
+        );
     }
 }

@@ -42,12 +42,7 @@ impl FieldError {
     }
 
     pub fn invalid(field: impl Into<String>, value: impl Into<Shown>, detail: impl Into<String>) -> Self {
-        Self {
-            kind: FieldErrorType::Invalid,
-            field: field.into(),
-            value: Some(value.into().0),
-            detail: detail.into(),
-        }
+        Self { kind: FieldErrorType::Invalid, field: field.into(), value: Some(value.into().0), detail: detail.into() }
     }
 
     pub fn not_supported(field: impl Into<String>, value: impl Into<Shown>, supported: &[&str]) -> Self {

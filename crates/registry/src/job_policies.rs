@@ -39,7 +39,9 @@ fn per_index_limits(spec: &JobSpec, path: &Path, errs: &mut Vec<FieldError>) {
         errs.push(FieldError::required(path.child("backoffLimitPerIndex"), "when maxFailedIndexes is specified"));
     }
     if !indexed(spec) {
-        for (name, value) in [("backoffLimitPerIndex", spec.backoff_limit_per_index), ("maxFailedIndexes", spec.max_failed_indexes)] {
+        for (name, value) in
+            [("backoffLimitPerIndex", spec.backoff_limit_per_index), ("maxFailedIndexes", spec.max_failed_indexes)]
+        {
             if let Some(v) = value {
                 errs.push(FieldError::invalid(path.child(name), v, "requires indexed completion mode"));
             }
@@ -48,10 +50,16 @@ fn per_index_limits(spec: &JobSpec, path: &Path, errs: &mut Vec<FieldError>) {
     }
     let completions = spec.completions.unwrap_or(0);
     if let Some(max) = spec.max_failed_indexes.filter(|m| *m > completions) {
-        errs.push(FieldError::invalid(path.child("maxFailedIndexes"), max, "must be less than or equal to completions"));
+        errs.push(FieldError::invalid(
+            path.child("maxFailedIndexes"),
+            max,
+            "must be less than or equal to completions",
+        ));
     }
     if spec.backoff_limit_per_index.is_some() && completions > MAX_INDEXES_WITH_PER_INDEX_LIMIT {
-        let detail = format!("must be less than or equal to {MAX_INDEXES_WITH_PER_INDEX_LIMIT} when backoffLimitPerIndex is specified");
+        let detail = format!(
+            "must be less than or equal to {MAX_INDEXES_WITH_PER_INDEX_LIMIT} when backoffLimitPerIndex is specified"
+        );
         errs.push(FieldError::invalid(path.child("completions"), completions, detail));
     }
 }
@@ -76,7 +84,13 @@ fn pod_failure_policy(spec: &JobSpec, path: &Path, errs: &mut Vec<FieldError>) {
     }
 }
 
-fn failure_rule(spec: &JobSpec, rule: &PodFailurePolicyRule, containers: &[&str], path: &Path, errs: &mut Vec<FieldError>) {
+fn failure_rule(
+    spec: &JobSpec,
+    rule: &PodFailurePolicyRule,
+    containers: &[&str],
+    path: &Path,
+    errs: &mut Vec<FieldError>,
+) {
     const ACTIONS: [&str; 4] = ["Count", "FailIndex", "FailJob", "Ignore"];
     let action = path.child("action");
     if rule.action.is_empty() {
@@ -89,7 +103,11 @@ fn failure_rule(spec: &JobSpec, rule: &PodFailurePolicyRule, containers: &[&str]
     let conditions = rule.on_pod_conditions.as_deref().unwrap_or_default();
     match (&rule.on_exit_codes, conditions.is_empty()) {
         (Some(_), false) => {
-            errs.push(FieldError::invalid(path, "", "specifying both OnExitCodes and OnPodConditions is not supported"));
+            errs.push(FieldError::invalid(
+                path,
+                "",
+                "specifying both OnExitCodes and OnPodConditions is not supported",
+            ));
         }
         (None, true) => {
             errs.push(FieldError::invalid(path, "", "specifying one of OnExitCodes and OnPodConditions is required"));
@@ -136,7 +154,8 @@ fn failure_rule(spec: &JobSpec, rule: &PodFailurePolicyRule, containers: &[&str]
 
 fn pod_replacement_policy(spec: &JobSpec, path: &Path, errs: &mut Vec<FieldError>) {
     let Some(policy) = spec.pod_replacement_policy.as_deref() else { return };
-    let supported: &[&str] = if spec.pod_failure_policy.is_some() { &["Failed"] } else { &["Failed", "TerminatingOrFailed"] };
+    let supported: &[&str] =
+        if spec.pod_failure_policy.is_some() { &["Failed"] } else { &["Failed", "TerminatingOrFailed"] };
     if !supported.contains(&policy) {
         errs.push(FieldError::not_supported(path.child("podReplacementPolicy"), policy, supported));
     }
@@ -150,7 +169,10 @@ fn success_policy(spec: &JobSpec, path: &Path, errs: &mut Vec<FieldError>) {
         errs.push(FieldError::invalid(&policy_path, "", "requires indexed completion mode"));
     }
     if policy.rules.is_empty() {
-        errs.push(FieldError::required(&rules_path, "at least one rules must be specified when the successPolicy is specified"));
+        errs.push(FieldError::required(
+            &rules_path,
+            "at least one rules must be specified when the successPolicy is specified",
+        ));
     } else if policy.rules.len() > MAX_RULES {
         errs.push(too_many(&rules_path, policy.rules.len(), MAX_RULES));
     }
@@ -183,7 +205,9 @@ fn success_rule(spec: &JobSpec, rule: &SuccessPolicyRule, path: &Path, errs: &mu
         let detail = format!("must be less than or equal to {completions} (the number of specified completions)");
         errs.push(FieldError::invalid(count_path, count, detail));
     } else if let Some(listed) = listed.filter(|n| count as usize > *n) {
-        let detail = format!("must be less than or equal to {listed} (the number of indexes in the specified succeededIndexes field)");
+        let detail = format!(
+            "must be less than or equal to {listed} (the number of indexes in the specified succeededIndexes field)"
+        );
         errs.push(FieldError::invalid(count_path, count, detail));
     }
 }
@@ -227,7 +251,8 @@ mod tests {
     use serde_json::json;
 
     fn errors(spec: serde_json::Value) -> Vec<String> {
-        let mut base = json!({"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "i"}]}}});
+        let mut base =
+            json!({"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "i"}]}}});
         for (k, v) in spec.as_object().unwrap() {
             base[k] = v.clone();
         }
@@ -237,46 +262,60 @@ mod tests {
 
     #[test]
     fn a_failure_policy_needs_never_and_well_formed_rules() {
-        let errs = errors(json!({"template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "main", "image": "i"}]}},
+        let errs = errors(
+            json!({"template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "main", "image": "i"}]}},
             "podFailurePolicy": {"rules": [
                 {"action": "FailJob", "onExitCodes": {"containerName": "other", "operator": "In", "values": [0, 3, 3]}},
                 {"action": "FailIndex", "onPodConditions": [{"type": "DisruptionTarget"}]},
                 {"action": "Ignore"},
-            ]}}));
-        assert_eq!(errs, [
-            "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is supported when podFailurePolicy is specified",
-            "spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: \"other\": must be one of the container or initContainer names in the pod template",
-            "spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator",
-            "spec.podFailurePolicy.rules[0].onExitCodes.values[2]: Duplicate value: 3",
-            "spec.podFailurePolicy.rules[1].action: Invalid value: \"FailIndex\": requires the backoffLimitPerIndex to be set",
-            "spec.podFailurePolicy.rules[2]: Invalid value: \"\": specifying one of OnExitCodes and OnPodConditions is required",
-        ]);
+            ]}}),
+        );
+        assert_eq!(
+            errs,
+            [
+                "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is supported when podFailurePolicy is specified",
+                "spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: \"other\": must be one of the container or initContainer names in the pod template",
+                "spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator",
+                "spec.podFailurePolicy.rules[0].onExitCodes.values[2]: Duplicate value: 3",
+                "spec.podFailurePolicy.rules[1].action: Invalid value: \"FailIndex\": requires the backoffLimitPerIndex to be set",
+                "spec.podFailurePolicy.rules[2]: Invalid value: \"\": specifying one of OnExitCodes and OnPodConditions is required",
+            ]
+        );
     }
 
     #[test]
     fn per_index_limits_and_success_policies_need_indexed_jobs() {
         let errs = errors(json!({"backoffLimitPerIndex": 1, "successPolicy": {"rules": [{"succeededCount": 1}]}}));
-        assert_eq!(errs, [
-            "spec.backoffLimitPerIndex: Invalid value: 1: requires indexed completion mode",
-            "spec.successPolicy: Invalid value: \"\": requires indexed completion mode",
-            "spec.successPolicy.rules[0].succeededCount: Invalid value: 1: must be less than or equal to 0 (the number of specified completions)",
-        ]);
+        assert_eq!(
+            errs,
+            [
+                "spec.backoffLimitPerIndex: Invalid value: 1: requires indexed completion mode",
+                "spec.successPolicy: Invalid value: \"\": requires indexed completion mode",
+                "spec.successPolicy.rules[0].succeededCount: Invalid value: 1: must be less than or equal to 0 (the number of specified completions)",
+            ]
+        );
         let errs = errors(json!({"completionMode": "Indexed", "completions": 5, "maxFailedIndexes": 6,
             "successPolicy": {"rules": [{"succeededIndexes": "0-2", "succeededCount": 4}, {"succeededIndexes": "3,1"}, {}]}}));
-        assert_eq!(errs, [
-            "spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified",
-            "spec.maxFailedIndexes: Invalid value: 6: must be less than or equal to completions",
-            "spec.successPolicy.rules[0].succeededCount: Invalid value: 4: must be less than or equal to 3 (the number of indexes in the specified succeededIndexes field)",
-            "spec.successPolicy.rules[1].succeededIndexes: Invalid value: \"3,1\": error parsing succeededIndexes: non-increasing order, previous: 3, current: 1",
-            "spec.successPolicy.rules[2]: Required value: at least one of succeededCount or succeededIndexes must be specified",
-        ]);
+        assert_eq!(
+            errs,
+            [
+                "spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified",
+                "spec.maxFailedIndexes: Invalid value: 6: must be less than or equal to completions",
+                "spec.successPolicy.rules[0].succeededCount: Invalid value: 4: must be less than or equal to 3 (the number of indexes in the specified succeededIndexes field)",
+                "spec.successPolicy.rules[1].succeededIndexes: Invalid value: \"3,1\": error parsing succeededIndexes: non-increasing order, previous: 3, current: 1",
+                "spec.successPolicy.rules[2]: Required value: at least one of succeededCount or succeededIndexes must be specified",
+            ]
+        );
     }
 
     #[test]
     fn a_failure_policy_replaces_only_failed_pods() {
         let errs = errors(json!({"podReplacementPolicy": "TerminatingOrFailed",
             "podFailurePolicy": {"rules": [{"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [1]}}]}}));
-        assert_eq!(errs, ["spec.podReplacementPolicy: Unsupported value: \"TerminatingOrFailed\": supported values: \"Failed\""]);
+        assert_eq!(
+            errs,
+            ["spec.podReplacementPolicy: Unsupported value: \"TerminatingOrFailed\": supported values: \"Failed\""]
+        );
         assert!(errors(json!({"podReplacementPolicy": "Failed"})).is_empty());
     }
 }

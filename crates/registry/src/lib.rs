@@ -2,17 +2,17 @@
 //! named, defaulted and validated, and what create and update do with their metadata.
 //! The API server is generic; everything particular to one kind lives here, one file a kind.
 
+pub mod apply;
 mod catalog;
 pub mod conversion;
 pub mod field_error;
 pub mod labels;
 pub mod names;
 pub mod object_meta;
-pub mod pod_spec;
-mod resource;
-pub mod protobuf;
-pub mod apply;
 pub mod patch;
+pub mod pod_spec;
+pub mod protobuf;
+mod resource;
 pub mod schema;
 pub mod strategy;
 pub mod table;

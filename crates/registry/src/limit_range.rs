@@ -45,7 +45,10 @@ mod tests {
         LimitRangeStrategy.apply_defaults(&mut range);
         let value = serde_json::to_value(&range).unwrap();
         assert_eq!(value["spec"]["limits"][0]["default"], json!({"cpu": "2", "memory": "512Mi"}));
-        assert_eq!(value["spec"]["limits"][0]["defaultRequest"], json!({"cpu": "2", "memory": "512Mi", "ephemeral-storage": "1Mi"}));
+        assert_eq!(
+            value["spec"]["limits"][0]["defaultRequest"],
+            json!({"cpu": "2", "memory": "512Mi", "ephemeral-storage": "1Mi"})
+        );
         assert!(value["spec"]["limits"][1].get("default").is_none());
     }
 }

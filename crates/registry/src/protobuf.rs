@@ -30,7 +30,8 @@ pub fn decode(body: &[u8], definition_of: impl Fn(&str, &str) -> Option<String>)
             _ => {}
         }
     }
-    let definition = definition_of(&api_version, &kind).ok_or_else(|| format!("no protobuf decoding for {api_version}, Kind={kind}"))?;
+    let definition = definition_of(&api_version, &kind)
+        .ok_or_else(|| format!("no protobuf decoding for {api_version}, Kind={kind}"))?;
     let model = model();
     let def = model.def(&definition).ok_or_else(|| format!("no schema for {definition}"))?;
     let mut obj = Decoder { model }.message(raw, def)?;
@@ -130,7 +131,9 @@ impl Decoder<'_> {
                             let mut packed = Reader(b);
                             while !packed.0.is_empty() {
                                 let wire = match element.as_ref() {
-                                    Shape::Scalar(Scalar::Number) => Wire::Fixed64(u64::from_le_bytes(packed.take_bytes(8)?.try_into().expect("8 bytes"))),
+                                    Shape::Scalar(Scalar::Number) => Wire::Fixed64(u64::from_le_bytes(
+                                        packed.take_bytes(8)?.try_into().expect("8 bytes"),
+                                    )),
                                     _ => Wire::Varint(packed.varint()?),
                                 };
                                 items.push(self.value(element, wire)?);
@@ -169,7 +172,9 @@ impl Decoder<'_> {
     fn value(&self, shape: &Shape, wire: Wire) -> Result<Value, String> {
         Ok(match (shape, wire) {
             (Shape::Scalar(Scalar::String), Wire::Bytes(b)) => Value::String(utf8(b)?),
-            (Shape::Scalar(Scalar::Bytes), Wire::Bytes(b)) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+            (Shape::Scalar(Scalar::Bytes), Wire::Bytes(b)) => {
+                Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+            }
             (Shape::Scalar(Scalar::Integer), Wire::Varint(v)) => Value::from(v as i64),
             (Shape::Scalar(Scalar::Boolean), Wire::Varint(v)) => Value::Bool(v != 0),
             (Shape::Scalar(Scalar::Number), Wire::Fixed64(v)) => Value::from(f64::from_bits(v)),
@@ -184,16 +189,32 @@ impl Decoder<'_> {
     /// Messages whose JSON form is not an object of their fields.
     fn special(&self, definition: &str, bytes: &[u8]) -> Result<Value, String> {
         let fields: Vec<(u32, Wire)> = Reader(bytes).collect::<Result<_, _>>()?;
-        let varint = |n: u32| fields.iter().find_map(|(f, w)| match w { Wire::Varint(v) if *f == n => Some(*v), _ => None });
-        let bytes_of = |n: u32| fields.iter().find_map(|(f, w)| match w { Wire::Bytes(b) if *f == n => Some(*b), _ => None });
+        let varint = |n: u32| {
+            fields.iter().find_map(|(f, w)| match w {
+                Wire::Varint(v) if *f == n => Some(*v),
+                _ => None,
+            })
+        };
+        let bytes_of = |n: u32| {
+            fields.iter().find_map(|(f, w)| match w {
+                Wire::Bytes(b) if *f == n => Some(*b),
+                _ => None,
+            })
+        };
         Ok(match definition.rsplit('.').next().unwrap_or("") {
             "Time" | "MicroTime" => {
                 let (seconds, nanos) = (varint(1).unwrap_or(0) as i64, varint(2).unwrap_or(0) as u32);
                 if seconds == 0 && nanos == 0 {
                     return Ok(Value::Null);
                 }
-                let Some(t) = chrono::DateTime::from_timestamp(seconds, nanos) else { return Err("a protobuf time is out of range".into()) };
-                let form = if definition.ends_with("MicroTime") { chrono::SecondsFormat::Micros } else { chrono::SecondsFormat::Secs };
+                let Some(t) = chrono::DateTime::from_timestamp(seconds, nanos) else {
+                    return Err("a protobuf time is out of range".into());
+                };
+                let form = if definition.ends_with("MicroTime") {
+                    chrono::SecondsFormat::Micros
+                } else {
+                    chrono::SecondsFormat::Secs
+                };
                 Value::String(t.to_rfc3339_opts(form, true))
             }
             "Quantity" => Value::String(bytes_of(1).map(utf8).transpose()?.unwrap_or_default()),
@@ -202,7 +223,9 @@ impl Decoder<'_> {
                 _ => Value::String(bytes_of(3).map(utf8).transpose()?.unwrap_or_default()),
             },
             "RawExtension" | "FieldsV1" => match bytes_of(1) {
-                Some(raw) if !raw.is_empty() => serde_json::from_slice(raw).map_err(|e| format!("embedded JSON: {e}"))?,
+                Some(raw) if !raw.is_empty() => {
+                    serde_json::from_slice(raw).map_err(|e| format!("embedded JSON: {e}"))?
+                }
                 _ => Value::Null,
             },
             "Duration" => Value::String(format!("{}s", varint(1).unwrap_or(0) as i64 as f64 / 1e9)),

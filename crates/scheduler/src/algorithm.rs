@@ -49,7 +49,11 @@ pub type Filters<'a> = Vec<&'a dyn Filter>;
 
 /// Runs every PreFilter and returns the filters with something to check; an `Err` rejects
 /// the pod on every node, and names the plugin.
-pub fn pre_filter<'a>(profile: &'a Profile, pod: &mut PodInfo, cache: &Cache) -> Result<Filters<'a>, (&'static str, Reject)> {
+pub fn pre_filter<'a>(
+    profile: &'a Profile,
+    pod: &mut PodInfo,
+    cache: &Cache,
+) -> Result<Filters<'a>, (&'static str, Reject)> {
     let mut applying = Vec::with_capacity(profile.filters.len());
     for f in &profile.filters {
         if f.pre_filter(pod, cache).map_err(|r| (f.name(), r))? == Applies::Yes {
@@ -69,7 +73,8 @@ pub struct Rng(u64);
 
 impl Default for Rng {
     fn default() -> Self {
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
         Rng(seed | 1)
     }
 }

@@ -8,8 +8,8 @@ use crate::resources::Resources;
 use crate::selector::{Labels, Selector};
 use crate::terms::Term;
 use crate::topology::Group;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod, Taint};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -192,7 +192,8 @@ impl Cache {
         let new = &info.node;
         added
             || old.metadata.labels != new.metadata.labels
-            || old.spec.as_ref().map(|s| (&s.taints, s.unschedulable)) != new.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
+            || old.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
+                != new.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
             || old.status.as_ref().map(|s| &s.allocatable) != new.status.as_ref().map(|s| &s.allocatable)
     }
 

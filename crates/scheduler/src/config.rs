@@ -200,7 +200,9 @@ fn build(p: ProfileFile, global_percentage: Option<u32>) -> anyhow::Result<Profi
             "NodeResourcesFit" => {
                 if let Some(kind) = c.args.get("scoringStrategy").and_then(|s| s.get("type")) {
                     strategy = serde_yaml::from_value(kind.clone()).map_err(|_| {
-                        anyhow::anyhow!("NodeResourcesFit scoringStrategy type {kind:?} is not LeastAllocated or MostAllocated")
+                        anyhow::anyhow!(
+                            "NodeResourcesFit scoringStrategy type {kind:?} is not LeastAllocated or MostAllocated"
+                        )
                     })?;
                 }
             }
@@ -298,10 +300,15 @@ mod tests {
     #[test]
     fn mistakes_are_explained() {
         let err = |text: &str| parse(text).err().map(|e| format!("{e:#}")).unwrap_or_default();
-        assert!(err("profiles:\n- plugins:\n    score:\n      enabled: [{name: Nope}]\n").contains("unknown plugin \"Nope\""));
+        assert!(
+            err("profiles:\n- plugins:\n    score:\n      enabled: [{name: Nope}]\n")
+                .contains("unknown plugin \"Nope\"")
+        );
         assert!(err("percentageOfNodesToScore: 101\n").contains("between 0 and 100"));
-        assert!(err("profiles:\n- pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: Fancy}}\n")
-            .contains("LeastAllocated or MostAllocated"));
+        assert!(
+            err("profiles:\n- pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: Fancy}}\n")
+                .contains("LeastAllocated or MostAllocated")
+        );
         assert!(err("kind: Other\n").contains("KubeSchedulerConfiguration"));
         assert!(err("profiles:\n- schedulerName: a\n- schedulerName: a\n").contains("two profiles"));
     }

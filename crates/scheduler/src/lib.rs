@@ -226,7 +226,10 @@ impl Scheduler {
                         // lower priority takes the room.
                         state.cache.place(pod.clone(), &nomination.node);
                         let scheduler = profile.scheduler_name.clone();
-                        self.report(runtime, preemption::carry_out(self.client.clone(), scheduler, pod.clone(), nomination));
+                        self.report(
+                            runtime,
+                            preemption::carry_out(self.client.clone(), scheduler, pod.clone(), nomination),
+                        );
                     }
                     Err(why) => message = format!("{message} preemption: {why}"),
                 }
@@ -248,16 +251,21 @@ impl Scheduler {
 
     async fn bind(self: Arc<Self>, scheduler: String, pod: Arc<Pod>, uid: String, node: String) {
         let permit = self.bindings.acquire().await;
-        let (namespace, name) = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+        let (namespace, name) =
+            (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
         let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace, "uid": uid},
                              "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-        let result = api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await;
+        let result =
+            api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await;
         drop(permit);
         let mut state = self.state.lock().unwrap();
         state.binding.remove(&uid);
         match result {
-            Ok(_) => self.report(&tokio::runtime::Handle::current(), report::scheduled(self.client.clone(), scheduler, pod, node)),
+            Ok(_) => self.report(
+                &tokio::runtime::Handle::current(),
+                report::scheduled(self.client.clone(), scheduler, pod, node),
+            ),
             // Gone, or bound by someone else: the pod watch settles it.
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => state.cache.forget(&uid),
             Err(e) => {

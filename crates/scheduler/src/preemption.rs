@@ -109,7 +109,12 @@ fn victims_on(profile: &Profile, cache: &mut Cache, pod: &mut PodInfo, node: &st
 
 /// Finds the node to nominate and the pods to evict there, or says why there is none in
 /// the form that follows "preemption: " in the FailedScheduling message.
-pub fn preempt(profile: &Profile, cache: &mut Cache, pod: &mut PodInfo, diagnosis: &Diagnosis) -> Result<Nomination, String> {
+pub fn preempt(
+    profile: &Profile,
+    cache: &mut Cache,
+    pod: &mut PodInfo,
+    diagnosis: &Diagnosis,
+) -> Result<Nomination, String> {
     let spec = pod.spec();
     if spec.preemption_policy.as_deref() == Some("Never") {
         return Err("not eligible due to preemptionPolicy=Never.".into());
@@ -162,7 +167,8 @@ pub async fn carry_out(client: kube::Client, scheduler: String, pod: Arc<Pod>, n
         if let Err(e) = api.patch_status(&victim_name, &PatchParams::default(), &Patch::Strategic(condition)).await {
             tracing::debug!(pod = victim_name, error = %e, "could not mark the victim");
         }
-        let message = format!("Preempted by pod {} on node {}", pod.metadata.uid.as_deref().unwrap_or(""), nomination.node);
+        let message =
+            format!("Preempted by pod {} on node {}", pod.metadata.uid.as_deref().unwrap_or(""), nomination.node);
         crate::report::event(&client, &scheduler, &victim.pod, "Normal", "Preempted", &message).await;
         match api.delete(&victim_name, &DeleteParams::default()).await {
             Ok(_) => {}

@@ -139,7 +139,6 @@ impl Queue {
             }
         }
     }
-
 }
 
 #[cfg(test)]
@@ -148,8 +147,11 @@ mod tests {
     use serde_json::json;
 
     fn pod(uid: &str, priority: i32, created: &str) -> Arc<Pod> {
-        Arc::new(serde_json::from_value(json!({"metadata": {"uid": uid, "creationTimestamp": created},
-                                                "spec": {"priority": priority, "containers": []}})).unwrap())
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"uid": uid, "creationTimestamp": created},
+                                                "spec": {"priority": priority, "containers": []}}))
+            .unwrap(),
+        )
     }
 
     #[test]

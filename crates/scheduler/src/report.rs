@@ -59,7 +59,10 @@ pub async fn event(client: &kube::Client, scheduler: &str, pod: &Pod, type_: &st
 mod tests {
     #[test]
     fn the_message_reads_like_kube_schedulers() {
-        let reasons = [("node(s) didn't match Pod's node affinity/selector".to_string(), 4997), ("Insufficient cpu".to_string(), 3)];
+        let reasons = [
+            ("node(s) didn't match Pod's node affinity/selector".to_string(), 4997),
+            ("Insufficient cpu".to_string(), 3),
+        ];
         assert_eq!(
             super::unschedulable_message(5000, &reasons.into_iter().collect()),
             "0/5000 nodes are available: 3 Insufficient cpu, 4997 node(s) didn't match Pod's node affinity/selector."

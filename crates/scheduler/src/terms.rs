@@ -48,7 +48,10 @@ impl Term {
 
     pub fn covers(&self, namespace: &str, namespace_labels: &HashMap<String, Labels>) -> bool {
         self.namespaces.iter().any(|n| n == namespace)
-            || self.namespace_selector.as_ref().is_some_and(|s| namespace_labels.get(namespace).is_some_and(|l| s.matches(l)))
+            || self
+                .namespace_selector
+                .as_ref()
+                .is_some_and(|s| namespace_labels.get(namespace).is_some_and(|l| s.matches(l)))
     }
 
     pub fn weight(&self) -> i64 {
@@ -67,10 +70,26 @@ pub fn pod_terms(pod: &Pod) -> Vec<Term> {
     let labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
     let Some(affinity) = pod.spec.as_ref().and_then(|s| s.affinity.as_ref()) else { return Vec::new() };
     let mut terms = Vec::new();
-    let sides = [(affinity.pod_affinity.as_ref().map(|a| (&a.required_during_scheduling_ignored_during_execution,
-                                                        &a.preferred_during_scheduling_ignored_during_execution)), false),
-                 (affinity.pod_anti_affinity.as_ref().map(|a| (&a.required_during_scheduling_ignored_during_execution,
-                                                             &a.preferred_during_scheduling_ignored_during_execution)), true)];
+    let sides = [
+        (
+            affinity.pod_affinity.as_ref().map(|a| {
+                (
+                    &a.required_during_scheduling_ignored_during_execution,
+                    &a.preferred_during_scheduling_ignored_during_execution,
+                )
+            }),
+            false,
+        ),
+        (
+            affinity.pod_anti_affinity.as_ref().map(|a| {
+                (
+                    &a.required_during_scheduling_ignored_during_execution,
+                    &a.preferred_during_scheduling_ignored_during_execution,
+                )
+            }),
+            true,
+        ),
+    ];
     for (side, anti) in sides {
         let Some((required, preferred)) = side else { continue };
         for term in required.iter().flatten() {
@@ -78,7 +97,11 @@ pub fn pod_terms(pod: &Pod) -> Vec<Term> {
             terms.push(Term::new(kind, term, namespace, labels));
         }
         for weighted in preferred.iter().flatten() {
-            let kind = if anti { TermKind::PreferAntiAffinity(weighted.weight) } else { TermKind::PreferAffinity(weighted.weight) };
+            let kind = if anti {
+                TermKind::PreferAntiAffinity(weighted.weight)
+            } else {
+                TermKind::PreferAffinity(weighted.weight)
+            };
             terms.push(Term::new(kind, &weighted.pod_affinity_term, namespace, labels));
         }
     }

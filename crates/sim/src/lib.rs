@@ -41,7 +41,10 @@ impl Fleet {
     pub async fn run(&self, client: kube::Client) -> anyhow::Result<()> {
         self.register(&client).await?;
         tracing::info!(nodes = self.template.count, "simulated nodes registered");
-        tokio::try_join!(heartbeat::run(client.clone(), self.template.clone()), pods::run(client, self.template.clone()))?;
+        tokio::try_join!(
+            heartbeat::run(client.clone(), self.template.clone()),
+            pods::run(client, self.template.clone())
+        )?;
         Ok(())
     }
 }

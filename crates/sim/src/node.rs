@@ -58,7 +58,8 @@ impl std::str::FromStr for Taint {
 
     /// `key=value:Effect` or `key:Effect`, as `kubectl taint` writes them.
     fn from_str(s: &str) -> Result<Taint, String> {
-        let (kv, effect) = s.rsplit_once(':').ok_or_else(|| format!("taint {s:?} has no effect: write key=value:NoSchedule"))?;
+        let (kv, effect) =
+            s.rsplit_once(':').ok_or_else(|| format!("taint {s:?} has no effect: write key=value:NoSchedule"))?;
         if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
             return Err(format!("taint effect {effect:?} is not one of NoSchedule, PreferNoSchedule, NoExecute"));
         }

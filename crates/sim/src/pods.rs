@@ -83,7 +83,9 @@ fn now() -> String {
 
 impl Kubelet {
     async fn handle(self: Arc<Self>, pod: Pod) -> anyhow::Result<()> {
-        let Some(index) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).and_then(|n| self.template.index_of(n)) else {
+        let Some(index) =
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).and_then(|n| self.template.index_of(n))
+        else {
             return Ok(());
         };
         let (Some(namespace), Some(name), Some(uid)) =
@@ -149,7 +151,13 @@ impl Kubelet {
     }
 
     /// Runs `step` of the pod `uid` after `delay`, unless that step is already waiting.
-    fn after(self: &Arc<Self>, uid: &str, step: &str, delay: Duration, work: impl Future<Output = ()> + Send + 'static) {
+    fn after(
+        self: &Arc<Self>,
+        uid: &str,
+        step: &str,
+        delay: Duration,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) {
         let key = format!("{uid}/{step}");
         if !self.waiting.lock().unwrap().insert(key.clone()) {
             return;
@@ -167,7 +175,8 @@ impl Kubelet {
 /// within what is left of its grace period.
 fn stop_delay(pod: &Pod) -> Duration {
     let annotations = pod.metadata.annotations.as_ref();
-    let wanted: u64 = annotations.and_then(|a| a.get(STOP_SECONDS_ANNOTATION)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let wanted: u64 =
+        annotations.and_then(|a| a.get(STOP_SECONDS_ANNOTATION)).and_then(|s| s.parse().ok()).unwrap_or(0);
     let grace_left = pod.metadata.deletion_timestamp.as_ref().map_or(0, |t| {
         let left = t.0.as_second() - chrono::Utc::now().timestamp();
         left.max(0) as u64
@@ -186,7 +195,8 @@ async fn stop(api: &Api<Pod>, pod: &Pod) -> anyhow::Result<()> {
         patch_status(api, &name, stopped_status(pod)).await?;
     }
     let preconditions = Preconditions { uid, resource_version: None };
-    let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
+    let params =
+        DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
     match api.delete(&name, &params).await {
         Ok(_) => Ok(()),
         // Already gone, or another pod by that name now.
@@ -313,7 +323,12 @@ fn finished_status(pod: &Pod) -> Value {
 fn stopped_status(pod: &Pod) -> Value {
     let now = now();
     let mut status = terminal_status(pod, STOPPED_EXIT_CODE, &now);
-    let mut conditions: Vec<Value> = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten()
+    let mut conditions: Vec<Value> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
         .filter_map(|c| serde_json::to_value(c).ok())
         .filter(|c| !matches!(c["type"].as_str(), Some("Ready" | "ContainersReady")))
         .collect();

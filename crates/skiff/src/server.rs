@@ -73,7 +73,8 @@ pub struct ServerArgs {
 
 /// A positive duration as kube-controller-manager's flags take them: 40s, 1m30s, 500ms.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let parsed: jiff::SignedDuration = s.parse().map_err(|e| format!("{s:?} is not a duration such as 40s or 1m30s: {e}"))?;
+    let parsed: jiff::SignedDuration =
+        s.parse().map_err(|e| format!("{s:?} is not a duration such as 40s or 1m30s: {e}"))?;
     match Duration::try_from(parsed) {
         Ok(d) if !d.is_zero() => Ok(d),
         _ => Err(format!("{s:?} must be longer than zero")),
@@ -169,7 +170,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }));
     }
     if !args.disable_controller_manager {
-        let root_ca = std::fs::read_to_string(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
+        let root_ca =
+            std::fs::read_to_string(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
         let node_lifecycle = controllers::node_lifecycle::Settings {
             monitor_period: args.node_monitor_period,
             monitor_grace_period: args.node_monitor_grace_period,
@@ -180,7 +182,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             large_cluster_size_threshold: args.large_cluster_size_threshold,
         };
         let terminated_pod_gc_threshold = args.terminated_pod_gc_threshold;
-        let settings = std::sync::Arc::new(controllers::Settings { root_ca, node_lifecycle, terminated_pod_gc_threshold });
+        let settings =
+            std::sync::Arc::new(controllers::Settings { root_ca, node_lifecycle, terminated_pod_gc_threshold });
         tokio::spawn(run_leading(kubeconfig.clone(), "kube-controller-manager", identity, move |client| {
             controllers::run(client, settings.clone())
         }));

@@ -73,13 +73,18 @@ async fn server_side_apply_through_api_patch() {
     let (_server, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let mine = PatchParams::apply("kube-rs-test");
-    let cm = api.patch("settings", &mine, &Patch::Apply(config_map("settings", json!({"color": "blue"})))).await.unwrap();
+    let cm =
+        api.patch("settings", &mine, &Patch::Apply(config_map("settings", json!({"color": "blue"})))).await.unwrap();
     assert_eq!(cm.data.unwrap()["color"], "blue");
-    let managers: Vec<_> = cm.metadata.managed_fields.unwrap().into_iter().map(|m| (m.manager.unwrap(), m.operation.unwrap())).collect();
+    let managers: Vec<_> =
+        cm.metadata.managed_fields.unwrap().into_iter().map(|m| (m.manager.unwrap(), m.operation.unwrap())).collect();
     assert_eq!(managers, [("kube-rs-test".to_string(), "Apply".to_string())]);
 
     let theirs = PatchParams::apply("someone-else");
-    let err = api.patch("settings", &theirs, &Patch::Apply(config_map("settings", json!({"color": "red"})))).await.unwrap_err();
+    let err = api
+        .patch("settings", &theirs, &Patch::Apply(config_map("settings", json!({"color": "red"}))))
+        .await
+        .unwrap_err();
     match err {
         kube::Error::Api(status) => {
             assert_eq!(status.code, 409);
@@ -104,9 +109,12 @@ async fn server_side_apply_through_api_patch() {
 async fn reflect(client: kube::Client, config: watcher::Config) {
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..3 {
-        api.create(&PostParams::default(), &serde_json::from_value(config_map(&format!("before-{i}"), json!({}))).unwrap())
-            .await
-            .unwrap();
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(config_map(&format!("before-{i}"), json!({}))).unwrap(),
+        )
+        .await
+        .unwrap();
     }
     let (reader, writer) = reflector::store();
     let stream = reflector(writer, watcher(api.clone(), config.labels("app=kube-rs"))).applied_objects();
@@ -121,10 +129,8 @@ async fn reflect(client: kube::Client, config: watcher::Config) {
 
     api.create(&PostParams::default(), &serde_json::from_value(config_map("after", json!({}))).unwrap()).await.unwrap();
     api.delete("before-1", &DeleteParams::default()).await.unwrap();
-    eventually("the reflector to follow a create and a delete", || {
-        names(&reader) == ["after", "before-0", "before-2"]
-    })
-    .await;
+    eventually("the reflector to follow a create and a delete", || names(&reader) == ["after", "before-0", "before-2"])
+        .await;
     task.abort();
 }
 

@@ -83,7 +83,10 @@ pub fn document(api: &Api, core: bool, headers: &HeaderMap) -> Response<Body> {
         .header(header::CONTENT_TYPE, CONTENT_TYPE)
         .header(header::VARY, "Accept")
         .header(header::ETAG, etag.as_str());
-    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
     let (status, body) = if matches { (304, bytes::Bytes::new()) } else { (200, body.clone()) };
     builder.status(status).body(crate::http_util::full(body)).expect("static response parts are valid")
 }

@@ -25,7 +25,11 @@ pub struct DeleteOptions {
 async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
-    let body = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { decode_object(&ctx.api.registry, &headers, &body)? };
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        decode_object(&ctx.api.registry, &headers, &body)?
+    };
     options_from(ctx, &body)
 }
 

@@ -175,7 +175,8 @@ async fn selecting(ctx: &Ctx, pod: &Value) -> ApiResult<Vec<Value>> {
     let labels: BTreeMap<String, String> =
         pod.pointer("/metadata/labels").and_then(|l| serde_json::from_value(l.clone()).ok()).unwrap_or_default();
     let selects = |budget: &Value| {
-        let selector = budget.pointer("/spec/selector").and_then(|s| serde_json::from_value::<LabelSelector>(s.clone()).ok());
+        let selector =
+            budget.pointer("/spec/selector").and_then(|s| serde_json::from_value::<LabelSelector>(s.clone()).ok());
         let selector = selector.and_then(|s| Selector::from_label_selector(&s).ok());
         selector.is_some_and(|s| !s.is_empty() && s.matches(&labels))
     };
@@ -194,12 +195,17 @@ async fn spend_disruption(ctx: &Ctx, mut budget: Value, pod: &str, dry_run: bool
             return Ok(());
         }
         let precondition = objects::precondition_of(&budget)?;
-        match update_with(&status_ctx, &name, UpdateScope::Status, precondition, Ownership::Update(&writer), &|_| Ok(next.clone())).await {
+        match update_with(&status_ctx, &name, UpdateScope::Status, precondition, Ownership::Update(&writer), &|_| {
+            Ok(next.clone())
+        })
+        .await
+        {
             Err(e) if e.code == 409 => budget = fetch(&status_ctx, &name).await?,
             other => return other.map(|_| ()),
         }
     }
-    let mut e = ApiError::new(504, "Timeout", format!("couldn't update PodDisruptionBudget \"{name}\" due to conflicts"));
+    let mut e =
+        ApiError::new(504, "Timeout", format!("couldn't update PodDisruptionBudget \"{name}\" due to conflicts"));
     e.details = Some(json!({"retryAfterSeconds": 10}));
     Err(e)
 }
@@ -248,8 +254,11 @@ fn with_disruption(budget: &Value, pod: &str, now: &str) -> ApiResult<Value> {
     status["disruptionsAllowed"] = json!(allowed - 1);
     if allowed == 1 {
         let generation = status["observedGeneration"].clone();
-        set_condition(status, json!({"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods",
-            "message": "", "observedGeneration": generation, "lastTransitionTime": now}));
+        set_condition(
+            status,
+            json!({"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods",
+            "message": "", "observedGeneration": generation, "lastTransitionTime": now}),
+        );
     }
     status["disruptedPods"][pod] = json!(now);
     Ok(next)
@@ -287,9 +296,12 @@ async fn evict(ctx: &Ctx, name: &str, mut options: DeleteOptions) -> ApiResult<(
                 ));
             }
             let mut next = current.clone();
-            set_condition(&mut next["status"], json!({"type": "DisruptionTarget", "status": "True",
+            set_condition(
+                &mut next["status"],
+                json!({"type": "DisruptionTarget", "status": "True",
                 "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting",
-                "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
+                "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}),
+            );
             Ok(next)
         })
         .await?;
@@ -310,7 +322,8 @@ mod tests {
 
     #[test]
     fn a_disruption_is_spent_and_recorded() {
-        let before = budget(json!({"observedGeneration": 2, "disruptionsAllowed": 2, "currentHealthy": 3, "desiredHealthy": 1}));
+        let before =
+            budget(json!({"observedGeneration": 2, "disruptionsAllowed": 2, "currentHealthy": 3, "desiredHealthy": 1}));
         let after = with_disruption(&before, "web-1", "2026-01-01T00:00:00Z").unwrap();
         assert_eq!(after["status"]["disruptionsAllowed"], 1);
         assert_eq!(after["status"]["disruptedPods"], json!({"web-1": "2026-01-01T00:00:00Z"}));
@@ -324,10 +337,14 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let none_left = budget(json!({"observedGeneration": 2, "disruptionsAllowed": 0, "currentHealthy": 2, "desiredHealthy": 2}));
+        let none_left =
+            budget(json!({"observedGeneration": 2, "disruptionsAllowed": 0, "currentHealthy": 2, "desiredHealthy": 2}));
         let e = with_disruption(&none_left, "web-1", "now").unwrap_err();
         assert_eq!((e.code, e.reason, e.message.as_str()), (429, "TooManyRequests", REFUSAL));
-        assert_eq!(e.details.unwrap()["causes"][0]["message"], "The disruption budget web needs 2 healthy pods and has 2 currently");
+        assert_eq!(
+            e.details.unwrap()["causes"][0]["message"],
+            "The disruption budget web needs 2 healthy pods and has 2 currently"
+        );
         let unobserved = budget(json!({"observedGeneration": 1, "disruptionsAllowed": 3}));
         let e = with_disruption(&unobserved, "web-1", "now").unwrap_err();
         assert_eq!((e.code, e.retry_after()), (429, Some(10)));
@@ -337,8 +354,12 @@ mod tests {
 
     #[test]
     fn transition_time_moves_only_with_the_status() {
-        let mut status = json!({"conditions": [{"type": "DisruptionTarget", "status": "True", "lastTransitionTime": "then"}]});
-        set_condition(&mut status, json!({"type": "DisruptionTarget", "status": "True", "reason": "R", "lastTransitionTime": "now"}));
+        let mut status =
+            json!({"conditions": [{"type": "DisruptionTarget", "status": "True", "lastTransitionTime": "then"}]});
+        set_condition(
+            &mut status,
+            json!({"type": "DisruptionTarget", "status": "True", "reason": "R", "lastTransitionTime": "now"}),
+        );
         assert_eq!(status["conditions"][0]["lastTransitionTime"], "then");
         assert_eq!(status["conditions"][0]["reason"], "R");
         set_condition(&mut status, json!({"type": "DisruptionTarget", "status": "False", "lastTransitionTime": "now"}));

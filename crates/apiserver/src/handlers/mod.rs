@@ -124,7 +124,8 @@ impl Ctx {
 
     /// The same for keys a JSON body repeats (decoding keeps the last).
     pub fn check_duplicates(&self, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
-        let json_objects = ["", "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+        let json_objects =
+            ["", "application/json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
         // A second pass over the body costs a little on every write: skip it when nothing
         // would be reported.
         if self.query.get("fieldValidation") == Some("Ignore")
@@ -132,7 +133,8 @@ impl Ctx {
         {
             return Ok(());
         }
-        let repeated = registry::unknown_fields::duplicated(body).into_iter().map(|f| format!("duplicate field \"{f}\""));
+        let repeated =
+            registry::unknown_fields::duplicated(body).into_iter().map(|f| format!("duplicate field \"{f}\""));
         self.field_problems(repeated.collect())
     }
 

@@ -70,34 +70,34 @@ struct View {
 }
 
 impl View {
-    fn frame(&mut self, kind: &str, obj: &Value, json_bytes: Option<&Bytes>) -> Bytes {
-        let mut out = Vec::with_capacity(64 + json_bytes.map_or(256, |b| b.len()));
-        out.extend_from_slice(b"{\"type\":\"");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\",\"object\":");
-        match (self.table, json_bytes) {
-            (Some(include), _) if kind != "BOOKMARK" && kind != "ERROR" => {
+    /// An event's frame around the object, in the table form if the client asked for tables.
+    fn frame(&mut self, kind: &str, obj: &Value) -> Bytes {
+        let json = match self.table {
+            Some(include) if kind != "BOOKMARK" && kind != "ERROR" => {
                 let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion")});
                 let t = table(self.printer, std::slice::from_ref(obj), meta, include, !self.columns_sent);
                 self.columns_sent = true;
-                out.extend_from_slice(&serde_json::to_vec(&t).unwrap_or_default());
+                serde_json::to_vec(&t)
             }
-            (None, Some(bytes)) => out.extend_from_slice(bytes),
-            _ => out.extend_from_slice(&serde_json::to_vec(obj).unwrap_or_default()),
-        }
-        out.extend_from_slice(b"}\n");
-        Bytes::from(out)
+            _ => serde_json::to_vec(obj),
+        };
+        frame_json(kind, &json.unwrap_or_default())
     }
 
-    /// The frame a change makes for this client, if it sees it at all.
+    /// The frame a change makes for this client, if it sees it at all. The object is decoded
+    /// only when this client needs more than its JSON.
     fn event(&mut self, info: &registry::ResourceInfo, e: &CachedEvent) -> Option<Bytes> {
         if !e.key.starts_with(&self.prefix) {
             return None;
         }
-        let now = e.kind == EventKind::Put && self.selection.matches(&e.object);
-        let before = e.prev.as_ref().is_some_and(|p| self.selection.matches(p));
-        let kind = match (e.kind, e.prev.is_some(), before, now) {
-            (EventKind::Delete, _, _, _) if self.selection.matches(&e.object) => "DELETED",
+        let selects = |obj: &Value| self.selection.matches(obj);
+        let (after, before) = if self.selection.is_everything() {
+            (true, e.had_prev())
+        } else {
+            (selects(e.object()), e.prev().is_some_and(selects))
+        };
+        let kind = match (e.kind, e.had_prev(), before, after) {
+            (EventKind::Delete, _, _, true) => "DELETED",
             (EventKind::Delete, ..) => return None,
             (_, false, _, true) | (_, true, false, true) => "ADDED",
             (_, true, true, true) => "MODIFIED",
@@ -105,15 +105,18 @@ impl View {
             _ => return None,
         };
         if self.conversion {
-            let served = objects::to_served(info, e.object.clone());
-            return Some(self.frame(kind, &served, None));
+            let served = objects::to_served(info, e.object().clone());
+            return Some(self.frame(kind, &served));
         }
-        Some(self.frame(kind, &e.object, Some(&e.json)))
+        if self.table.is_some() {
+            return Some(self.frame(kind, e.object()));
+        }
+        Some(frame_json(kind, &e.json))
     }
 
     fn bookmark(&mut self, revision: i64) -> Bytes {
         let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": {"resourceVersion": revision.to_string()}});
-        self.frame("BOOKMARK", &obj, None)
+        self.frame("BOOKMARK", &obj)
     }
 
     /// The bookmark that ends a watch-list's initial events (`sendInitialEvents=true`).
@@ -123,14 +126,23 @@ impl View {
             "apiVersion": self.api_version,
             "metadata": {"resourceVersion": revision.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}},
         });
-        self.frame("BOOKMARK", &obj, None)
+        self.frame("BOOKMARK", &obj)
     }
 }
 
-fn error_frame(e: &ApiError) -> Bytes {
-    let mut out = serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
-    out.push(b'\n');
+/// `{"type":kind,"object":json}` and the newline that ends each event.
+fn frame_json(kind: &str, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(32 + json.len());
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"}\n");
     Bytes::from(out)
+}
+
+fn error_frame(e: &ApiError) -> Bytes {
+    frame_json("ERROR", &serde_json::to_vec(&e.to_status()).unwrap_or_default())
 }
 
 pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
@@ -204,7 +216,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 return;
             }
         };
-        let mut opening: Vec<Bytes> = initial.iter().map(|obj| view.frame("ADDED", obj, None)).collect();
+        let mut opening: Vec<Bytes> = initial.iter().map(|obj| view.frame("ADDED", obj)).collect();
         if initial_events == Some(true) {
             opening.push(view.initial_events_end(after));
         }

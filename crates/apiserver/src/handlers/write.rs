@@ -125,14 +125,13 @@ pub enum Ownership<'a> {
 async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> ApiResult<Value> {
     let info = ctx.info();
     let provisional_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    object_meta::prepare_create(info, &mut obj, ctx.namespace())
-        .map_err(|e| admit_error(ctx, &provisional_name, e))?;
+    object_meta::prepare_create(info, &mut obj, ctx.namespace()).map_err(|e| admit_error(ctx, &provisional_name, e))?;
     let name = objects::name_of(&obj).to_string();
     if info.group.is_empty() && info.plural == "pods" {
         ctx.api.priorities.admit(&ctx.api.store, &mut obj, &name).await?;
     }
     if let Some(ns) = ctx.namespace().filter(|_| info.namespaced && info.group.is_empty()) {
-        crate::limit_ranger::admit(&ctx.api.store, info.plural, ns, &mut obj, &name).await?;
+        crate::limit_ranger::admit(&ctx.api.limit_ranges, info.plural, ns, &mut obj, &name).await?;
     }
     let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(ctx, &name, e))?;
     if let Ownership::Update(writer) = ownership {
@@ -307,7 +306,8 @@ pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> Api
     let name = ctx.name().to_string();
     let precondition = objects::precondition_of(&obj)?;
     let writer = ctx.writer()?;
-    let updated = update_with(&ctx, &name, scope, precondition, Ownership::Update(&writer), &|_| Ok(obj.clone())).await?;
+    let updated =
+        update_with(&ctx, &name, scope, precondition, Ownership::Update(&writer), &|_| Ok(obj.clone())).await?;
     respond_object(&ctx, 200, &updated)
 }
 
@@ -396,8 +396,8 @@ async fn server_side_apply(ctx: Ctx, body: &Bytes, scope: UpdateScope) -> ApiRes
     }
     let writer = ctx.writer()?;
     let force = ctx.query.flag("force");
-    let mut applied: Value = serde_yaml::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let mut applied: Value =
+        serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     let Some(sent) = applied.as_object() else {
         return Err(ApiError::bad_request("the applied configuration must be an object"));
     };
@@ -419,7 +419,8 @@ async fn server_side_apply(ctx: Ctx, body: &Bytes, scope: UpdateScope) -> ApiRes
         )));
     }
     let precondition = objects::precondition_of(&applied)?;
-    let merge = |live: Option<&Value>| apply::apply(&writer, live, &applied, force).map_err(|e| apply_error(&ctx, &name, e));
+    let merge =
+        |live: Option<&Value>| apply::apply(&writer, live, &applied, force).map_err(|e| apply_error(&ctx, &name, e));
     loop {
         match update_with(&ctx, &name, scope, precondition, Ownership::Applied, &|current| merge(Some(current))).await {
             Err(e) if e.code == 404 && scope == UpdateScope::Main => {}
@@ -442,7 +443,8 @@ async fn server_side_apply(ctx: Ctx, body: &Bytes, scope: UpdateScope) -> ApiRes
 /// Query parameters a patch may not combine, refused as Kubernetes refuses them: a 422 about
 /// the request's PatchOptions.
 fn invalid_patch_options(error: FieldError) -> ApiError {
-    let subject = crate::error::Subject { group: "meta.k8s.io", plural: "PatchOptions", kind: "PatchOptions", name: "" };
+    let subject =
+        crate::error::Subject { group: "meta.k8s.io", plural: "PatchOptions", kind: "PatchOptions", name: "" };
     ApiError::invalid(subject, &[error])
 }
 

@@ -17,7 +17,8 @@ pub fn build(registry: &Registry, emit: &mut dyn FnMut(Option<&str>, Value)) {
     let defs = registry::schema::definitions();
     let mut by_gv: BTreeMap<String, Vec<PathItem>> = BTreeMap::new();
     for r in registry.all() {
-        let gv = if r.group.is_empty() { format!("api/{}", r.version) } else { format!("apis/{}/{}", r.group, r.version) };
+        let gv =
+            if r.group.is_empty() { format!("api/{}", r.version) } else { format!("apis/{}/{}", r.group, r.version) };
         by_gv.entry(gv).or_default().extend(resource_paths(r));
     }
 
@@ -38,27 +39,27 @@ pub fn build(registry: &Registry, emit: &mut dyn FnMut(Option<&str>, Value)) {
     emit(None, v2);
 
     for (gv, items) in by_gv {
-            let mut paths = Map::new();
-            let mut roots = BTreeSet::new();
-            for item in &items {
-                paths.insert(item.path.clone(), v3_path_item(item));
-                for op in &item.operations {
-                    roots.extend(op.body.iter().map(|(_, def)| def.clone()));
-                    roots.extend(op.responses.iter().map(|(_, def)| def.clone()));
-                }
+        let mut paths = Map::new();
+        let mut roots = BTreeSet::new();
+        for item in &items {
+            paths.insert(item.path.clone(), v3_path_item(item));
+            for op in &item.operations {
+                roots.extend(op.body.iter().map(|(_, def)| def.clone()));
+                roots.extend(op.responses.iter().map(|(_, def)| def.clone()));
             }
-            let schemas: Map<String, Value> =
-                reachable(&defs, roots).into_iter().map(|name| (name.clone(), v3_schema(&defs[&name]))).collect();
-            let doc = json!({
-                "openapi": "3.0.0",
-                "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-                "paths": paths,
-                "components": {
-                    "schemas": schemas,
-                    "securitySchemes": {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication", "name": "authorization", "in": "header"}},
-                },
-            });
-            emit(Some(&gv), doc);
+        }
+        let schemas: Map<String, Value> =
+            reachable(&defs, roots).into_iter().map(|name| (name.clone(), v3_schema(&defs[&name]))).collect();
+        let doc = json!({
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication", "name": "authorization", "in": "header"}},
+            },
+        });
+        emit(Some(&gv), doc);
     }
 }
 
@@ -132,7 +133,12 @@ fn v2_path_item(item: &PathItem) -> Value {
         let mut responses: Map<String, Value> = op
             .responses
             .iter()
-            .map(|(code, def)| (code.to_string(), json!({"description": status_text(*code), "schema": {"$ref": format!("{REF_PREFIX}{def}")}})))
+            .map(|(code, def)| {
+                (
+                    code.to_string(),
+                    json!({"description": status_text(*code), "schema": {"$ref": format!("{REF_PREFIX}{def}")}}),
+                )
+            })
             .collect();
         responses.insert("401".into(), json!({"description": "Unauthorized"}));
         let consumes = op.body.as_ref().map_or(&["*/*"][..], |(types, _)| types);
@@ -175,8 +181,11 @@ fn v3_path_item(item: &PathItem) -> Value {
             .responses
             .iter()
             .map(|(code, def)| {
-                let content: Map<String, Value> =
-                    op.produces.iter().map(|t| (t.to_string(), json!({"schema": {"$ref": format!("{V3_PREFIX}{def}")}}))).collect();
+                let content: Map<String, Value> = op
+                    .produces
+                    .iter()
+                    .map(|t| (t.to_string(), json!({"schema": {"$ref": format!("{V3_PREFIX}{def}")}})))
+                    .collect();
                 (code.to_string(), json!({"description": status_text(*code), "content": content}))
             })
             .collect();
@@ -191,8 +200,10 @@ fn v3_path_item(item: &PathItem) -> Value {
             "x-kubernetes-group-version-kind": gvk(op),
         });
         if let Some((types, def)) = &op.body {
-            let content: Map<String, Value> =
-                types.iter().map(|t| (t.to_string(), json!({"schema": {"$ref": format!("{V3_PREFIX}{def}")}}))).collect();
+            let content: Map<String, Value> = types
+                .iter()
+                .map(|t| (t.to_string(), json!({"schema": {"$ref": format!("{V3_PREFIX}{def}")}})))
+                .collect();
             operation["requestBody"] = json!({"content": content, "required": true});
         }
         out.insert(op.method.into(), operation);

@@ -57,7 +57,11 @@ impl Document {
         (content_type, body).hash(&mut hasher);
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(body).expect("writing to memory");
-        Document { hash: format!("{:016X}", hasher.finish()), content_type, gzip: encoder.finish().expect("writing to memory").into() }
+        Document {
+            hash: format!("{:016X}", hasher.finish()),
+            content_type,
+            gzip: encoder.finish().expect("writing to memory").into(),
+        }
     }
 }
 
@@ -74,7 +78,10 @@ fn build(api: &Api) -> Documents {
     });
     let mut root = serde_json::Map::new();
     for (path, doc) in &v3 {
-        root.insert(path.clone(), serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}));
+        root.insert(
+            path.clone(),
+            serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}),
+        );
     }
     release_freed_memory();
     Documents {
@@ -95,12 +102,19 @@ fn release_freed_memory() {
 }
 
 /// Serves `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group version>`.
-pub async fn serve(api: &std::sync::Arc<Api>, path: &str, query: &Query, headers: &HeaderMap) -> ApiResult<Response<Body>> {
+pub async fn serve(
+    api: &std::sync::Arc<Api>,
+    path: &str,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response<Body>> {
     let built = api.clone();
     let docs = api
         .openapi
         .documents
-        .get_or_init(|| async move { tokio::task::spawn_blocking(move || build(&built)).await.expect("building OpenAPI does not panic") })
+        .get_or_init(|| async move {
+            tokio::task::spawn_blocking(move || build(&built)).await.expect("building OpenAPI does not panic")
+        })
         .await;
     let (doc, hashed) = match path.trim_end_matches('/') {
         "/openapi/v2" => match v2_format(headers) {
@@ -151,9 +165,15 @@ fn respond(doc: &Document, hashed: bool, headers: &HeaderMap) -> Response<Body> 
         .header(header::ETAG, &etag)
         .header(header::CACHE_CONTROL, cache)
         .header(header::VARY, "Accept-Encoding");
-    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
     if matches {
-        return builder.status(StatusCode::NOT_MODIFIED).body(full(Bytes::new())).expect("static response parts are valid");
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(full(Bytes::new()))
+            .expect("static response parts are valid");
     }
     let gzip_ok = headers
         .get(header::ACCEPT_ENCODING)
@@ -161,7 +181,10 @@ fn respond(doc: &Document, hashed: bool, headers: &HeaderMap) -> Response<Body> 
         .is_some_and(|v| v.split(',').any(|e| e.split(';').next().unwrap_or("").trim() == "gzip"));
     let builder = builder.status(StatusCode::OK).header(header::CONTENT_TYPE, doc.content_type);
     if gzip_ok {
-        return builder.header(header::CONTENT_ENCODING, "gzip").body(full(doc.gzip.clone())).expect("static response parts are valid");
+        return builder
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(full(doc.gzip.clone()))
+            .expect("static response parts are valid");
     }
     let mut json = Vec::new();
     GzDecoder::new(&doc.gzip[..]).read_to_end(&mut json).expect("our own gzip decodes");

@@ -145,8 +145,13 @@ impl PathItem {
 
 /// The path items of one resource.
 pub fn resource_paths(r: &ResourceInfo) -> Vec<PathItem> {
-    let prefix = if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
-    let scope = if r.namespaced { format!("{prefix}/namespaces/{{namespace}}/{}", r.plural) } else { format!("{prefix}/{}", r.plural) };
+    let prefix =
+        if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
+    let scope = if r.namespaced {
+        format!("{prefix}/namespaces/{{namespace}}/{}", r.plural)
+    } else {
+        format!("{prefix}/{}", r.plural)
+    };
     let id = |verb: &str, namespaced: bool, suffix: &str| {
         let ns = if namespaced && r.namespaced { "Namespaced" } else { "" };
         format!("{verb}{}{}{ns}{}{suffix}", group_id(r.group), capitalize(r.version), r.kind)
@@ -165,18 +170,30 @@ pub fn resource_paths(r: &ResourceInfo) -> Vec<PathItem> {
     }
     let list = |namespaced| {
         let suffix = if namespaced { "" } else { "ForAllNamespaces" };
-        Operation::new(r, "get", "list", id("list", namespaced, suffix), format!("list or watch objects of kind {}", r.kind))
-            .query(LIST)
-            .responds(&[200], &list_def)
-            .produces(LIST_TYPES)
+        Operation::new(
+            r,
+            "get",
+            "list",
+            id("list", namespaced, suffix),
+            format!("list or watch objects of kind {}", r.kind),
+        )
+        .query(LIST)
+        .responds(&[200], &list_def)
+        .produces(LIST_TYPES)
     };
     collection.operations.push(list(true));
     collection.operations.push(create);
     collection.operations.push(
-        Operation::new(r, "delete", "deletecollection", id("deletecollection", true, ""), format!("delete collection of {}", r.kind))
-            .query(DELETE)
-            .body(BODY_TYPES, DELETE_OPTIONS)
-            .responds(&[200], STATUS),
+        Operation::new(
+            r,
+            "delete",
+            "deletecollection",
+            id("deletecollection", true, ""),
+            format!("delete collection of {}", r.kind),
+        )
+        .query(DELETE)
+        .body(BODY_TYPES, DELETE_OPTIONS)
+        .responds(&[200], STATUS),
     );
 
     let mut object = PathItem::new(r, format!("{scope}/{{name}}"), true);
@@ -211,9 +228,16 @@ pub fn resource_paths(r: &ResourceInfo) -> Vec<PathItem> {
 }
 
 /// read, replace and patch of an object or of one of its subresources.
-fn object_operations(r: &ResourceInfo, id: &dyn Fn(&str, bool, &str) -> String, suffix: &str, def: &str, what: &str) -> Vec<Operation> {
+fn object_operations(
+    r: &ResourceInfo,
+    id: &dyn Fn(&str, bool, &str) -> String,
+    suffix: &str,
+    def: &str,
+    what: &str,
+) -> Vec<Operation> {
     vec![
-        Operation::new(r, "get", "get", id("read", true, suffix), format!("read {what} {}", r.kind)).responds(&[200], def),
+        Operation::new(r, "get", "get", id("read", true, suffix), format!("read {what} {}", r.kind))
+            .responds(&[200], def),
         Operation::new(r, "put", "put", id("replace", true, suffix), format!("replace {what} {}", r.kind))
             .query(WRITE)
             .body(BODY_TYPES, def)

@@ -13,10 +13,8 @@ pub fn expired(jobs: &[Arc<Job>], successful_limit: Option<i32>, failed_limit: O
     let mut expired = Vec::new();
     for (ended, limit) in [("Complete", successful_limit), ("Failed", failed_limit)] {
         let Some(limit) = limit else { continue };
-        let mut finished: Vec<&Arc<Job>> = jobs
-            .iter()
-            .filter(|j| j.metadata.deletion_timestamp.is_none() && ending(j) == Some(ended))
-            .collect();
+        let mut finished: Vec<&Arc<Job>> =
+            jobs.iter().filter(|j| j.metadata.deletion_timestamp.is_none() && ending(j) == Some(ended)).collect();
         finished.sort_by_key(|j| {
             let started = j.status.as_ref().and_then(|s| s.start_time.as_ref()).map(timestamp);
             (started.is_none(), started, j.metadata.name.clone())

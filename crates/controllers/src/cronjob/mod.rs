@@ -21,9 +21,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use job_from_template::{job_for, job_name};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
-use kube::ResourceExt;
 use schedule::Missed;
 use serde_json::json;
 use std::sync::Arc;
@@ -175,7 +175,8 @@ async fn sync(ctx: &Context, cj: &CronJob, state: &mut State) -> Result<Action, 
         }
         Ok((scheduled, missed)) => {
             if missed == Missed::Many {
-                let message = "too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew";
+                let message =
+                    "too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew";
                 event(ctx, cj, "Warning", "TooManyMissedTimes", message).await;
             }
             scheduled
@@ -192,7 +193,13 @@ async fn sync(ctx: &Context, cj: &CronJob, state: &mut State) -> Result<Action, 
 /// vanished ones too (MissingJob), and the latest completion is the last successful time.
 /// Returns a wait when this view of the CronJob is older than the API's (its Jobs show
 /// what its status does not yet): the newer version's watch event is due.
-async fn track(ctx: &Context, cj: &CronJob, api: &Api<Job>, jobs: &[Arc<Job>], state: &mut State) -> Result<Option<Duration>, Error> {
+async fn track(
+    ctx: &Context,
+    cj: &CronJob,
+    api: &Api<Job>,
+    jobs: &[Arc<Job>],
+    state: &mut State,
+) -> Result<Option<Duration>, Error> {
     let mut unexpected = Vec::new();
     for job in jobs {
         let uid = job.metadata.uid.as_deref().unwrap_or_default();
@@ -277,7 +284,11 @@ async fn start(
                     }
                 };
                 if !delete_job(ctx, cj, api, &job, state).await {
-                    return Err(anyhow::anyhow!("could not replace job {}/{running_name}", cj.namespace().unwrap_or_default()).into());
+                    return Err(anyhow::anyhow!(
+                        "could not replace job {}/{running_name}",
+                        cj.namespace().unwrap_or_default()
+                    )
+                    .into());
                 }
             }
         }

@@ -28,7 +28,12 @@ struct Recent {
 /// time) and at or before `now`, no further back than `deadline` seconds if given, and how
 /// many were missed. The count is estimated from the gap between the next two times, as
 /// Kubernetes estimates it, so that a controller down for years does not walk every one.
-fn most_recent(schedule: &Schedule, since: DateTime<Utc>, deadline: Option<i64>, now: DateTime<Utc>) -> Result<Recent, String> {
+fn most_recent(
+    schedule: &Schedule,
+    since: DateTime<Utc>,
+    deadline: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Recent, String> {
     let earliest = match deadline {
         Some(deadline) => since.max(now - Duration::seconds(deadline)),
         None => since,
@@ -86,7 +91,12 @@ fn rounded_seconds(d: Duration) -> i64 {
 
 /// The scheduled time to start a Job for now, if one is due, counting from `since` (the
 /// last schedule time, else the creation time) within the starting deadline.
-pub fn due(schedule: &Schedule, since: DateTime<Utc>, deadline: Option<i64>, now: DateTime<Utc>) -> Result<(Option<DateTime<Utc>>, Missed), String> {
+pub fn due(
+    schedule: &Schedule,
+    since: DateTime<Utc>,
+    deadline: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(Option<DateTime<Utc>>, Missed), String> {
     let recent = most_recent(schedule, since, deadline, now)?;
     Ok((recent.most_recent, recent.missed))
 }

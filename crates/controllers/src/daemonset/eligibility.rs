@@ -9,7 +9,9 @@
 use crate::controller_revision::REVISION_HASH_LABEL;
 use crate::{owner, pods};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, PodTemplateSpec, Toleration};
+use k8s_openapi::api::core::v1::{
+    Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, PodTemplateSpec, Toleration,
+};
 use scheduler::plugins::{node_affinity, taint_toleration};
 use std::collections::BTreeMap;
 
@@ -38,7 +40,10 @@ pub fn fit(node: &Node, spec: &PodSpec) -> Fit {
     if taint_toleration::first_untolerated(tolerations, taints, &["NoSchedule", "NoExecute"]).is_none() {
         return Fit { should_run: true, may_stay: true };
     }
-    Fit { should_run: false, may_stay: taint_toleration::first_untolerated(tolerations, taints, &["NoExecute"]).is_none() }
+    Fit {
+        should_run: false,
+        may_stay: taint_toleration::first_untolerated(tolerations, taints, &["NoExecute"]).is_none(),
+    }
 }
 
 /// The taints every daemon pod tolerates, so that node problems neither evict it nor keep it
@@ -70,8 +75,10 @@ pub fn add_daemon_tolerations(spec: &mut PodSpec) {
         };
         let text = |o: &Option<String>| o.clone().unwrap_or_default();
         let same = |t: &Toleration| {
-            text(&t.key) == text(&wanted.key) && text(&t.operator) == text(&wanted.operator)
-                && text(&t.value) == text(&wanted.value) && text(&t.effect) == text(&wanted.effect)
+            text(&t.key) == text(&wanted.key)
+                && text(&t.operator) == text(&wanted.operator)
+                && text(&t.value) == text(&wanted.value)
+                && text(&t.effect) == text(&wanted.effect)
         };
         let mut found = false;
         for t in tolerations.iter_mut().filter(|t| same(t)) {
@@ -111,7 +118,8 @@ pub fn pod_for(ds: &DaemonSet, template: &PodTemplateSpec, node: &str) -> Pod {
         match_expressions: None,
     };
     let node_affinity = affinity.node_affinity.get_or_insert_with(Default::default);
-    node_affinity.required_during_scheduling_ignored_during_execution = Some(NodeSelector { node_selector_terms: vec![pinned] });
+    node_affinity.required_during_scheduling_ignored_during_execution =
+        Some(NodeSelector { node_selector_terms: vec![pinned] });
     pod
 }
 
@@ -122,8 +130,13 @@ pub fn target_node(pod: &Pod) -> Option<&str> {
     if let Some(name) = spec.node_name.as_deref().filter(|n| !n.is_empty()) {
         return Some(name);
     }
-    let required = spec.affinity.as_ref()?.node_affinity.as_ref()?.required_during_scheduling_ignored_during_execution.as_ref()?;
-    let pinned = required.node_selector_terms.iter().flat_map(|t| t.match_fields.iter().flatten()).find(|r| r.key == "metadata.name" && r.operator == "In")?;
+    let required =
+        spec.affinity.as_ref()?.node_affinity.as_ref()?.required_during_scheduling_ignored_during_execution.as_ref()?;
+    let pinned = required
+        .node_selector_terms
+        .iter()
+        .flat_map(|t| t.match_fields.iter().flatten())
+        .find(|r| r.key == "metadata.name" && r.operator == "In")?;
     match pinned.values.as_deref() {
         Some([one]) => Some(one.as_str()),
         _ => None,
@@ -136,7 +149,8 @@ mod tests {
     use serde_json::json;
 
     fn node(labels: serde_json::Value, taints: serde_json::Value) -> Node {
-        serde_json::from_value(json!({"metadata": {"name": "n1", "labels": labels}, "spec": {"taints": taints}})).unwrap()
+        serde_json::from_value(json!({"metadata": {"name": "n1", "labels": labels}, "spec": {"taints": taints}}))
+            .unwrap()
     }
 
     fn spec(value: serde_json::Value) -> PodSpec {
@@ -162,10 +176,14 @@ mod tests {
         let tolerant = spec(json!({"containers": [], "tolerations": [{"key": "dedicated", "operator": "Exists"}]}));
         assert!(fit(&no_execute, &tolerant).should_run);
         // The default tolerations let daemon pods onto cordoned and not-ready nodes.
-        let cordoned = node(json!({}), json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
-                                               {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}]));
+        let cordoned = node(
+            json!({}),
+            json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+                                               {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}]),
+        );
         assert!(fit(&cordoned, &plain).should_run);
-        let no_network = node(json!({}), json!([{"key": "node.kubernetes.io/network-unavailable", "effect": "NoSchedule"}]));
+        let no_network =
+            node(json!({}), json!([{"key": "node.kubernetes.io/network-unavailable", "effect": "NoSchedule"}]));
         assert!(!fit(&no_network, &plain).should_run);
         assert!(fit(&no_network, &spec(json!({"containers": [], "hostNetwork": true}))).should_run);
     }
@@ -192,8 +210,20 @@ mod tests {
         assert_eq!(target_node(&pod), Some("n7"));
         assert_eq!(pod.metadata.labels.as_ref().unwrap()[REVISION_HASH_LABEL], "h1");
         assert!(pod.metadata.name.as_ref().unwrap().starts_with("agent-"));
-        let terms = &pod.spec.as_ref().unwrap().affinity.as_ref().unwrap().node_affinity.as_ref().unwrap()
-            .required_during_scheduling_ignored_during_execution.as_ref().unwrap().node_selector_terms;
+        let terms = &pod
+            .spec
+            .as_ref()
+            .unwrap()
+            .affinity
+            .as_ref()
+            .unwrap()
+            .node_affinity
+            .as_ref()
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+            .unwrap()
+            .node_selector_terms;
         assert_eq!(terms.len(), 1);
         assert!(terms[0].match_expressions.is_none());
     }

@@ -13,9 +13,9 @@ use crate::{Error, owner};
 use anyhow::anyhow;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::Selector;
-use kube::ResourceExt;
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -71,7 +71,13 @@ pub async fn construct(ctx: &Context, ds: &DaemonSet, selector: &Selector) -> Re
 }
 
 /// Creates the revision of the current template.
-async fn snapshot(ctx: &Context, api: &Api<ControllerRevision>, ds: &DaemonSet, data: serde_json::Value, number: i64) -> Result<Arc<ControllerRevision>, Error> {
+async fn snapshot(
+    ctx: &Context,
+    api: &Api<ControllerRevision>,
+    ds: &DaemonSet,
+    data: serde_json::Value,
+    number: i64,
+) -> Result<Arc<ControllerRevision>, Error> {
     let hash = template_hash(ds);
     let labels = ds.spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
     let mut revision = controller_revision::new(ds, labels, REVISION_HASH_LABEL, &hash, data, number);
@@ -94,7 +100,10 @@ async fn raise_collision_count(ctx: &Context, ds: &DaemonSet) -> Error {
     let seen = ds.status.as_ref().and_then(|s| s.collision_count);
     let count = fresh.status.as_ref().and_then(|s| s.collision_count);
     if seen != count {
-        return Error(anyhow!("stale collisionCount {seen:?} (now {count:?}) for DaemonSet {}; retrying", ds.name_any()));
+        return Error(anyhow!(
+            "stale collisionCount {seen:?} (now {count:?}) for DaemonSet {}; retrying",
+            ds.name_any()
+        ));
     }
     let patch = json!({"metadata": {"resourceVersion": fresh.resource_version()}, "status": {"collisionCount": count.unwrap_or(0) + 1}});
     if let Err(e) = api.patch_status(&ds.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
@@ -105,7 +114,12 @@ async fn raise_collision_count(ctx: &Context, ds: &DaemonSet) -> Error {
 
 /// Of several revisions holding the current template, keeps the highest numbered: pods
 /// labelled with another's hash are relabelled, and the others deleted.
-async fn merge_duplicates(ctx: &Context, api: &Api<ControllerRevision>, ds: &DaemonSet, mut revisions: Vec<Arc<ControllerRevision>>) -> Result<Arc<ControllerRevision>, Error> {
+async fn merge_duplicates(
+    ctx: &Context,
+    api: &Api<ControllerRevision>,
+    ds: &DaemonSet,
+    mut revisions: Vec<Arc<ControllerRevision>>,
+) -> Result<Arc<ControllerRevision>, Error> {
     revisions.sort_by_key(|r| std::cmp::Reverse(r.revision.unwrap_or(0)));
     let kept = revisions.remove(0);
     let kept_hash = hash_of(&kept).unwrap_or_default();
@@ -123,9 +137,15 @@ async fn merge_duplicates(ctx: &Context, api: &Api<ControllerRevision>, ds: &Dae
 }
 
 /// Deletes the old revisions beyond revisionHistoryLimit that none of `pods` runs.
-pub async fn clean_up(ctx: &Context, ds: &DaemonSet, old: &[Arc<ControllerRevision>], pods: &[Arc<Pod>]) -> Result<(), Error> {
+pub async fn clean_up(
+    ctx: &Context,
+    ds: &DaemonSet,
+    old: &[Arc<ControllerRevision>],
+    pods: &[Arc<Pod>],
+) -> Result<(), Error> {
     let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &ds.namespace().unwrap_or_default());
-    let live: HashSet<&str> = pods.iter().filter_map(|p| p.labels().get(REVISION_HASH_LABEL).map(String::as_str)).collect();
+    let live: HashSet<&str> =
+        pods.iter().filter_map(|p| p.labels().get(REVISION_HASH_LABEL).map(String::as_str)).collect();
     let old: Vec<&ControllerRevision> = old.iter().map(Arc::as_ref).collect();
     let limit = ds.spec.revision_history_limit.unwrap_or(10);
     for revision in controller_revision::beyond_limit(&old, limit, |r| hash_of(r).is_some_and(|h| live.contains(h))) {

@@ -24,11 +24,11 @@ use eligibility::{Fit, daemon_template, fit, pod_for};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::ResourceExt;
 use placement::{Changes, PodsByNode, Rules, by_node};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -51,7 +51,8 @@ pub struct Context {
 /// namespace, and which validation refuses).
 fn selector(ds: &DaemonSet) -> Option<Selector> {
     let s = &ds.spec.selector;
-    if s.match_labels.as_ref().is_none_or(|l| l.is_empty()) && s.match_expressions.as_ref().is_none_or(|e| e.is_empty()) {
+    if s.match_labels.as_ref().is_none_or(|l| l.is_empty()) && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+    {
         return None;
     }
     s.clone().try_into().ok()
@@ -60,12 +61,18 @@ fn selector(ds: &DaemonSet) -> Option<Selector> {
 /// What of a node matters to where daemon pods go: its labels, its spec (taints,
 /// unschedulable) and which of its conditions hold. Heartbeats change none of it.
 fn placement_facts(node: &Node) -> Value {
-    let conditions: Vec<_> = node.status.iter().flat_map(|s| s.conditions.iter().flatten()).map(|c| (&c.type_, &c.status)).collect();
+    let conditions: Vec<_> =
+        node.status.iter().flat_map(|s| s.conditions.iter().flatten()).map(|c| (&c.type_, &c.status)).collect();
     json!([node.metadata.labels, node.spec, conditions])
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
-    let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Arc::default(), backoff: Backoff::default() });
+    let ctx = Arc::new(Context {
+        client,
+        informers: informers.clone(),
+        expectations: Arc::default(),
+        backoff: Backoff::default(),
+    });
     let pods = ctx.expectations.observing(informers.pods.subscribe());
     let own = ctx.expectations.clearing_deleted(informers.daemonsets.subscribe());
     // A node change concerns every DaemonSet, unless nothing that placement reads changed.
@@ -82,10 +89,13 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
         std::future::ready(relevant.then_some(Ok::<_, kube::runtime::watcher::Error>(change.object)))
     });
     let revisions = informers.controller_revisions.subscribe().map(|change| Ok(change.object));
-    let (by_pod, by_node, by_revision) = (informers.daemonsets.store(), informers.daemonsets.store(), informers.daemonsets.store());
+    let (by_pod, by_node, by_revision) =
+        (informers.daemonsets.store(), informers.daemonsets.store(), informers.daemonsets.store());
     let controller = Controller::for_stream(triggers(own), informers.daemonsets.store())
         .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &by_pod, selector))
-        .watches_stream(nodes, move |_: Node| by_node.state().iter().map(|ds| ObjectRef::from_obj(ds.as_ref())).collect::<Vec<_>>())
+        .watches_stream(nodes, move |_: Node| {
+            by_node.state().iter().map(|ds| ObjectRef::from_obj(ds.as_ref())).collect::<Vec<_>>()
+        })
         .watches_stream(revisions, move |r: ControllerRevision| owner::owners_of(&r, &by_revision, selector));
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
@@ -110,7 +120,8 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Erro
     let claimed = owner::claim(&ctx.client, ds.as_ref(), &selector, &ctx.informers.pods).await?;
     let template = daemon_template(&ds, &history.hash);
     let spec = template.spec.clone().unwrap_or_default();
-    let fits: BTreeMap<String, Fit> = ctx.informers.nodes.store().state().iter().map(|n| (n.name_any(), fit(n, &spec))).collect();
+    let fits: BTreeMap<String, Fit> =
+        ctx.informers.nodes.store().state().iter().map(|n| (n.name_any(), fit(n, &spec))).collect();
     let now = chrono::Utc::now();
     let min_ready = ds.spec.min_ready_seconds.unwrap_or(0);
 
@@ -139,10 +150,12 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Erro
     let api: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &ds.namespace().unwrap_or_default());
     // observedGeneration says the spec was acted on, which a pass waiting for its own
     // writes did not do.
-    crate::status::write(&api, ds.as_ref(), counts.to_status(settled.then_some(ds.metadata.generation.unwrap_or(0)))).await?;
+    crate::status::write(&api, ds.as_ref(), counts.to_status(settled.then_some(ds.metadata.generation.unwrap_or(0))))
+        .await?;
     outcome?;
     // Pods become available minReadySeconds after they are ready, with no event to say so.
-    let available_later = (min_ready > 0 && counts.ready != counts.available).then(|| Duration::from_secs(min_ready as u64));
+    let available_later =
+        (min_ready > 0 && counts.ready != counts.available).then(|| Duration::from_secs(min_ready as u64));
     Ok(match [retry_after, available_later].into_iter().flatten().min() {
         Some(wait) => Action::requeue(wait + Duration::from_millis(100)),
         None => Action::await_change(),
@@ -150,10 +163,22 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Erro
 }
 
 /// Makes the placement changes and then, once every write is seen, the rolling update's.
-async fn update(ctx: &Context, ds: &DaemonSet, template: &PodTemplateSpec, hash: &str, fits: &BTreeMap<String, Fit>, pods: &PodsByNode, changes: Changes) -> Result<(), Error> {
+async fn update(
+    ctx: &Context,
+    ds: &DaemonSet,
+    template: &PodTemplateSpec,
+    hash: &str,
+    fits: &BTreeMap<String, Fit>,
+    pods: &PodsByNode,
+    changes: Changes,
+) -> Result<(), Error> {
     let control = PodControl { client: &ctx.client, component: COMPONENT, owner: ds, expectations: &ctx.expectations };
     for (pod, node) in &changes.failed {
-        let message = format!("Found failed daemon pod {}/{} on node {node}, will try to kill it", pod.namespace().unwrap_or_default(), pod.name_any());
+        let message = format!(
+            "Found failed daemon pod {}/{} on node {node}, will try to kill it",
+            pod.namespace().unwrap_or_default(),
+            pod.name_any()
+        );
         control.event("Warning", "FailedDaemonPod", &message).await;
     }
     sync(&control, ds, template, &changes.create_on, &changes.delete).await?;
@@ -165,7 +190,13 @@ async fn update(ctx: &Context, ds: &DaemonSet, template: &PodTemplateSpec, hash:
 }
 
 /// Creates pods on `nodes` and deletes `pods`, at most [`BURST`] of each.
-async fn sync(control: &PodControl<'_, DaemonSet>, ds: &DaemonSet, template: &PodTemplateSpec, nodes: &[String], pods: &[Arc<Pod>]) -> Result<(), Error> {
+async fn sync(
+    control: &PodControl<'_, DaemonSet>,
+    ds: &DaemonSet,
+    template: &PodTemplateSpec,
+    nodes: &[String],
+    pods: &[Arc<Pod>],
+) -> Result<(), Error> {
     let created: Vec<Pod> = nodes.iter().take(BURST).map(|node| pod_for(ds, template, node)).collect();
     let deleted = &pods[..pods.len().min(BURST)];
     let (creations, deletions) = futures::join!(control.create_all(created), control.delete_all(deleted));

@@ -81,7 +81,9 @@ impl Rules<'_> {
             self.node(node, *fit, pods.get(node).map(Vec::as_slice).unwrap_or_default(), &mut changes);
         }
         let missing_nodes = pods.iter().filter(|(node, _)| !fits.contains_key(*node));
-        let unscheduled = missing_nodes.flat_map(|(_, pods)| pods).filter(|p| pods::node_name(p).is_empty() && p.metadata.deletion_timestamp.is_none());
+        let unscheduled = missing_nodes
+            .flat_map(|(_, pods)| pods)
+            .filter(|p| pods::node_name(p).is_empty() && p.metadata.deletion_timestamp.is_none());
         changes.delete.extend(unscheduled.cloned());
         changes
     }
@@ -162,7 +164,10 @@ pub(super) mod tests {
     }
 
     fn fits(entries: &[(&str, bool, bool)]) -> BTreeMap<String, Fit> {
-        entries.iter().map(|(n, should_run, may_stay)| (n.to_string(), Fit { should_run: *should_run, may_stay: *may_stay })).collect()
+        entries
+            .iter()
+            .map(|(n, should_run, may_stay)| (n.to_string(), Fit { should_run: *should_run, may_stay: *may_stay }))
+            .collect()
     }
 
     fn rules(backoff: &Backoff, surge: bool) -> Rules<'_> {
@@ -172,13 +177,17 @@ pub(super) mod tests {
     #[test]
     fn one_pod_per_node_that_should_run_one() {
         let backoff = Backoff::default();
-        let pods = by_node(&[
-            pod("a1", "a", "new", "Running", true, "2026-01-01T00:00:01Z"),
-            pod("a0", "a", "new", "Running", true, "2026-01-01T00:00:00Z"),
-            pod("c1", "c", "new", "Running", true, "2026-01-01T00:00:00Z"),
-            pod("d1", "d", "new", "Running", true, "2026-01-01T00:00:00Z"),
-        ], false);
-        let changes = rules(&backoff, false).manage(&fits(&[("a", true, true), ("b", true, true), ("c", false, false), ("d", false, true)]), &pods);
+        let pods = by_node(
+            &[
+                pod("a1", "a", "new", "Running", true, "2026-01-01T00:00:01Z"),
+                pod("a0", "a", "new", "Running", true, "2026-01-01T00:00:00Z"),
+                pod("c1", "c", "new", "Running", true, "2026-01-01T00:00:00Z"),
+                pod("d1", "d", "new", "Running", true, "2026-01-01T00:00:00Z"),
+            ],
+            false,
+        );
+        let changes = rules(&backoff, false)
+            .manage(&fits(&[("a", true, true), ("b", true, true), ("c", false, false), ("d", false, true)]), &pods);
         assert_eq!(changes.create_on, ["b"]);
         // The younger of two on a; the pod on c, which may not stay; d's may stay.
         assert_eq!(names(&changes.delete), ["a1", "c1"]);

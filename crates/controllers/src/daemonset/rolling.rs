@@ -62,9 +62,13 @@ pub fn step(ds: &DaemonSet, fits: &BTreeMap<String, Fit>, pods: &PodsByNode, has
     let available = |p: &Arc<Pod>| is_available(p, min_ready, now);
     let should_run = |node: &str| fits.get(node).is_some_and(|f| f.should_run);
     let mut nodes: BTreeMap<&str, &[Arc<Pod>]> = pods.iter().map(|(n, p)| (n.as_str(), p.as_slice())).collect();
-    let desired = fits.iter().filter(|(_, f)| f.should_run).inspect(|(n, _)| {
-        nodes.entry(n.as_str()).or_default();
-    }).count() as i32;
+    let desired = fits
+        .iter()
+        .filter(|(_, f)| f.should_run)
+        .inspect(|(n, _)| {
+            nodes.entry(n.as_str()).or_default();
+        })
+        .count() as i32;
     let (max_surge, max_unavailable) = limits(ds, desired);
 
     if max_surge == 0 {
@@ -103,7 +107,11 @@ pub fn step(ds: &DaemonSet, fits: &BTreeMap<String, Fit>, pods: &PodsByNode, has
         match (new, old) {
             (_, None) => {}
             (None, Some(old)) if !available(old) => {
-                if should_run(node) { allowed.push(node.to_string()) } else { delete.push(old.clone()) }
+                if should_run(node) {
+                    allowed.push(node.to_string())
+                } else {
+                    delete.push(old.clone())
+                }
             }
             (None, Some(old)) if !should_run(node) => not_wanted.push(old.clone()),
             (None, Some(_)) if surging >= max_surge => {}
@@ -128,7 +136,10 @@ mod tests {
     use serde_json::json;
 
     fn ds(strategy: serde_json::Value) -> DaemonSet {
-        serde_json::from_value(json!({"metadata": {"name": "d"}, "spec": {"selector": {}, "template": {}, "updateStrategy": strategy}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "d"}, "spec": {"selector": {}, "template": {}, "updateStrategy": strategy}}),
+        )
+        .unwrap()
     }
 
     fn fits(nodes: &[&str]) -> BTreeMap<String, Fit> {
@@ -141,22 +152,36 @@ mod tests {
 
     #[test]
     fn limits_resolve_as_kubernetes_resolves_them() {
-        assert_eq!(limits(&ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%", "maxSurge": 0}})), 15), (0, 2));
-        assert_eq!(limits(&ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}})), 3), (0, 1));
+        assert_eq!(
+            limits(
+                &ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%", "maxSurge": 0}})),
+                15
+            ),
+            (0, 2)
+        );
+        assert_eq!(
+            limits(&ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}})), 3),
+            (0, 1)
+        );
         assert_eq!(limits(&ds(json!({"type": "OnDelete"})), 3), (0, 0));
-        assert!(allows_surge(&ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "1%"}}))));
+        assert!(allows_surge(&ds(
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "1%"}})
+        )));
     }
 
     #[test]
     fn without_surge_old_pods_go_within_max_unavailable() {
         let d = ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2, "maxSurge": 0}}));
         let t = "2026-01-01T00:00:00Z";
-        let pods = by_node(&[
-            pod("a", "a", "new", "Running", true, t),
-            pod("b", "b", "old", "Running", true, t),
-            pod("c", "c", "old", "Running", true, t),
-            pod("d", "d", "old", "Running", false, t),
-        ], false);
+        let pods = by_node(
+            &[
+                pod("a", "a", "new", "Running", true, t),
+                pod("b", "b", "old", "Running", true, t),
+                pod("c", "c", "old", "Running", true, t),
+                pod("d", "d", "old", "Running", false, t),
+            ],
+            false,
+        );
         // d's old pod is unavailable anyway and goes; one more may go, b.
         let all = fits(&["a", "b", "c", "d"]);
         let first = step(&d, &all, &pods, "new", Utc::now());
@@ -164,11 +189,14 @@ mod tests {
         assert!(first.create_on.is_empty());
         // With b's replacement not yet ready and d's missing, nothing more goes.
         let t2 = "2026-01-01T00:01:00Z";
-        let pods = by_node(&[
-            pod("a", "a", "new", "Running", true, t),
-            pod("b2", "b", "new", "Running", false, t2),
-            pod("c", "c", "old", "Running", true, t),
-        ], false);
+        let pods = by_node(
+            &[
+                pod("a", "a", "new", "Running", true, t),
+                pod("b2", "b", "new", "Running", false, t2),
+                pod("c", "c", "old", "Running", true, t),
+            ],
+            false,
+        );
         assert!(step(&d, &all, &pods, "new", Utc::now()).delete.is_empty());
     }
 
@@ -176,12 +204,15 @@ mod tests {
     fn with_surge_new_pods_come_first() {
         let d = ds(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}));
         let t = "2026-01-01T00:00:00Z";
-        let pods = by_node(&[
-            pod("a-old", "a", "old", "Running", true, t),
-            pod("a-new", "a", "new", "Running", true, t),
-            pod("b", "b", "old", "Running", true, t),
-            pod("c", "c", "old", "Running", true, t),
-        ], false);
+        let pods = by_node(
+            &[
+                pod("a-old", "a", "old", "Running", true, t),
+                pod("a-new", "a", "new", "Running", true, t),
+                pod("b", "b", "old", "Running", true, t),
+                pod("c", "c", "old", "Running", true, t),
+            ],
+            false,
+        );
         let step = step(&d, &fits(&["a", "b", "c"]), &pods, "new", Utc::now());
         assert_eq!(names(&step.delete), ["a-old"]);
         assert_eq!(step.create_on, ["b"]);

@@ -24,7 +24,13 @@ pub struct Counts {
 }
 
 /// The counts over every node, from all the DaemonSet's pods (finished ones included).
-pub fn counts(fits: &BTreeMap<String, Fit>, pods: &PodsByNode, hash: &str, min_ready_seconds: i32, now: DateTime<Utc>) -> Counts {
+pub fn counts(
+    fits: &BTreeMap<String, Fit>,
+    pods: &PodsByNode,
+    hash: &str,
+    min_ready_seconds: i32,
+    now: DateTime<Utc>,
+) -> Counts {
     let mut c = Counts::default();
     for (node, fit) in fits {
         let on_node = pods.get(node).filter(|p| !p.is_empty());
@@ -77,14 +83,19 @@ mod tests {
     #[test]
     fn counted_by_the_oldest_pod_of_each_node() {
         let fit = |should_run| Fit { should_run, may_stay: should_run };
-        let fits: BTreeMap<String, Fit> =
-            [("a", fit(true)), ("b", fit(true)), ("c", fit(true)), ("d", fit(false))].into_iter().map(|(n, f)| (n.to_string(), f)).collect();
-        let pods = by_node(&[
-            pod("a-young", "a", "new", "Running", true, "2026-01-01T00:00:05Z"),
-            pod("a-old", "a", "old", "Running", false, "2026-01-01T00:00:00Z"),
-            pod("b", "b", "new", "Running", true, "2026-01-01T00:00:00Z"),
-            pod("d", "d", "new", "Running", true, "2026-01-01T00:00:00Z"),
-        ], true);
+        let fits: BTreeMap<String, Fit> = [("a", fit(true)), ("b", fit(true)), ("c", fit(true)), ("d", fit(false))]
+            .into_iter()
+            .map(|(n, f)| (n.to_string(), f))
+            .collect();
+        let pods = by_node(
+            &[
+                pod("a-young", "a", "new", "Running", true, "2026-01-01T00:00:05Z"),
+                pod("a-old", "a", "old", "Running", false, "2026-01-01T00:00:00Z"),
+                pod("b", "b", "new", "Running", true, "2026-01-01T00:00:00Z"),
+                pod("d", "d", "new", "Running", true, "2026-01-01T00:00:00Z"),
+            ],
+            true,
+        );
         let c = counts(&fits, &pods, "new", 0, Utc::now());
         assert_eq!(c, Counts { desired: 3, current: 2, misscheduled: 1, ready: 1, available: 1, updated: 1 });
         let status = c.to_status(Some(4));

@@ -18,10 +18,10 @@ use crate::owner;
 use crate::{Error, Informers, drive, triggers};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
-use kube::ResourceExt;
 use std::sync::Arc;
 
 const COMPONENT: &str = "deployment-controller";
@@ -103,12 +103,21 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Erro
     ctx.informers.pods.ready().await;
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
     let Some(selector) = selector(&d) else {
-        events::record(&ctx.client, COMPONENT, d.as_ref(), "Warning", "SelectingAll",
-            "This deployment is selecting all pods. A non-empty selector is required.").await;
+        events::record(
+            &ctx.client,
+            COMPONENT,
+            d.as_ref(),
+            "Warning",
+            "SelectingAll",
+            "This deployment is selecting all pods. A non-empty selector is required.",
+        )
+        .await;
         return Ok(Action::await_change());
     };
     let mut all = owner::claim(&ctx.client, d.as_ref(), &selector, &ctx.informers.replicasets).await?;
-    all.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp).then(a.name_any().cmp(&b.name_any())));
+    all.sort_by(|a, b| {
+        a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp).then(a.name_any().cmp(&b.name_any()))
+    });
     let rollout = Rollout { d: &d, ctx: &ctx, all };
     if d.metadata.deletion_timestamp.is_some() {
         return rollout.sync_status(&api).await;
@@ -130,7 +139,10 @@ impl Rollout<'_> {
     /// The ReplicaSet whose template is the Deployment's (the oldest, if several).
     fn new_rs(&self) -> Option<Arc<ReplicaSet>> {
         let template = &self.d.spec.template;
-        self.all.iter().find(|rs| rs.spec.template.as_ref().is_some_and(|t| revision::same_template(t, template))).cloned()
+        self.all
+            .iter()
+            .find(|rs| rs.spec.template.as_ref().is_some_and(|t| revision::same_template(t, template)))
+            .cloned()
     }
 
     fn old_rss(&self, new: Option<&Arc<ReplicaSet>>) -> Vec<Arc<ReplicaSet>> {

@@ -5,12 +5,12 @@
 //! paused and resumed reasons. `kubectl rollout status` reads exactly these.
 
 use super::{Rollout, max_unavailable, paused, replicas};
-use crate::status::{self, condition, count, set_condition};
 use crate::Error;
+use crate::status::{self, condition, count, set_condition};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +59,23 @@ impl Rollout<'_> {
         let unavailable = (replicas(d) as i64 - available).max(0);
         let mut conditions = status::conditions(d);
         if available >= (replicas(d) - max_unavailable(d)) as i64 {
-            set_condition(&mut conditions, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", true);
+            set_condition(
+                &mut conditions,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                true,
+            );
         } else {
-            set_condition(&mut conditions, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", true);
+            set_condition(
+                &mut conditions,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                true,
+            );
         }
         let status = json!({
             "observedGeneration": d.metadata.generation,
@@ -104,8 +118,14 @@ impl Rollout<'_> {
             let finished = progressing.as_ref().is_some_and(|p| p["reason"] == "NewReplicaSetAvailable")
                 && field(&status, "replicas") == field(&status, "updatedReplicas");
             if complete {
-                set_condition(&mut conditions, PROGRESSING, "True", "NewReplicaSetAvailable",
-                    &format!("ReplicaSet \"{name}\" has successfully progressed."), true);
+                set_condition(
+                    &mut conditions,
+                    PROGRESSING,
+                    "True",
+                    "NewReplicaSetAvailable",
+                    &format!("ReplicaSet \"{name}\" has successfully progressed."),
+                    true,
+                );
             } else if !finished && moved(&old_status, &status) {
                 let message = format!("ReplicaSet \"{name}\" is progressing.");
                 // Refreshed on every move, so that the deadline counts from the last one.
@@ -121,8 +141,14 @@ impl Rollout<'_> {
                 let left = updated + chrono::Duration::seconds(deadline) - chrono::Utc::now();
                 let reason = progressing.as_ref().and_then(|p| p["reason"].as_str()).unwrap_or("");
                 if reason != "NewReplicaSetAvailable" && left <= chrono::Duration::zero() {
-                    set_condition(&mut conditions, PROGRESSING, "False", "ProgressDeadlineExceeded",
-                        &format!("ReplicaSet \"{name}\" has timed out progressing."), true);
+                    set_condition(
+                        &mut conditions,
+                        PROGRESSING,
+                        "False",
+                        "ProgressDeadlineExceeded",
+                        &format!("ReplicaSet \"{name}\" has timed out progressing."),
+                        true,
+                    );
                 } else if reason != "NewReplicaSetAvailable" && reason != "ProgressDeadlineExceeded" {
                     requeue = Some(left.to_std().unwrap_or_default() + Duration::from_secs(1));
                 }
@@ -133,8 +159,14 @@ impl Rollout<'_> {
             condition(&c, "ReplicaFailure").filter(|c| c["status"] == "True").cloned()
         });
         match failure {
-            Some(f) => set_condition(&mut conditions, "ReplicaFailure", "True", f["reason"].as_str().unwrap_or(""),
-                f["message"].as_str().unwrap_or(""), true),
+            Some(f) => set_condition(
+                &mut conditions,
+                "ReplicaFailure",
+                "True",
+                f["reason"].as_str().unwrap_or(""),
+                f["message"].as_str().unwrap_or(""),
+                true,
+            ),
             None => crate::status::remove_condition(&mut conditions, "ReplicaFailure"),
         }
         status["conditions"] = status::conditions_value(conditions);

@@ -6,12 +6,12 @@
 //! zero are deleted beyond `revisionHistoryLimit`.
 
 use super::{COMPONENT, Rollout, max_surge, replicas, rs_replicas};
-use crate::owner;
 use crate::Error;
+use crate::owner;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,7 +79,8 @@ fn set_revision(annotations: &mut BTreeMap<String, String>, revision: i64) -> bo
     }
     annotations.insert(REVISION.into(), revision.to_string());
     if let Some(old) = old.filter(|o| !o.is_empty()) {
-        let history = annotations.get(REVISION_HISTORY).filter(|h| !h.is_empty()).map(|h| format!("{h},{old}")).unwrap_or(old);
+        let history =
+            annotations.get(REVISION_HISTORY).filter(|h| !h.is_empty()).map(|h| format!("{h},{old}")).unwrap_or(old);
         annotations.insert(REVISION_HISTORY.into(), history);
     }
     true
@@ -133,7 +134,12 @@ impl Rollout<'_> {
         let collisions = d.status.as_ref().and_then(|s| s.collision_count);
         let hash = template_hash(&spec.template, collisions);
         let mut template = spec.template.clone();
-        template.metadata.get_or_insert_default().labels.get_or_insert_default().insert(HASH_LABEL.into(), hash.clone());
+        template
+            .metadata
+            .get_or_insert_default()
+            .labels
+            .get_or_insert_default()
+            .insert(HASH_LABEL.into(), hash.clone());
         let mut selector = spec.selector.clone();
         selector.match_labels.get_or_insert_default().insert(HASH_LABEL.into(), hash.clone());
         let mut annotations = BTreeMap::new();
@@ -184,7 +190,8 @@ impl Rollout<'_> {
             return Ok(());
         }
         let api: Api<Deployment> = Api::namespaced(self.ctx.client.clone(), &self.d.namespace().unwrap_or_default());
-        let patch = json!({"metadata": {"annotations": {REVISION: revision}, "resourceVersion": self.d.resource_version()}});
+        let patch =
+            json!({"metadata": {"annotations": {REVISION: revision}, "resourceVersion": self.d.resource_version()}});
         api.patch(&self.d.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
         Ok(())
     }
@@ -204,8 +211,13 @@ impl Rollout<'_> {
         }
         idle.sort_by_key(|rs| revision_of(rs));
         for rs in &idle[..idle.len() - limit] {
-            let preconditions = Preconditions { uid: rs.metadata.uid.clone(), resource_version: rs.metadata.resource_version.clone() };
-            match self.rs_api().delete(&rs.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
+            let preconditions =
+                Preconditions { uid: rs.metadata.uid.clone(), resource_version: rs.metadata.resource_version.clone() };
+            match self
+                .rs_api()
+                .delete(&rs.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() })
+                .await
+            {
                 Ok(_) => {}
                 Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
                 Err(e) => return Err(e.into()),
@@ -224,7 +236,10 @@ mod tests {
         if let Some(h) = hash {
             labels[HASH_LABEL] = h.into();
         }
-        serde_json::from_value(json!({"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": image}]}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": image}]}}),
+        )
+        .unwrap()
     }
 
     #[test]

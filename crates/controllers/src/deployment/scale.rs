@@ -8,9 +8,9 @@ use super::revision::{MAX_REPLICAS, replica_annotations};
 use super::{COMPONENT, Rollout, max_surge, paused, replicas, rs_available, rs_replicas};
 use crate::Error;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -24,7 +24,8 @@ impl Rollout<'_> {
         if from == size && !stale {
             return Ok(());
         }
-        let annotations: serde_json::Map<_, _> = annotations.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let annotations: serde_json::Map<_, _> =
+            annotations.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
         let patch = json!({"metadata": {"annotations": annotations, "resourceVersion": rs.resource_version()},
                            "spec": {"replicas": size}});
         self.rs_api().patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
@@ -77,9 +78,17 @@ impl Rollout<'_> {
         let mut order = active.clone();
         // Growing favours the largest (and newest); shrinking the largest (and oldest).
         if to_add > 0 {
-            order.sort_by(|a, b| rs_replicas(b).cmp(&rs_replicas(a)).then(b.metadata.creation_timestamp.cmp(&a.metadata.creation_timestamp)));
+            order.sort_by(|a, b| {
+                rs_replicas(b)
+                    .cmp(&rs_replicas(a))
+                    .then(b.metadata.creation_timestamp.cmp(&a.metadata.creation_timestamp))
+            });
         } else {
-            order.sort_by(|a, b| rs_replicas(b).cmp(&rs_replicas(a)).then(a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp)));
+            order.sort_by(|a, b| {
+                rs_replicas(b)
+                    .cmp(&rs_replicas(a))
+                    .then(a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp))
+            });
         }
         let mut sizes: Vec<i32> = order.iter().map(|rs| rs_replicas(rs)).collect();
         let mut added = 0;

@@ -50,11 +50,16 @@ pub struct Goal {
 pub fn goal(spec: &PodDisruptionBudgetSpec, matching_pods: i32, controllers_scale: i32) -> Result<Goal, String> {
     if let Some(max_unavailable) = &spec.max_unavailable {
         let unavailable = scaled(max_unavailable, controllers_scale)?;
-        return Ok(Goal { expected_pods: controllers_scale, desired_healthy: (controllers_scale - unavailable).max(0) });
+        return Ok(Goal {
+            expected_pods: controllers_scale,
+            desired_healthy: (controllers_scale - unavailable).max(0),
+        });
     }
     Ok(match &spec.min_available {
         Some(IntOrString::Int(n)) => Goal { expected_pods: matching_pods, desired_healthy: *n },
-        Some(percent) => Goal { expected_pods: controllers_scale, desired_healthy: scaled(percent, controllers_scale)? },
+        Some(percent) => {
+            Goal { expected_pods: controllers_scale, desired_healthy: scaled(percent, controllers_scale)? }
+        }
         None => Goal { expected_pods: 0, desired_healthy: 0 },
     })
 }
@@ -146,7 +151,10 @@ mod tests {
         let max = spec(json!({"maxUnavailable": 1}));
         assert!(needs_scale(&max));
         assert_eq!(goal(&max, 2, 3), Ok(Goal { expected_pods: 3, desired_healthy: 2 }));
-        assert_eq!(goal(&spec(json!({"maxUnavailable": "100%"})), 2, 3), Ok(Goal { expected_pods: 3, desired_healthy: 0 }));
+        assert_eq!(
+            goal(&spec(json!({"maxUnavailable": "100%"})), 2, 3),
+            Ok(Goal { expected_pods: 3, desired_healthy: 0 })
+        );
         assert_eq!(goal(&spec(json!({"maxUnavailable": 5})), 2, 3), Ok(Goal { expected_pods: 3, desired_healthy: 0 }));
         assert_eq!(goal(&spec(json!({})), 2, 3), Ok(Goal { expected_pods: 0, desired_healthy: 0 }));
     }

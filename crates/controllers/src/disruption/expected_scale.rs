@@ -7,9 +7,9 @@
 use super::Context;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
 use kube::api::{Api, DynamicObject};
 use kube::core::GroupVersionKind;
-use kube::Resource;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -92,7 +92,11 @@ fn from_informers(ctx: &Context, reference: &OwnerReference, namespace: &str) ->
 }
 
 /// The scale of any other controller, read through its `scale` subresource.
-async fn from_scale_subresource(ctx: &Context, reference: &OwnerReference, namespace: &str) -> Result<Option<(String, i32)>, String> {
+async fn from_scale_subresource(
+    ctx: &Context,
+    reference: &OwnerReference,
+    namespace: &str,
+) -> Result<Option<(String, i32)>, String> {
     let (group, version) = reference.api_version.rsplit_once('/').unwrap_or(("", reference.api_version.as_str()));
     let gvk = GroupVersionKind::gvk(group, version, &reference.kind);
     let (resource, capabilities) = kube::discovery::pinned_kind(&ctx.client, &gvk).await.map_err(|e| e.to_string())?;

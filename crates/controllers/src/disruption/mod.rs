@@ -92,7 +92,15 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, ctx: Arc<Context>) -> Result<A
             status.conditions = Some(condition(&pdb, "False", "SyncFailed", &reason, generation));
             if write(&ctx, &pdb, &status).await? {
                 let message = format!("Failed to calculate the number of expected pods: {reason}");
-                events::record(&ctx.client, COMPONENT, pdb.as_ref(), "Warning", "CalculateExpectedPodCountFailed", &message).await;
+                events::record(
+                    &ctx.client,
+                    COMPONENT,
+                    pdb.as_ref(),
+                    "Warning",
+                    "CalculateExpectedPodCountFailed",
+                    &message,
+                )
+                .await;
             }
             tracing::warn!(budget = pdb.metadata.name.as_deref().unwrap_or_default(), error = %reason, "cannot compute the disruption budget's status");
             Ok(Action::requeue(Duration::from_secs(5)))
@@ -107,7 +115,13 @@ async fn compute(pdb: &PodDisruptionBudget, ctx: &Context, now: DateTime<Utc>) -
         None => Vec::new(),
         Some(selector) => {
             let state = ctx.informers.pods.store().state();
-            state.into_iter().filter(|p| p.metadata.namespace.as_deref() == namespace && selector.matches(crate::owner::labels_of(p.as_ref()))).collect()
+            state
+                .into_iter()
+                .filter(|p| {
+                    p.metadata.namespace.as_deref() == namespace
+                        && selector.matches(crate::owner::labels_of(p.as_ref()))
+                })
+                .collect()
         }
     };
     let (scale, unmanaged) = if budget::needs_scale(&spec) {
@@ -137,7 +151,13 @@ async fn compute(pdb: &PodDisruptionBudget, ctx: &Context, now: DateTime<Utc>) -
 
 /// The budget's conditions with DisruptionAllowed set (its lastTransitionTime kept unless
 /// its status changes) for `observed_generation`.
-fn condition(pdb: &PodDisruptionBudget, state: &str, reason: &str, message: &str, observed_generation: Option<i64>) -> Vec<Condition> {
+fn condition(
+    pdb: &PodDisruptionBudget,
+    state: &str,
+    reason: &str,
+    message: &str,
+    observed_generation: Option<i64>,
+) -> Vec<Condition> {
     let mut conditions = status::conditions(pdb);
     status::set_condition(&mut conditions, CONDITION, state, reason, message, false);
     for c in conditions.iter_mut().filter(|c| c["type"] == CONDITION) {
@@ -153,7 +173,8 @@ async fn write(ctx: &Context, pdb: &PodDisruptionBudget, status: &PodDisruptionB
     if pdb.status.as_ref() == Some(status) {
         return Ok(false);
     }
-    let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), pdb.metadata.namespace.as_deref().unwrap_or_default());
+    let api: Api<PodDisruptionBudget> =
+        Api::namespaced(ctx.client.clone(), pdb.metadata.namespace.as_deref().unwrap_or_default());
     let mut next = pdb.clone();
     next.status = Some(status.clone());
     api.replace_status(next.metadata.name.as_deref().unwrap_or_default(), &PostParams::default(), &next).await?;

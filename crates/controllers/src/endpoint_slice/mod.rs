@@ -41,7 +41,13 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
         .watches_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
         .watches_stream(slices, service_of);
     let writer = Writer::new(client, informers.endpoint_slices.clone());
-    drive("endpointslice-controller", controller, reconcile, Arc::new(Context { informers: informers.clone(), writer, pods_of_services })).await;
+    drive(
+        "endpointslice-controller",
+        controller,
+        reconcile,
+        Arc::new(Context { informers: informers.clone(), writer, pods_of_services }),
+    )
+    .await;
 }
 
 /// The Service a slice this controller manages belongs to.
@@ -140,7 +146,11 @@ fn conditions(service: &Service, pod: &Pod) -> EndpointConditions {
     let publish_not_ready = service_pods::publishes_not_ready(service);
     let serving = crate::pods::is_ready(pod);
     let terminating = pod.metadata.deletion_timestamp.is_some();
-    EndpointConditions { ready: Some(publish_not_ready || (serving && !terminating)), serving: Some(serving), terminating: Some(terminating) }
+    EndpointConditions {
+        ready: Some(publish_not_ready || (serving && !terminating)),
+        serving: Some(serving),
+        terminating: Some(terminating),
+    }
 }
 
 #[cfg(test)]
@@ -158,7 +168,10 @@ mod tests {
     }
 
     fn service(publish_not_ready: bool) -> Service {
-        serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"publishNotReadyAddresses": publish_not_ready}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "web"}, "spec": {"publishNotReadyAddresses": publish_not_ready}}),
+        )
+        .unwrap()
     }
 
     fn flags(c: EndpointConditions) -> (bool, bool, bool) {

@@ -105,18 +105,24 @@ fn plan_group(template: &Template, group: Group, existing: Vec<Arc<EndpointSlice
             (s, kept)
         })
         .collect();
-    let mut fresh: Vec<Endpoint> = group.endpoints.iter().filter(|e| wanted.contains_key(&identity(e))).cloned().collect();
+    let mut fresh: Vec<Endpoint> =
+        group.endpoints.iter().filter(|e| wanted.contains_key(&identity(e))).cloned().collect();
     fresh.reverse();
-    let changed = |(s, kept): &(Arc<EndpointSlice>, Vec<Endpoint>)| slice(template, &group, kept.clone(), Some(s)) != **s;
+    let changed =
+        |(s, kept): &(Arc<EndpointSlice>, Vec<Endpoint>)| slice(template, &group, kept.clone(), Some(s)) != **s;
     // Room in slices written anyway goes first, the fullest first; then room elsewhere.
     slices.sort_by_key(|entry| (!changed(entry) || entry.1.is_empty(), std::cmp::Reverse(entry.1.len())));
     for (_, kept) in slices.iter_mut().filter(|(_, kept)| !kept.is_empty()) {
-        while kept.len() < template.capacity && let Some(e) = fresh.pop() {
+        while kept.len() < template.capacity
+            && let Some(e) = fresh.pop()
+        {
             kept.push(e);
         }
     }
     for (_, kept) in slices.iter_mut().filter(|(_, kept)| kept.is_empty()) {
-        while kept.len() < template.capacity && let Some(e) = fresh.pop() {
+        while kept.len() < template.capacity
+            && let Some(e) = fresh.pop()
+        {
             kept.push(e);
         }
     }
@@ -135,9 +141,17 @@ fn plan_group(template: &Template, group: Group, existing: Vec<Arc<EndpointSlice
 }
 
 /// The slice holding `endpoints`: `existing` rewritten, or a new one.
-fn slice(template: &Template, group: &Group, endpoints: Vec<Endpoint>, existing: Option<&EndpointSlice>) -> EndpointSlice {
+fn slice(
+    template: &Template,
+    group: &Group,
+    endpoints: Vec<Endpoint>,
+    existing: Option<&EndpointSlice>,
+) -> EndpointSlice {
     let mut metadata = existing.map(|s| s.metadata.clone()).unwrap_or_else(|| ObjectMeta {
-        generate_name: Some(format!("{}-", template.labels.get(SERVICE_NAME_LABEL).map(String::as_str).unwrap_or(&template.owner.name))),
+        generate_name: Some(format!(
+            "{}-",
+            template.labels.get(SERVICE_NAME_LABEL).map(String::as_str).unwrap_or(&template.owner.name)
+        )),
         namespace: Some(template.namespace.clone()),
         ..Default::default()
     });
@@ -181,14 +195,17 @@ impl Writer {
             }
             created.remove(owner_uid);
         }
-        let managed = |s: &Arc<EndpointSlice>| s.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(manager);
+        let managed = |s: &Arc<EndpointSlice>| {
+            s.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(manager)
+        };
         Some(owned.into_iter().filter(managed).collect())
     }
 
     pub async fn write(&self, namespace: &str, plan: Plan) -> kube::Result<()> {
         let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), namespace);
         for slice in plan.create {
-            let owner = slice.metadata.owner_references.iter().flatten().next().map(|r| r.uid.clone()).unwrap_or_default();
+            let owner =
+                slice.metadata.owner_references.iter().flatten().next().map(|r| r.uid.clone()).unwrap_or_default();
             let created = api.create(&PostParams::default(), &slice).await?;
             let name = created.metadata.name.unwrap_or_default();
             self.created.lock().unwrap().entry(owner).or_default().push((name, Instant::now()));
@@ -216,7 +233,10 @@ mod tests {
 
     fn template(placeholder: Option<&'static str>) -> Template {
         Template {
-            owner: serde_json::from_value(json!({"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "svc", "controller": true})).unwrap(),
+            owner: serde_json::from_value(
+                json!({"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "svc", "controller": true}),
+            )
+            .unwrap(),
             namespace: "default".into(),
             labels: [(SERVICE_NAME_LABEL.to_string(), "web".to_string())].into(),
             annotations: BTreeMap::new(),
@@ -278,7 +298,10 @@ mod tests {
 
     #[test]
     fn new_endpoints_fill_slices_being_written_before_others() {
-        let slices = apply(Vec::new(), plan(&template(None), Vec::new(), vec![group((0..5).map(|i| endpoint(i, true)).collect())]));
+        let slices = apply(
+            Vec::new(),
+            plan(&template(None), Vec::new(), vec![group((0..5).map(|i| endpoint(i, true)).collect())]),
+        );
         // Endpoint 0 (in the full slice) goes: its slice is rewritten and takes the new one.
         let wanted: Vec<_> = (1..6).map(|i| endpoint(i, true)).collect();
         let next = plan(&template(None), slices.clone(), vec![group(wanted)]);
@@ -288,7 +311,10 @@ mod tests {
 
     #[test]
     fn emptied_slices_are_deleted_and_a_placeholder_kept() {
-        let slices = apply(Vec::new(), plan(&template(Some("IPv4")), Vec::new(), vec![group((0..4).map(|i| endpoint(i, true)).collect())]));
+        let slices = apply(
+            Vec::new(),
+            plan(&template(Some("IPv4")), Vec::new(), vec![group((0..4).map(|i| endpoint(i, true)).collect())]),
+        );
         let emptied = plan(&template(Some("IPv4")), slices.clone(), Vec::new());
         assert_eq!((emptied.create.len(), emptied.delete.len()), (1, 2));
         let after = apply(slices, emptied);

@@ -77,7 +77,9 @@ impl Graph {
         let mut todo = Vec::new();
         // An owner deleting its dependents that this object no longer blocks may finish.
         if let Some(old) = &old {
-            let blocks = |o: &Object, owner: &str| o.owners.iter().any(|r| r.uid == owner && r.block_owner_deletion == Some(true));
+            let blocks = |o: &Object, owner: &str| {
+                o.owners.iter().any(|r| r.uid == owner && r.block_owner_deletion == Some(true))
+            };
             for r in &old.owners {
                 let waiting = self.objects.get(&r.uid).is_some_and(Object::deleting_dependents);
                 if waiting && blocks(old, &r.uid) && !blocks(&object, &r.uid) {
@@ -106,7 +108,12 @@ impl Graph {
         };
         self.unlink(&old);
         let mut todo: Vec<String> = self.dependents.get(uid).into_iter().flatten().cloned().collect();
-        todo.extend(old.owners.iter().map(|o| o.uid.clone()).filter(|o| self.objects.get(o).is_some_and(Object::deleting_dependents)));
+        todo.extend(
+            old.owners
+                .iter()
+                .map(|o| o.uid.clone())
+                .filter(|o| self.objects.get(o).is_some_and(Object::deleting_dependents)),
+        );
         todo
     }
 }

@@ -14,8 +14,8 @@ use graph::{FOREGROUND, Graph, ORPHAN, Object};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -140,7 +140,8 @@ impl Collector {
                     },
                     Event::InitDone => {
                         // Whatever went while the watch was down is gone.
-                        let gone: Vec<String> = graph.uids_of(&resource).into_iter().filter(|u| !relisted.contains(u)).collect();
+                        let gone: Vec<String> =
+                            graph.uids_of(&resource).into_iter().filter(|u| !relisted.contains(u)).collect();
                         gone.iter().flat_map(|uid| graph.remove(uid)).collect()
                     }
                 }
@@ -194,7 +195,9 @@ impl Collector {
             let keep: Vec<&OwnerReference> = object.owners.iter().filter(|o| solid.contains(&o.uid)).collect();
             let patch = json!({"metadata": {"ownerReferences": keep, "resourceVersion": object.resource_version}});
             let api = self.api(&object.resource, object.namespace.as_deref());
-            return ignore_gone(api.patch(&object.name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()));
+            return ignore_gone(
+                api.patch(&object.name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()),
+            );
         }
         let has_dependents = !self.graph.lock().unwrap().dependents(uid).is_empty();
         let policy = if object.has_finalizer(ORPHAN) {
@@ -211,7 +214,10 @@ impl Collector {
         let params = DeleteParams {
             // As last seen: an object that changed since (perhaps got a new owner) is looked
             // at again rather than deleted.
-            preconditions: Some(Preconditions { uid: Some(object.uid.clone()), resource_version: Some(object.resource_version.clone()) }),
+            preconditions: Some(Preconditions {
+                uid: Some(object.uid.clone()),
+                resource_version: Some(object.resource_version.clone()),
+            }),
             propagation_policy: Some(policy),
             ..Default::default()
         };
@@ -222,7 +228,8 @@ impl Collector {
     /// Whether an owner exists: from the graph, or, when the graph does not know it, from
     /// the API, so that a lagging watch never gets a live owner's dependents deleted.
     async fn owner_state(&self, object: &Object, owner: &OwnerReference) -> anyhow::Result<OwnerState> {
-        let Some((resource, namespaced)) = self.kinds.get(&(owner.api_version.clone(), owner.kind.clone())).cloned() else {
+        let Some((resource, namespaced)) = self.kinds.get(&(owner.api_version.clone(), owner.kind.clone())).cloned()
+        else {
             // A kind not served (yet): leave the dependent alone rather than guess.
             return Ok(OwnerState::Present);
         };

@@ -1,7 +1,9 @@
 //! `podFailurePolicy`: what a failed pod means for its Job, decided by the first rule that
 //! matches the exit code of one of its containers (non-zero only) or one of its conditions.
 
-use k8s_openapi::api::batch::v1::{Job, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern};
+use k8s_openapi::api::batch::v1::{
+    Job, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
+};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
@@ -36,8 +38,9 @@ pub fn judge(job: &Job, pod: &Pod) -> Verdict {
             })
         } else {
             let patterns = rule.on_pod_conditions.as_deref().unwrap_or_default();
-            condition_match(pod, patterns)
-                .map(|type_| format!("Pod {namespace}/{name} has condition {type_} matching {action} rule at index {index}"))
+            condition_match(pod, patterns).map(|type_| {
+                format!("Pod {namespace}/{name} has condition {type_} matching {action} rule at index {index}")
+            })
         };
         let Some(message) = matched else { continue };
         match action {
@@ -89,8 +92,10 @@ mod tests {
     fn failed_pod(codes: &[(&str, i32)], conditions: serde_json::Value) -> Pod {
         let statuses: Vec<_> = codes
             .iter()
-            .map(|(name, code)| json!({"name": name, "image": "i", "imageID": "", "ready": false, "restartCount": 0,
-                                       "state": {"terminated": {"exitCode": code}}}))
+            .map(|(name, code)| {
+                json!({"name": name, "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                                       "state": {"terminated": {"exitCode": code}}})
+            })
             .collect();
         serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "ns"},
             "status": {"phase": "Failed", "containerStatuses": statuses, "conditions": conditions}}))
@@ -108,7 +113,9 @@ mod tests {
         assert_eq!(judge(&job, &disrupted), Verdict::Ignore);
         assert_eq!(
             judge(&job, &failed_pod(&[("side", 0), ("main", 42)], json!([]))),
-            Verdict::FailJob("Container main for pod ns/p failed with exit code 42 matching FailJob rule at index 1".into())
+            Verdict::FailJob(
+                "Container main for pod ns/p failed with exit code 42 matching FailJob rule at index 1".into()
+            )
         );
         // 42 in another container is not the rule's; NotIn [1] takes it.
         assert_eq!(judge(&job, &failed_pod(&[("side", 42)], json!([]))), Verdict::Count);
@@ -124,8 +131,12 @@ mod tests {
 
     #[test]
     fn a_condition_rule_names_the_condition() {
-        let job = job(json!([{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]));
-        let pod = failed_pod(&[], json!([{"type": "Ready", "status": "False"}, {"type": "DisruptionTarget", "status": "True"}]));
+        let job =
+            job(json!([{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]));
+        let pod = failed_pod(
+            &[],
+            json!([{"type": "Ready", "status": "False"}, {"type": "DisruptionTarget", "status": "True"}]),
+        );
         assert_eq!(
             judge(&job, &pod),
             Verdict::FailJob("Pod ns/p has condition DisruptionTarget matching FailJob rule at index 0".into())

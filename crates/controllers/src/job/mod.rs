@@ -25,10 +25,10 @@ use futures::StreamExt;
 use futures::future::join_all;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
-use kube::ResourceExt;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -91,7 +91,8 @@ pub fn ending(job: &Job) -> Option<&'static str> {
 fn finishing(job: &Job) -> bool {
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
     let decided = ["FailureTarget", "SuccessCriteriaMet", "Complete", "Failed"];
-    job.metadata.deletion_timestamp.is_some() || conditions.iter().any(|c| c.status == "True" && decided.contains(&c.type_.as_str()))
+    job.metadata.deletion_timestamp.is_some()
+        || conditions.iter().any(|c| c.status == "True" && decided.contains(&c.type_.as_str()))
 }
 
 /// How the Job ends, once decided.
@@ -142,7 +143,8 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     let mut desired = json!({});
     if let Some(ending) = &ending {
         // The interim condition first; the final one once no pod runs.
-        let (interim, last) = if ending.failed { ("FailureTarget", "Failed") } else { ("SuccessCriteriaMet", "Complete") };
+        let (interim, last) =
+            if ending.failed { ("FailureTarget", "Failed") } else { ("SuccessCriteriaMet", "Complete") };
         set_condition(&mut conditions, interim, "True", &ending.reason, &ending.message, true);
         delete_pods(&ctx, &job, &active).await?;
         if active.is_empty() && terminating == 0 {
@@ -202,10 +204,11 @@ fn decide(
     now: DateTime<Utc>,
 ) -> Option<Ending> {
     let spec = job.spec.clone().unwrap_or_default();
-    let fail_job = claimed.iter().filter(|p| tracking::failed(job, p)).find_map(|p| match failure_policy::judge(job, p) {
-        failure_policy::Verdict::FailJob(message) => Some(message),
-        _ => None,
-    });
+    let fail_job =
+        claimed.iter().filter(|p| tracking::failed(job, p)).find_map(|p| match failure_policy::judge(job, p) {
+            failure_policy::Verdict::FailJob(message) => Some(message),
+            _ => None,
+        });
     let failed_indexes = counts.failed_indexes.len();
     if let Some(message) = fail_job {
         Some(Ending::new(true, "PodFailurePolicy", &message))
@@ -403,7 +406,10 @@ fn finished_at(pod: &Pod) -> Option<DateTime<Utc>> {
 
 /// When the most recent failed pod finished.
 fn last_failure(pods: &[Arc<Pod>]) -> Option<DateTime<Utc>> {
-    pods.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")).filter_map(|p| finished_at(p)).max()
+    pods.iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        .filter_map(|p| finished_at(p))
+        .max()
 }
 
 async fn delete_pods(ctx: &Context, job: &Job, pods: &[Arc<Pod>]) -> Result<(), Error> {

@@ -21,7 +21,13 @@ pub fn limited(job: &Job) -> bool {
 }
 
 fn count(pod: &Pod, key: &str) -> i32 {
-    pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).and_then(|v| v.parse().ok()).filter(|n| *n >= 0).unwrap_or(0)
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 0)
+        .unwrap_or(0)
 }
 
 /// Whether this failed pod fails its index.
@@ -60,7 +66,8 @@ pub fn awaiting_replacement(job: &Job, pods: &[Arc<Pod>], done: &BTreeSet<i32>) 
 
 /// The annotations a replacement of `replaced` starts with.
 pub fn replacement_annotations(job: &Job, replaced: Option<&Arc<Pod>>) -> [(&'static str, i32); 2] {
-    let (mut failures, mut ignored) = replaced.map_or((0, 0), |p| (count(p, FAILURE_COUNT), count(p, IGNORED_FAILURE_COUNT)));
+    let (mut failures, mut ignored) =
+        replaced.map_or((0, 0), |p| (count(p, FAILURE_COUNT), count(p, IGNORED_FAILURE_COUNT)));
     if let Some(pod) = replaced {
         if failure_policy::judge(job, pod).counts() {
             failures += 1;

@@ -172,10 +172,16 @@ mod tests {
         let ready = &conditions[0];
         assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("Unknown"), Some("NodeStatusUnknown")));
         assert_eq!(ready["message"], "Kubelet stopped posting node status.");
-        assert_eq!((ready["lastHeartbeatTime"].as_str(), ready["lastTransitionTime"].as_str()), (Some("h"), Some("now")));
+        assert_eq!(
+            (ready["lastHeartbeatTime"].as_str(), ready["lastTransitionTime"].as_str()),
+            (Some("h"), Some("now"))
+        );
         assert_eq!(conditions[1]["status"], "False");
         let memory = conditions.iter().find(|c| c["type"] == "MemoryPressure").unwrap();
-        assert_eq!((memory["reason"].as_str(), memory["lastHeartbeatTime"].as_str()), (Some("NodeStatusNeverUpdated"), Some("created")));
+        assert_eq!(
+            (memory["reason"].as_str(), memory["lastHeartbeatTime"].as_str()),
+            (Some("NodeStatusNeverUpdated"), Some("created"))
+        );
         assert!(!mark_unknown(&mut conditions, &json!("created"), "later"));
         assert_eq!(conditions[0]["lastTransitionTime"], "now");
     }

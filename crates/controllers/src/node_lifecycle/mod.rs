@@ -127,7 +127,9 @@ where
 async fn reconcile_no_schedule(node: Arc<Node>, ctx: Arc<NodeLifecycle>) -> Result<Action, Error> {
     let wanted = taints::wanted_no_schedule(&node);
     let present = taints::managed_no_schedule(&node);
-    let same = |a: &k8s_openapi::api::core::v1::Taint, b: &k8s_openapi::api::core::v1::Taint| a.key == b.key && a.effect == b.effect;
+    let same = |a: &k8s_openapi::api::core::v1::Taint, b: &k8s_openapi::api::core::v1::Taint| {
+        a.key == b.key && a.effect == b.effect
+    };
     let add: Vec<_> = wanted.iter().filter(|w| !present.iter().any(|p| same(p, w))).cloned().collect();
     let remove: Vec<_> = present.iter().filter(|p| !wanted.iter().any(|w| same(p, w))).cloned().collect();
     if !add.is_empty() || !remove.is_empty() {
@@ -159,7 +161,13 @@ impl NodeLifecycle {
         };
         for node in &added {
             let name = name_of(node);
-            self.node_event(node, "Normal", "RegisteredNode", &format!("Node {name} event: Registered Node {name} in Controller")).await;
+            self.node_event(
+                node,
+                "Normal",
+                "RegisteredNode",
+                &format!("Node {name} event: Registered Node {name} in Controller"),
+            )
+            .await;
             if let Err(e) = self.mark_reachable(node).await {
                 tracing::warn!(node = name, error = %e, "could not remove the NoExecute taints");
             }
@@ -168,11 +176,20 @@ impl NodeLifecycle {
             let name = name_of(node);
             self.health.lock().unwrap().forget(name);
             self.retry_pods.lock().unwrap().remove(name);
-            self.node_event(node, "Normal", "RemovingNode", &format!("Node {name} event: Removing Node {name} from Controller")).await;
+            self.node_event(
+                node,
+                "Normal",
+                "RemovingNode",
+                &format!("Node {name} event: Removing Node {name} from Controller"),
+            )
+            .await;
         }
 
-        let judged: Vec<Option<(String, bool)>> =
-            futures::stream::iter(nodes.iter().cloned()).map(|node| self.judge(node)).buffer_unordered(CONCURRENCY).collect().await;
+        let judged: Vec<Option<(String, bool)>> = futures::stream::iter(nodes.iter().cloned())
+            .map(|node| self.judge(node))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
         let mut ready_by_zone: HashMap<String, Vec<bool>> = HashMap::new();
         for (zone, ready) in judged.into_iter().flatten() {
             ready_by_zone.entry(zone).or_default().push(ready);
@@ -346,9 +363,20 @@ impl NodeLifecycle {
             }
             ready["status"] = json!("False");
             ready["lastTransitionTime"] = json!(status::now());
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+            let api: Api<Pod> =
+                Api::namespaced(self.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
             match status::write(&api, pod.as_ref(), json!({"conditions": conditions})).await {
-                Ok(()) => events::record(&self.client, COMPONENT, pod.as_ref(), "Warning", "NodeNotReady", "Node is not ready").await,
+                Ok(()) => {
+                    events::record(
+                        &self.client,
+                        COMPONENT,
+                        pod.as_ref(),
+                        "Warning",
+                        "NodeNotReady",
+                        "Node is not ready",
+                    )
+                    .await
+                }
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => failed = Some(e),
             }

@@ -81,7 +81,8 @@ pub async fn swap(api: &Api<Node>, node: &Node, add: &[Taint], remove: &[Taint])
     for _ in 0..5 {
         let Some(next) = swapped(taints_of(&node), add, remove) else { return Ok(false) };
         let taints = if next.is_empty() { serde_json::Value::Null } else { json!(next) };
-        let patch = json!({"metadata": {"resourceVersion": node.metadata.resource_version}, "spec": {"taints": taints}});
+        let patch =
+            json!({"metadata": {"resourceVersion": node.metadata.resource_version}, "spec": {"taints": taints}});
         match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => return Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => match api.get_opt(&name).await? {
@@ -121,7 +122,11 @@ mod tests {
         );
         assert_eq!(
             keys(&wanted_no_schedule(&n)),
-            [(UNREACHABLE, "NoSchedule"), ("node.kubernetes.io/disk-pressure", "NoSchedule"), (UNSCHEDULABLE, "NoSchedule")]
+            [
+                (UNREACHABLE, "NoSchedule"),
+                ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+                (UNSCHEDULABLE, "NoSchedule")
+            ]
         );
         // A user's taint and the NoExecute taints are not the NoSchedule pass's business.
         assert_eq!(keys(&managed_no_schedule(&n)), [(NOT_READY, "NoSchedule")]);

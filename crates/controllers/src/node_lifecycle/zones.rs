@@ -65,7 +65,9 @@ pub struct Zones {
 
 fn rate(settings: &Settings, state: ZoneState, size: usize) -> f64 {
     match state {
-        ZoneState::PartialDisruption if size > settings.large_cluster_size_threshold => settings.secondary_eviction_rate,
+        ZoneState::PartialDisruption if size > settings.large_cluster_size_threshold => {
+            settings.secondary_eviction_rate
+        }
         ZoneState::PartialDisruption => 0.0,
         _ => settings.eviction_rate,
     }
@@ -127,10 +129,16 @@ mod tests {
 
     #[test]
     fn zones_are_keyed_by_region_and_zone() {
-        let node = |labels| serde_json::from_value::<Node>(json!({"metadata": {"name": "n", "labels": labels}})).unwrap();
+        let node =
+            |labels| serde_json::from_value::<Node>(json!({"metadata": {"name": "n", "labels": labels}})).unwrap();
         assert_eq!(zone_of(&node(json!({}))), "");
         assert_eq!(zone_of(&node(json!({"topology.kubernetes.io/zone": "a"}))), ":\u{0}:a");
-        assert_eq!(zone_of(&node(json!({"failure-domain.beta.kubernetes.io/region": "r", "topology.kubernetes.io/zone": "a"}))), "r:\u{0}:a");
+        assert_eq!(
+            zone_of(&node(
+                json!({"failure-domain.beta.kubernetes.io/region": "r", "topology.kubernetes.io/zone": "a"})
+            )),
+            "r:\u{0}:a"
+        );
     }
 
     #[test]
@@ -157,11 +165,17 @@ mod tests {
         all.queue("a", &settings, now).add("a-0", now);
         assert_eq!(all.queue("a", &settings, now).next(now).as_deref(), Some("a-0"));
         // Every zone down: nothing more is tainted.
-        assert_eq!(all.update(&zones(&[("a", &[false, false]), ("b", &[false])]), &settings, now), Transition::EnterFullDisruption);
+        assert_eq!(
+            all.update(&zones(&[("a", &[false, false]), ("b", &[false])]), &settings, now),
+            Transition::EnterFullDisruption
+        );
         assert_eq!(all.update(&zones(&[("a", &[false, false]), ("b", &[false])]), &settings, now), Transition::None);
         all.queue("a", &settings, now).add("a-1", now);
         assert_eq!(all.queue("a", &settings, now).next(now + Duration::from_secs(3600)), None);
-        assert_eq!(all.update(&zones(&[("a", &[false, false]), ("b", &[true])]), &settings, now), Transition::ExitFullDisruption);
+        assert_eq!(
+            all.update(&zones(&[("a", &[false, false]), ("b", &[true])]), &settings, now),
+            Transition::ExitFullDisruption
+        );
         assert_eq!(all.queue("a", &settings, now).next(now).as_deref(), Some("a-1"));
     }
 

@@ -10,8 +10,8 @@ use crate::Error;
 use crate::pod_control::api_message;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume};
-use kube::api::{Api, PostParams};
 use kube::ResourceExt;
+use kube::api::{Api, PostParams};
 
 pub fn templates(set: &StatefulSet) -> &[PersistentVolumeClaim] {
     set.spec.volume_claim_templates.as_deref().unwrap_or_default()
@@ -46,7 +46,8 @@ pub fn set_storage(set: &StatefulSet, pod: &mut Pod) {
     let Some(ordinal) = identity::ordinal(pod) else { return };
     let spec = pod.spec.get_or_insert_default();
     let names: Vec<String> = templates(set).iter().map(|t| t.name_any()).collect();
-    let mut volumes: Vec<Volume> = templates(set).iter().map(|t| claim_volume(t.name_any(), claim_name(t, set, ordinal))).collect();
+    let mut volumes: Vec<Volume> =
+        templates(set).iter().map(|t| claim_volume(t.name_any(), claim_name(t, set, ordinal))).collect();
     let others = spec.volumes.take().into_iter().flatten().filter(|v| !names.contains(&v.name));
     volumes.extend(others);
     spec.volumes = (!volumes.is_empty()).then_some(volumes);
@@ -82,7 +83,9 @@ impl Pass<'_> {
             match api.create(&PostParams::default(), &claim).await {
                 Ok(_) => self.claim_event(pod, &name, None).await,
                 // There already, but not yet seen: the next pass looks at it.
-                Err(kube::Error::Api(e)) if e.code == 409 => errors.push(format!("failed to create PVC {name}: {}", e.message)),
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    errors.push(format!("failed to create PVC {name}: {}", e.message))
+                }
                 Err(e) => {
                     self.claim_event(pod, &name, Some(&api_message(&e))).await;
                     errors.push(format!("failed to create PVC {name}: {}", api_message(&e)));
@@ -95,8 +98,14 @@ impl Pass<'_> {
     async fn claim_event(&self, pod: &Pod, claim: &str, error: Option<&str>) {
         let (pod, set) = (pod.name_any(), self.set.name_any());
         let (kind, reason, message) = match error {
-            None => ("Normal", "SuccessfulCreate", format!("create Claim {claim} Pod {pod} in StatefulSet {set} success")),
-            Some(e) => ("Warning", "FailedCreate", format!("create Claim {claim} for Pod {pod} in StatefulSet {set} failed error: {e}")),
+            None => {
+                ("Normal", "SuccessfulCreate", format!("create Claim {claim} Pod {pod} in StatefulSet {set} success"))
+            }
+            Some(e) => (
+                "Warning",
+                "FailedCreate",
+                format!("create Claim {claim} for Pod {pod} in StatefulSet {set} failed error: {e}"),
+            ),
         };
         events::record(&self.ctx.client, super::COMPONENT, self.set, kind, reason, &message).await;
     }

@@ -9,8 +9,8 @@ use crate::Error;
 use crate::controller_revision::{self, Collision};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,7 +18,9 @@ use std::sync::Arc;
 /// Oldest first: by number, then creation, then name.
 pub fn sort(revisions: &mut [Arc<ControllerRevision>]) {
     revisions.sort_by(|a, b| {
-        let key = |r: &ControllerRevision| (r.revision.unwrap_or(0), r.metadata.creation_timestamp.as_ref().map(|t| t.0), r.name_any());
+        let key = |r: &ControllerRevision| {
+            (r.revision.unwrap_or(0), r.metadata.creation_timestamp.as_ref().map(|t| t.0), r.name_any())
+        };
         key(a).cmp(&key(b))
     });
 }
@@ -42,7 +44,11 @@ fn revision_of(set: &StatefulSet, number: i64, collisions: i32) -> ControllerRev
 
 /// The set's current and update revisions, creating or renumbering the update revision.
 /// `revisions` are the set's, oldest first.
-pub async fn resolve(api: &Api<ControllerRevision>, set: &StatefulSet, revisions: &[Arc<ControllerRevision>]) -> Result<History, Error> {
+pub async fn resolve(
+    api: &Api<ControllerRevision>,
+    set: &StatefulSet,
+    revisions: &[Arc<ControllerRevision>],
+) -> Result<History, Error> {
     let mut collisions = set.status.as_ref().and_then(|s| s.collision_count).unwrap_or(0);
     let next = controller_revision::next_number(revisions.iter().map(|r| r.as_ref()));
     let data = controller_revision::data_of(&set.spec.template);
@@ -78,7 +84,12 @@ pub fn as_of(set: &StatefulSet, revision: &ControllerRevision) -> Result<Statefu
 
 /// The revisions beyond `revisionHistoryLimit` that neither the set nor any pod is at,
 /// oldest first. `revisions` are oldest first.
-fn surplus<'a>(set: &StatefulSet, pods: &[Arc<Pod>], revisions: &'a [Arc<ControllerRevision>], live: [&str; 2]) -> Vec<&'a Arc<ControllerRevision>> {
+fn surplus<'a>(
+    set: &StatefulSet,
+    pods: &[Arc<Pod>],
+    revisions: &'a [Arc<ControllerRevision>],
+    live: [&str; 2],
+) -> Vec<&'a Arc<ControllerRevision>> {
     let mut in_use: HashSet<&str> = live.into_iter().collect();
     in_use.extend(pods.iter().map(|p| super::identity::revision_of(p)));
     let idle: Vec<_> = revisions.iter().filter(|r| !in_use.contains(r.name_any().as_str())).collect();
@@ -87,10 +98,19 @@ fn surplus<'a>(set: &StatefulSet, pods: &[Arc<Pod>], revisions: &'a [Arc<Control
 }
 
 /// Deletes the revisions beyond the history limit.
-pub async fn truncate(api: &Api<ControllerRevision>, set: &StatefulSet, pods: &[Arc<Pod>], revisions: &[Arc<ControllerRevision>], live: [&str; 2]) -> Result<(), Error> {
+pub async fn truncate(
+    api: &Api<ControllerRevision>,
+    set: &StatefulSet,
+    pods: &[Arc<Pod>],
+    revisions: &[Arc<ControllerRevision>],
+    live: [&str; 2],
+) -> Result<(), Error> {
     for revision in surplus(set, pods, revisions, live) {
         let preconditions = Preconditions { uid: revision.metadata.uid.clone(), resource_version: None };
-        match api.delete(&revision.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
+        match api
+            .delete(&revision.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() })
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
             Err(e) => return Err(e.into()),
@@ -135,7 +155,10 @@ mod tests {
         pod.metadata.name = Some("web-0".into());
         let pods = vec![Arc::new(pod)];
         // 1 is in use by a pod, 4 and 5 are the set's; of 2 and 3, the newer is kept.
-        let gone: Vec<String> = surplus(&web, &pods, &revisions, [names[3].as_str(), names[4].as_str()]).iter().map(|r| r.name_any()).collect();
+        let gone: Vec<String> = surplus(&web, &pods, &revisions, [names[3].as_str(), names[4].as_str()])
+            .iter()
+            .map(|r| r.name_any())
+            .collect();
         assert_eq!(gone, [names[1].clone()]);
     }
 }

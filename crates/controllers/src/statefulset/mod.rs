@@ -23,11 +23,11 @@ use crate::{Error, Informers, drive, owner, triggers};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::ResourceExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +45,8 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let sets = ctx.expectations.clearing_deleted(informers.statefulsets.subscribe());
     let revisions = informers.controller_revisions.subscribe().map(|c| Ok(c.object));
     let claims = informers.persistent_volume_claims.subscribe().map(|c| Ok(c.object));
-    let (by_pod, by_revision, by_claim) = (informers.statefulsets.store(), informers.statefulsets.store(), informers.statefulsets.store());
+    let (by_pod, by_revision, by_claim) =
+        (informers.statefulsets.store(), informers.statefulsets.store(), informers.statefulsets.store());
     let controller = Controller::for_stream(triggers(sets), informers.statefulsets.store())
         .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &by_pod, selector))
         .watches_stream(revisions, move |r: ControllerRevision| owner::owners_of(&r, &by_revision, selector))
@@ -133,7 +134,14 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, E
     status.complete_rolling_update(&set);
     let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
     crate::status::write(&api, set.as_ref(), status.to_json()).await?;
-    history::truncate(&revision_api, &set, &pods, &revisions, [pass.current_revision.as_str(), pass.update_revision.as_str()]).await?;
+    history::truncate(
+        &revision_api,
+        &set,
+        &pods,
+        &revisions,
+        [pass.current_revision.as_str(), pass.update_revision.as_str()],
+    )
+    .await?;
     outcome?;
 
     // Pods become available minReadySeconds after they are ready, with no event to say so.

@@ -7,8 +7,8 @@ use super::{Pass, claims, identity};
 use crate::Error;
 use crate::pod_control::api_message;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
 impl Pass<'_> {
     fn pods(&self) -> Api<Pod> {
@@ -20,8 +20,14 @@ impl Pass<'_> {
         let (pod, set) = (pod.name_any(), self.set.name_any());
         let title = format!("{}{}", verb[..1].to_uppercase(), &verb[1..]);
         let (kind, reason, message) = match error {
-            None => ("Normal", format!("Successful{title}"), format!("{verb} Pod {pod} in StatefulSet {set} successful")),
-            Some(e) => ("Warning", format!("Failed{title}"), format!("{verb} Pod {pod} in StatefulSet {set} failed error: {e}")),
+            None => {
+                ("Normal", format!("Successful{title}"), format!("{verb} Pod {pod} in StatefulSet {set} successful"))
+            }
+            Some(e) => (
+                "Warning",
+                format!("Failed{title}"),
+                format!("{verb} Pod {pod} in StatefulSet {set} failed error: {e}"),
+            ),
         };
         events::record(&self.ctx.client, super::COMPONENT, self.set, kind, &reason, &message).await;
     }
@@ -59,7 +65,11 @@ impl Pass<'_> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         self.ctx.expectations.expect_deletion(self.uid(), &uid);
         let preconditions = Preconditions { uid: Some(uid.clone()), resource_version: None };
-        match self.pods().delete(&pod.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() }).await {
+        match self
+            .pods()
+            .delete(&pod.name_any(), &DeleteParams { preconditions: Some(preconditions), ..Default::default() })
+            .await
+        {
             Ok(_) => {
                 self.pod_event("delete", pod, None).await;
                 Ok(())

@@ -9,10 +9,10 @@
 //! the first unhealthy one: deleting it is progress); under Parallel every pod is handled at
 //! once, in batches that double (1, 2, 4, ...) while they succeed.
 
+use super::Pass;
 use super::health::{is_created, is_pending, is_terminating, is_unavailable, running_and_available, running_and_ready};
 use super::identity::{self, new_pod};
 use super::status::SetStatus;
-use super::Pass;
 use crate::Error;
 use crate::pods::is_terminal;
 use futures::future::join_all;
@@ -76,12 +76,17 @@ impl Pass<'_> {
         let mut condemned = Vec::new();
         for pod in pods {
             match identity::ordinal(pod) {
-                Some(ordinal) if identity::in_range(self.set, ordinal) => replicas[(ordinal - start) as usize] = Some(pod.clone()),
+                Some(ordinal) if identity::in_range(self.set, ordinal) => {
+                    replicas[(ordinal - start) as usize] = Some(pod.clone())
+                }
                 Some(_) => condemned.push(pod.clone()),
                 None => {}
             }
         }
-        let replicas = replicas.into_iter().zip(start..).map(|(pod, ordinal)| pod.unwrap_or_else(|| Arc::new(self.new_replica(ordinal))));
+        let replicas = replicas
+            .into_iter()
+            .zip(start..)
+            .map(|(pod, ordinal)| pod.unwrap_or_else(|| Arc::new(self.new_replica(ordinal))));
         condemned.sort_by_key(|p| std::cmp::Reverse(identity::ordinal(p)));
         (replicas.collect(), condemned)
     }
@@ -105,17 +110,26 @@ impl Pass<'_> {
         }
     }
 
-    async fn converge(&self, replicas: &[Arc<Pod>], condemned: &[Arc<Pod>], status: &mut SetStatus) -> Result<(), Error> {
+    async fn converge(
+        &self,
+        replicas: &[Arc<Pod>],
+        condemned: &[Arc<Pod>],
+        status: &mut SetStatus,
+    ) -> Result<(), Error> {
         let all = || replicas.iter().chain(condemned);
         // Deleting the first unavailable pod is progress; any other waits for it.
-        let first_unavailable = replicas.iter().chain(condemned.iter().rev()).find(|p| is_unavailable(p, self.min_ready, self.now));
+        let first_unavailable =
+            replicas.iter().chain(condemned.iter().rev()).find(|p| is_unavailable(p, self.min_ready, self.now));
         let first_unavailable = first_unavailable.map(|p| p.name_any());
         let monotonic = self.monotonic;
         let stopped = async {
             Ok::<_, Error>(
                 for_all(replicas.len(), monotonic, |i| self.process_replica(&replicas[i])).await?
                     || for_all(condemned.len(), monotonic, |i| self.fix_claims(&condemned[i])).await?
-                    || for_all(condemned.len(), monotonic, |i| self.process_condemned(&condemned[i], first_unavailable.as_deref())).await?,
+                    || for_all(condemned.len(), monotonic, |i| {
+                        self.process_condemned(&condemned[i], first_unavailable.as_deref())
+                    })
+                    .await?,
             )
         }
         .await;
@@ -145,7 +159,8 @@ impl Pass<'_> {
         if is_pending(pod) {
             self.create_claims(pod).await?;
         }
-        let waiting = is_terminating(pod) || !running_and_ready(pod) || !running_and_available(pod, self.min_ready, self.now);
+        let waiting =
+            is_terminating(pod) || !running_and_ready(pod) || !running_and_available(pod, self.min_ready, self.now);
         if self.monotonic && waiting {
             return Ok(true);
         }

@@ -26,7 +26,9 @@ fn policy(set: &StatefulSet) -> (bool, bool) {
 
 /// A reference to an object of this kind and name, whatever its uid.
 fn names<K: Resource<DynamicType = ()>>(r: &OwnerReference, object: &K) -> bool {
-    r.name == object.meta().name.as_deref().unwrap_or_default() && r.kind == K::kind(&()) && r.api_version == K::api_version(&())
+    r.name == object.meta().name.as_deref().unwrap_or_default()
+        && r.kind == K::kind(&())
+        && r.api_version == K::api_version(&())
 }
 
 fn uid<K: Resource>(object: &K) -> &str {
@@ -95,7 +97,8 @@ pub fn up_to_date(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Pod) -
 /// back, where another object controls the claim.
 pub fn references(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Pod) -> Vec<OwnerReference> {
     let unexpected = has_unexpected_controller(claim, set, pod);
-    let mut refs: Vec<OwnerReference> = claim.owner_references().iter().filter(|r| !names(r, set) && !names(r, pod)).cloned().collect();
+    let mut refs: Vec<OwnerReference> =
+        claim.owner_references().iter().filter(|r| !names(r, set) && !names(r, pod)).cloned().collect();
     if unexpected {
         return refs;
     }
@@ -139,8 +142,12 @@ impl Pass<'_> {
         let api: Api<PersistentVolumeClaim> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
         for claim in self.claims_of(pod) {
             if has_unexpected_controller(&claim, self.set, pod) {
-                let message = format!("PersistentVolumeClaim {} has a conflicting OwnerReference that acts as a managing controller, the retention policy is ignored for this claim", claim.name_any());
-                events::record(&self.ctx.client, COMPONENT, self.set, "Warning", "ConflictingController", &message).await;
+                let message = format!(
+                    "PersistentVolumeClaim {} has a conflicting OwnerReference that acts as a managing controller, the retention policy is ignored for this claim",
+                    claim.name_any()
+                );
+                events::record(&self.ctx.client, COMPONENT, self.set, "Warning", "ConflictingController", &message)
+                    .await;
             }
             if up_to_date(&claim, self.set, pod) {
                 continue;
@@ -169,7 +176,8 @@ mod tests {
     }
 
     fn claim(refs: Vec<OwnerReference>) -> PersistentVolumeClaim {
-        let mut claim: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "www-web-1", "namespace": "ns"}})).unwrap();
+        let mut claim: PersistentVolumeClaim =
+            serde_json::from_value(json!({"metadata": {"name": "www-web-1", "namespace": "ns"}})).unwrap();
         claim.metadata.owner_references = Some(refs);
         claim
     }
@@ -207,7 +215,14 @@ mod tests {
     fn other_controllers_and_stale_references_are_respected() {
         let set = with_policy("Delete", "Delete", 1);
         let pod = pod("web-1", "Running", Some(10));
-        let other = OwnerReference { api_version: "v1".into(), kind: "ConfigMap".into(), name: "x".into(), uid: "x".into(), controller: Some(true), ..Default::default() };
+        let other = OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "x".into(),
+            uid: "x".into(),
+            controller: Some(true),
+            ..Default::default()
+        };
         let mut c = claim(vec![other.clone(), owner::reference(&set)]);
         converge(&set, &pod, &mut c);
         assert_eq!(c.owner_references(), [other]);

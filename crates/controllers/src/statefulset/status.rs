@@ -30,7 +30,8 @@ pub struct SetStatus {
 impl SetStatus {
     /// Counts `pods` (those a pass has yet to create count for nothing).
     pub fn count<'a>(&mut self, pods: impl IntoIterator<Item = &'a Arc<Pod>>, min_ready: i32, now: DateTime<Utc>) {
-        (self.replicas, self.ready_replicas, self.available_replicas, self.current_replicas, self.updated_replicas) = (0, 0, 0, 0, 0);
+        (self.replicas, self.ready_replicas, self.available_replicas, self.current_replicas, self.updated_replicas) =
+            (0, 0, 0, 0, 0);
         for pod in pods.into_iter().filter(|p| is_created(p)) {
             self.replicas += 1;
             if running_and_ready(pod) {
@@ -92,7 +93,8 @@ mod tests {
 
     #[test]
     fn counts_and_completes_a_rollout() {
-        let mut status = SetStatus { current_revision: "web-1".into(), update_revision: "web-2".into(), ..Default::default() };
+        let mut status =
+            SetStatus { current_revision: "web-1".into(), update_revision: "web-2".into(), ..Default::default() };
         let pods = vec![
             at("web-1", pod("web-0", "Running", Some(100))),
             at("web-2", pod("web-1", "Running", Some(1))),

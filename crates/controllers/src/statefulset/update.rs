@@ -4,10 +4,10 @@
 //! unavailable at once than `maxUnavailable` (a number, or a percentage of replicas rounded
 //! down; at least one). OnDelete never gets here: its pods are updated when deleted.
 
+use super::Pass;
 use super::health::{is_created, is_terminating, is_unavailable};
 use super::identity::{self, revision_of};
 use super::status::SetStatus;
-use super::Pass;
 use crate::Error;
 use crate::int_or_percent::scaled;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -19,18 +19,27 @@ fn bounds(set: &StatefulSet) -> (usize, usize) {
     let rolling = set.spec.update_strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
     let partition = rolling.and_then(|r| r.partition).unwrap_or(0).max(0) as usize;
     let max_unavailable = rolling.and_then(|r| r.max_unavailable.as_ref());
-    let max_unavailable = max_unavailable.map_or(1, |m| scaled(Some(m), "", identity::replicas(set), false)).max(1) as usize;
+    let max_unavailable =
+        max_unavailable.map_or(1, |m| scaled(Some(m), "", identity::replicas(set), false)).max(1) as usize;
     (partition, max_unavailable)
 }
 
 /// The pods to delete next, highest ordinal first: those above the partition not at the
 /// update revision and not already going, as many as maxUnavailable leaves room for.
-fn to_replace<'a>(set: &StatefulSet, replicas: &'a [Arc<Pod>], update_revision: &str, min_ready: i32, now: chrono::DateTime<chrono::Utc>) -> Vec<&'a Arc<Pod>> {
+fn to_replace<'a>(
+    set: &StatefulSet,
+    replicas: &'a [Arc<Pod>],
+    update_revision: &str,
+    min_ready: i32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<&'a Arc<Pod>> {
     let (partition, max_unavailable) = bounds(set);
     let unavailable = replicas.iter().filter(|p| is_unavailable(p, min_ready, now)).count();
     let room = max_unavailable.saturating_sub(unavailable);
     let outdated = replicas.iter().enumerate().rev().take_while(|(index, _)| *index >= partition);
-    let outdated = outdated.map(|(_, pod)| pod).filter(|p| is_created(p) && revision_of(p) != update_revision && !is_terminating(p));
+    let outdated = outdated
+        .map(|(_, pod)| pod)
+        .filter(|p| is_created(p) && revision_of(p) != update_revision && !is_terminating(p));
     outdated.take(room).collect()
 }
 
@@ -63,8 +72,11 @@ mod tests {
 
     fn with_rolling(partition: i32, max_unavailable: serde_json::Value) -> StatefulSet {
         let mut web = set("web", 4, None);
-        web.spec.update_strategy = Some(serde_json::from_value(json!({"type": "RollingUpdate",
-            "rollingUpdate": {"partition": partition, "maxUnavailable": max_unavailable}})).unwrap());
+        web.spec.update_strategy = Some(
+            serde_json::from_value(json!({"type": "RollingUpdate",
+            "rollingUpdate": {"partition": partition, "maxUnavailable": max_unavailable}}))
+            .unwrap(),
+        );
         web
     }
 

@@ -26,7 +26,11 @@ fn deployment(replicas: i64, containers: Value) -> Value {
 fn managers(obj: &Value) -> Vec<(String, String)> {
     obj["metadata"]["managedFields"]
         .as_array()
-        .map(|l| l.iter().map(|e| (e["manager"].as_str().unwrap().to_string(), e["operation"].as_str().unwrap().to_string())).collect())
+        .map(|l| {
+            l.iter()
+                .map(|e| (e["manager"].as_str().unwrap().to_string(), e["operation"].as_str().unwrap().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -54,9 +58,13 @@ fn a_first_apply_creates_and_owns_what_it_set() {
 
 #[test]
 fn another_manager_changing_an_owned_field_conflicts_unless_forced() {
-    let live = apply(&writer("alice"), None, &deployment(2, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
-    let bob = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}});
-    let Err(ApplyError::Conflicts(conflicts)) = apply(&writer("bob"), Some(&live), &bob, false) else { panic!("no conflict") };
+    let live =
+        apply(&writer("alice"), None, &deployment(2, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
+    let bob =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}});
+    let Err(ApplyError::Conflicts(conflicts)) = apply(&writer("bob"), Some(&live), &bob, false) else {
+        panic!("no conflict")
+    };
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].manager, "\"alice\"");
     assert_eq!(conflicts[0].path, ".spec.replicas");
@@ -69,8 +77,10 @@ fn another_manager_changing_an_owned_field_conflicts_unless_forced() {
 
 #[test]
 fn applying_the_same_value_shares_the_field() {
-    let live = apply(&writer("alice"), None, &deployment(2, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
-    let bob = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}});
+    let live =
+        apply(&writer("alice"), None, &deployment(2, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
+    let bob =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}});
     let out = apply(&writer("bob"), Some(&live), &bob, false).unwrap();
     assert_eq!(fields_of(&out, "alice")["f:spec"]["f:replicas"], json!({}));
     assert_eq!(fields_of(&out, "bob")["f:spec"]["f:replicas"], json!({}));
@@ -78,17 +88,26 @@ fn applying_the_same_value_shares_the_field() {
 
 #[test]
 fn items_of_keyed_lists_from_two_managers_both_stay() {
-    let live = apply(&writer("alice"), None, &deployment(1, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
+    let live =
+        apply(&writer("alice"), None, &deployment(1, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
     let bob = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
                      "spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "envoy"}]}}}});
     let out = apply(&writer("bob"), Some(&live), &bob, false).unwrap();
-    let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["app", "sidecar"]);
 }
 
 #[test]
 fn a_field_dropped_from_the_applied_config_is_removed_when_nobody_else_owns_it() {
-    let first = deployment(1, json!([{"name": "app", "image": "nginx", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]));
+    let first = deployment(
+        1,
+        json!([{"name": "app", "image": "nginx", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]),
+    );
     let live = apply(&writer("alice"), None, &first, false).unwrap();
     let second = deployment(1, json!([{"name": "app", "image": "nginx", "env": [{"name": "A", "value": "1"}]}]));
     let out = apply(&writer("alice"), Some(&live), &second, false).unwrap();
@@ -97,8 +116,10 @@ fn a_field_dropped_from_the_applied_config_is_removed_when_nobody_else_owns_it()
 
 #[test]
 fn a_field_dropped_by_one_manager_but_owned_by_another_stays() {
-    let live = apply(&writer("alice"), None, &deployment(3, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
-    let bob = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 3}});
+    let live =
+        apply(&writer("alice"), None, &deployment(3, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
+    let bob =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 3}});
     let live = apply(&writer("bob"), Some(&live), &bob, false).unwrap();
     let mut without_replicas = deployment(3, json!([{"name": "app", "image": "nginx"}]));
     without_replicas["spec"].as_object_mut().unwrap().remove("replicas");
@@ -109,25 +130,35 @@ fn a_field_dropped_by_one_manager_but_owned_by_another_stays() {
 
 #[test]
 fn a_removed_item_goes_but_an_item_another_manager_touched_keeps_its_key() {
-    let live = apply(&writer("alice"), None, &deployment(1, json!([{"name": "app", "image": "nginx"}, {"name": "log", "image": "busybox"}])), false).unwrap();
+    let live = apply(
+        &writer("alice"),
+        None,
+        &deployment(1, json!([{"name": "app", "image": "nginx"}, {"name": "log", "image": "busybox"}])),
+        false,
+    )
+    .unwrap();
     // bob updates (not applies) the log container's image: he now owns that field.
     let mut edited = live.clone();
     edited["spec"]["template"]["spec"]["containers"][1]["image"] = json!("busybox:2");
     record_update(&writer("bob"), Some(&live), &mut edited);
-    let out = apply(&writer("alice"), Some(&edited), &deployment(1, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
+    let out = apply(&writer("alice"), Some(&edited), &deployment(1, json!([{"name": "app", "image": "nginx"}])), false)
+        .unwrap();
     let containers = &out["spec"]["template"]["spec"]["containers"];
     assert_eq!(containers, &json!([{"name": "app", "image": "nginx"}, {"name": "log", "image": "busybox:2"}]));
 }
 
 #[test]
 fn an_update_takes_the_fields_it_changes_and_then_an_apply_conflicts_with_it() {
-    let live = apply(&writer("alice"), None, &deployment(2, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
+    let live =
+        apply(&writer("alice"), None, &deployment(2, json!([{"name": "app", "image": "nginx"}])), false).unwrap();
     let mut scaled = live.clone();
     scaled["spec"]["replicas"] = json!(4);
     record_update(&writer("kubectl-scale"), Some(&live), &mut scaled);
     assert_eq!(managers(&scaled), [("alice".into(), "Apply".into()), ("kubectl-scale".into(), "Update".into())]);
     assert!(fields_of(&scaled, "alice")["f:spec"].get("f:replicas").is_none());
-    let Err(ApplyError::Conflicts(c)) = apply(&writer("alice"), Some(&scaled), &deployment(2, json!([{"name": "app", "image": "nginx"}])), false) else {
+    let Err(ApplyError::Conflicts(c)) =
+        apply(&writer("alice"), Some(&scaled), &deployment(2, json!([{"name": "app", "image": "nginx"}])), false)
+    else {
         panic!("no conflict")
     };
     assert_eq!(c[0].manager, "\"kubectl-scale\" using apps/v1");
@@ -158,7 +189,10 @@ fn an_applied_port_without_protocol_is_the_live_tcp_port() {
     let mut live = apply(&writer("alice"), None, &applied, false).unwrap();
     live["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] = json!("TCP");
     let out = apply(&writer("alice"), Some(&live), &applied, false).unwrap();
-    assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["ports"], json!([{"containerPort": 80, "protocol": "TCP"}]));
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"][0]["ports"],
+        json!([{"containerPort": 80, "protocol": "TCP"}])
+    );
 }
 
 #[test]

@@ -200,7 +200,11 @@ mod tests {
                        "f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {".": {}, "f:image": {}, "f:name": {}}}}});
         let set = FieldSet::from_fields_v1(&v).unwrap();
         assert!(set.contains(&[Elem::Field("metadata".into()), Elem::Field("labels".into())]));
-        assert!(set.contains(&[Elem::Field("spec".into()), Elem::Field("containers".into()), Elem::Key("{\"name\":\"a\"}".into())]));
+        assert!(set.contains(&[
+            Elem::Field("spec".into()),
+            Elem::Field("containers".into()),
+            Elem::Key("{\"name\":\"a\"}".into())
+        ]));
         assert_eq!(set.to_fields_v1(), v);
     }
 
@@ -218,7 +222,12 @@ mod tests {
 
     #[test]
     fn paths_display_like_kubernetes() {
-        let path = [Elem::Field("spec".into()), Elem::Field("containers".into()), Elem::Key("{\"name\":\"a\"}".into()), Elem::Field("image".into())];
+        let path = [
+            Elem::Field("spec".into()),
+            Elem::Field("containers".into()),
+            Elem::Key("{\"name\":\"a\"}".into()),
+            Elem::Field("image".into()),
+        ];
         assert_eq!(display(&path), ".spec.containers[name=\"a\"].image");
     }
 }

@@ -29,7 +29,9 @@ pub fn apply(original: Value, patch: Value, definition: &str) -> Result<Value, P
     let model = model();
     let ty = model.def(definition).map_or(Ty::Untyped, Ty::Def);
     match (original, patch) {
-        (Value::Object(original), Value::Object(patch)) => Patcher { model }.merge_map(original, patch, ty).map(Value::Object),
+        (Value::Object(original), Value::Object(patch)) => {
+            Patcher { model }.merge_map(original, patch, ty).map(Value::Object)
+        }
         _ => Err(PatchError("a strategic merge patch must be a JSON object".into())),
     }
 }
@@ -74,7 +76,12 @@ impl<'a> Patcher<'a> {
         }
     }
 
-    fn merge_map(&self, mut original: Map<String, Value>, mut patch: Map<String, Value>, ty: Ty<'a>) -> Result<Map<String, Value>, PatchError> {
+    fn merge_map(
+        &self,
+        mut original: Map<String, Value>,
+        mut patch: Map<String, Value>,
+        ty: Ty<'a>,
+    ) -> Result<Map<String, Value>, PatchError> {
         if let Some(directive) = patch.remove(PATCH) {
             return match directive.as_str() {
                 Some("replace") => Ok(patch),
@@ -106,7 +113,9 @@ impl<'a> Patcher<'a> {
                 (Some(Value::Object(o)), Value::Object(p)) if !meta.replace => {
                     Value::Object(self.merge_map(o, p, self.ty_of(meta.shape))?)
                 }
-                (Some(Value::Array(o)), Value::Array(p)) if meta.merge => Value::Array(self.merge_list(o, p, &key, &meta)?),
+                (Some(Value::Array(o)), Value::Array(p)) if meta.merge => {
+                    Value::Array(self.merge_list(o, p, &key, &meta)?)
+                }
                 // Replaced lists and maps are taken as sent, as Kubernetes does.
                 (Some(Value::Object(_)), p @ Value::Object(_)) | (Some(Value::Array(_)), p @ Value::Array(_)) => p,
                 (_, p) => match without_directives(p) {
@@ -121,7 +130,12 @@ impl<'a> Patcher<'a> {
 
     /// `$setElementOrder/<field>`: merges the field's list and then orders it: the listed
     /// items in the listed order, the items only the server has where they were.
-    fn apply_element_orders(&self, original: &mut Map<String, Value>, patch: &mut Map<String, Value>, ty: Ty<'a>) -> Result<(), PatchError> {
+    fn apply_element_orders(
+        &self,
+        original: &mut Map<String, Value>,
+        patch: &mut Map<String, Value>,
+        ty: Ty<'a>,
+    ) -> Result<(), PatchError> {
         let orders: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER)).cloned().collect();
         for directive in orders {
             let Some(Value::Array(order)) = patch.remove(&directive) else {
@@ -136,7 +150,9 @@ impl<'a> Patcher<'a> {
             let merged = match (original.remove(field), patch.remove(field)) {
                 (Some(o), None) => o,
                 (None, Some(p)) => without_directives(p).unwrap_or(Value::Array(Vec::new())),
-                (Some(Value::Array(o)), Some(Value::Array(p))) if meta.merge => Value::Array(self.merge_list(o, p, field, &meta)?),
+                (Some(Value::Array(o)), Some(Value::Array(p))) if meta.merge => {
+                    Value::Array(self.merge_list(o, p, field, &meta)?)
+                }
                 (Some(_), Some(p)) => p,
                 (None, None) => continue,
             };
@@ -151,7 +167,13 @@ impl<'a> Patcher<'a> {
         Ok(())
     }
 
-    fn merge_list(&self, original: Vec<Value>, patch: Vec<Value>, field: &str, meta: &FieldMeta<'a>) -> Result<Vec<Value>, PatchError> {
+    fn merge_list(
+        &self,
+        original: Vec<Value>,
+        patch: Vec<Value>,
+        field: &str,
+        meta: &FieldMeta<'a>,
+    ) -> Result<Vec<Value>, PatchError> {
         if original.is_empty() && patch.is_empty() {
             return Ok(original);
         }
@@ -196,7 +218,11 @@ impl<'a> Patcher<'a> {
 
 /// Applies the list items that carry `$patch`: `delete` removes the items with that merge
 /// key, `replace` makes the list exactly the patch's other items.
-fn special_elements(mut server: Vec<Value>, patch: Vec<Value>, key: &str) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+fn special_elements(
+    mut server: Vec<Value>,
+    patch: Vec<Value>,
+    key: &str,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut plain = Vec::with_capacity(patch.len());
     let mut replace = false;
     for item in patch {
@@ -218,7 +244,11 @@ fn special_elements(mut server: Vec<Value>, patch: Vec<Value>, key: &str) -> Res
 
 /// `$retainKeys`: every key the patch sets must be listed, and the original keeps only
 /// the listed keys.
-fn retain_keys(original: &mut Map<String, Value>, patch: &Map<String, Value>, retain: &Value) -> Result<(), PatchError> {
+fn retain_keys(
+    original: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    retain: &Value,
+) -> Result<(), PatchError> {
     let Value::Array(retain) = retain else {
         return Err(PatchError("$retainKeys must be a list of field names".into()));
     };
@@ -262,7 +292,13 @@ fn index_of(list: &[Value], item: &Value, key: Option<&str>) -> Option<usize> {
 
 /// Orders a merged list: the items the patch names in the patch's order, with the items
 /// only the server has interleaved where they stood on the server.
-fn order_items(mut listed: Vec<Value>, mut server_only: Vec<Value>, order: &[Value], server: &[Value], key: Option<&str>) -> Vec<Value> {
+fn order_items(
+    mut listed: Vec<Value>,
+    mut server_only: Vec<Value>,
+    order: &[Value],
+    server: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
     let position = |list: &[Value], item: &Value| index_of(list, item, key).unwrap_or(usize::MAX);
     listed.sort_by_key(|item| position(order, item));
     server_only.sort_by_key(|item| position(server, item));

@@ -54,7 +54,10 @@ fn ports_merge_by_container_port() {
     let original = pod(json!([{"name": "a", "ports": [{"containerPort": 80, "name": "http"}]}]));
     let patch = json!({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80, "name": "web"}, {"containerPort": 443}]}]}});
     let out = patched(original, patch, POD);
-    assert_eq!(out["spec"]["containers"][0]["ports"], json!([{"containerPort": 80, "name": "web"}, {"containerPort": 443}]));
+    assert_eq!(
+        out["spec"]["containers"][0]["ports"],
+        json!([{"containerPort": 80, "name": "web"}, {"containerPort": 443}])
+    );
 }
 
 #[test]
@@ -118,7 +121,8 @@ fn set_element_order_orders_the_merged_list() {
         "containers": [{"name": "d", "image": "x"}]
     }});
     let out = patched(original, patch, POD);
-    let names: Vec<&str> = out["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        out["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     // c, a and d follow the order; b, only on the server, goes before c, which it preceded.
     assert_eq!(names, ["b", "c", "a", "d"]);
 }

@@ -71,7 +71,9 @@ impl TypeModel {
                     name: name.clone(),
                     fields,
                     atomic: type_facts.is_some_and(|t| t.atomic),
-                    inline: type_facts.map(|t| t.inline.iter().map(|(n, d)| (*n, d.to_string())).collect()).unwrap_or_default(),
+                    inline: type_facts
+                        .map(|t| t.inline.iter().map(|(n, d)| (*n, d.to_string())).collect())
+                        .unwrap_or_default(),
                 };
                 (name.clone(), def)
             })

@@ -65,7 +65,8 @@ impl Filter for InterPodAffinity {
             .filter(|t| t.kind == TermKind::Affinity)
             .all(|t| t.selects(&pod.namespace, &pod.labels, &cache.namespaces));
         state.first_of_group = !state.affinity.is_empty() && nothing_selected && selects_itself;
-        let applies = Applies::when(!(state.closed.is_empty() && state.affinity.is_empty() && state.anti_affinity.is_empty()));
+        let applies =
+            Applies::when(!(state.closed.is_empty() && state.affinity.is_empty() && state.anti_affinity.is_empty()));
         pod.state.affinity = state;
         Ok(applies)
     }

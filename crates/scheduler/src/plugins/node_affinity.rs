@@ -84,7 +84,11 @@ impl Filter for NodeAffinity {
     }
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
-        if matches(pod, node) { Ok(()) } else { Err(Reject::unresolvable("node(s) didn't match Pod's node affinity/selector")) }
+        if matches(pod, node) {
+            Ok(())
+        } else {
+            Err(Reject::unresolvable("node(s) didn't match Pod's node affinity/selector"))
+        }
     }
 }
 
@@ -102,7 +106,11 @@ impl Score for NodeAffinity {
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let Some(affinity) = pod.spec().affinity.as_ref().and_then(|a| a.node_affinity.as_ref()) else { return 0 };
         let preferred = affinity.preferred_during_scheduling_ignored_during_execution.as_deref().unwrap_or_default();
-        preferred.iter().filter(|p| term_matches(&p.preference, node.labels(), &node.name)).map(|p| i64::from(p.weight)).sum()
+        preferred
+            .iter()
+            .filter(|p| term_matches(&p.preference, node.labels(), &node.name))
+            .map(|p| i64::from(p.weight))
+            .sum()
     }
 
     fn normalize(&self, scores: &mut [i64]) {

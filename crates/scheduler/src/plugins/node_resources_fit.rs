@@ -50,7 +50,8 @@ impl Filter for NodeResourcesFit {
 /// unstated) when `scoring`, or as stated.
 pub fn cpu_and_memory(pod: &PodInfo, node: &NodeInfo, scoring: bool) -> [(i64, i64); 2] {
     let have = &node.allocatable;
-    let [used_cpu, used_memory] = if scoring { node.scoring_requested } else { [node.requested.cpu, node.requested.memory] };
+    let [used_cpu, used_memory] =
+        if scoring { node.scoring_requested } else { [node.requested.cpu, node.requested.memory] };
     let [want_cpu, want_memory] = if scoring { pod.scoring_requests } else { [pod.requests.cpu, pod.requests.memory] };
     [(have.cpu, used_cpu + want_cpu), (have.memory, used_memory + want_memory)]
 }

@@ -60,10 +60,13 @@ fn counts_node(pod: &PodInfo, c: &TopologySpreadConstraint, node: &NodeInfo) -> 
 fn every_node_counts(pod: &PodInfo, c: &TopologySpreadConstraint) -> bool {
     let spec = pod.spec();
     let narrowed = spec.node_selector.as_ref().is_some_and(|s| !s.is_empty())
-        || spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()).is_some_and(|n| {
-            n.required_during_scheduling_ignored_during_execution.is_some()
-        });
-    (c.node_affinity_policy.as_deref() == Some("Ignore") || !narrowed) && c.node_taints_policy.as_deref() != Some("Honor")
+        || spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .is_some_and(|n| n.required_during_scheduling_ignored_during_execution.is_some());
+    (c.node_affinity_policy.as_deref() == Some("Ignore") || !narrowed)
+        && c.node_taints_policy.as_deref() != Some("Honor")
 }
 
 fn spread(pod: &PodInfo, c: &TopologySpreadConstraint, cache: &Cache) -> Spread {
@@ -116,7 +119,9 @@ impl Filter for PodTopologySpread {
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         for s in &pod.state.spread.hard {
             let Some(domain) = node.labels().get(&s.key) else {
-                return Err(Reject::unresolvable("node(s) didn't match pod topology spread constraints (missing required label)"));
+                return Err(Reject::unresolvable(
+                    "node(s) didn't match pod topology spread constraints (missing required label)",
+                ));
             };
             let skew = count(&s.counts, domain) + s.self_match - s.min;
             if skew > s.max_skew {

@@ -16,7 +16,12 @@ pub fn tolerates(tolerations: &[Toleration], key: &str, value: &str, effect: &st
 
 /// The first toleration that matches the taint: the taint eviction controller reads its
 /// tolerationSeconds.
-pub fn toleration_for<'a>(tolerations: &'a [Toleration], key: &str, value: &str, effect: &str) -> Option<&'a Toleration> {
+pub fn toleration_for<'a>(
+    tolerations: &'a [Toleration],
+    key: &str,
+    value: &str,
+    effect: &str,
+) -> Option<&'a Toleration> {
     tolerations.iter().find(|t| {
         let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == effect);
         let exists = t.operator.as_deref() == Some("Exists");
@@ -33,7 +38,8 @@ pub fn toleration_for<'a>(tolerations: &'a [Toleration], key: &str, value: &str,
 /// The first of `taints` with one of `effects` that no toleration tolerates.
 pub fn first_untolerated<'a>(tolerations: &[Toleration], taints: &'a [Taint], effects: &[&str]) -> Option<&'a Taint> {
     taints.iter().find(|t| {
-        effects.contains(&t.effect.as_str()) && !tolerates(tolerations, &t.key, t.value.as_deref().unwrap_or(""), &t.effect)
+        effects.contains(&t.effect.as_str())
+            && !tolerates(tolerations, &t.key, t.value.as_deref().unwrap_or(""), &t.effect)
     })
 }
 
@@ -70,7 +76,10 @@ impl Score for TaintToleration {
         let tolerations = pod.spec().tolerations.as_deref().unwrap_or_default();
         node.taints()
             .iter()
-            .filter(|t| t.effect == "PreferNoSchedule" && !tolerates(tolerations, &t.key, t.value.as_deref().unwrap_or(""), &t.effect))
+            .filter(|t| {
+                t.effect == "PreferNoSchedule"
+                    && !tolerates(tolerations, &t.key, t.value.as_deref().unwrap_or(""), &t.effect)
+            })
             .count() as i64
     }
 

@@ -36,7 +36,9 @@ impl Filter for VolumeBinding {
             let Some(pv) = cache.volumes.get(volume) else {
                 return Err(Reject::unresolvable(format!("persistentvolume \"{volume}\" not found")));
             };
-            if let Some(required) = pv.spec.as_ref().and_then(|s| s.node_affinity.as_ref()).and_then(|a| a.required.clone()) {
+            if let Some(required) =
+                pv.spec.as_ref().and_then(|s| s.node_affinity.as_ref()).and_then(|a| a.required.clone())
+            {
                 selectors.push(required);
             }
         }
@@ -69,9 +71,11 @@ impl Filter for VolumeRestrictions {
             let in_use = cache.nodes.iter().flat_map(|n| n.pods.iter()).any(|p| {
                 p.uid != pod.uid
                     && p.namespace == pod.namespace
-                    && p.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).any(|v| {
-                        v.persistent_volume_claim.as_ref().is_some_and(|c| c.claim_name == name)
-                    })
+                    && p.pod
+                        .spec
+                        .iter()
+                        .flat_map(|s| s.volumes.iter().flatten())
+                        .any(|v| v.persistent_volume_claim.as_ref().is_some_and(|c| c.claim_name == name))
             });
             if in_use {
                 return Err(Reject::resolvable(

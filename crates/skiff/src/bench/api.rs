@@ -4,8 +4,8 @@
 //! delivery to many watchers.
 
 use super::client::Client;
-use super::figures::{Samples, cpu_line, line, ms};
 use super::drive::drive;
+use super::figures::{Samples, cpu_line, line, ms};
 use super::server::{Server, cpu_time, create_namespace, rss_kib};
 use anyhow::Context;
 use bytes::Bytes;
@@ -109,7 +109,8 @@ async fn watch_delivery(client: Arc<Client>, watchers: usize, events: usize) -> 
 /// to resolve a few microseconds per request.
 const SERVING_REQUESTS: usize = 20_000;
 
-const AGGREGATED_DISCOVERY: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+const AGGREGATED_DISCOVERY: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
 
 /// The OpenAPI documents: the first fetch of all of them (which builds them), the memory they
 /// then hold, and the cost of serving them and discovery from memory, as kubectl fetches them.
@@ -131,7 +132,12 @@ async fn openapi_and_discovery(client: &Arc<Client>, pid: u32) -> anyhow::Result
     client.call_with(Method::GET, "/openapi/v2", Bytes::new(), &gzip).await?;
     let protobuf = [("accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), gzip[0]];
     client.call_with(Method::GET, "/openapi/v2", Bytes::new(), &protobuf).await?;
-    println!("{:<44} {}   ({} v3 documents, v2 JSON and protobuf)", "first OpenAPI fetch (builds them)", ms(t.elapsed()), urls.len());
+    println!(
+        "{:<44} {}   ({} v3 documents, v2 JSON and protobuf)",
+        "first OpenAPI fetch (builds them)",
+        ms(t.elapsed()),
+        urls.len()
+    );
     println!("{:<44} {:>10} ms of server CPU in all", "", (cpu_time(pid) - cpu).as_millis());
     println!("{:<44} {:.1} MB", "RSS with OpenAPI loaded", rss_kib(pid) as f64 / 1024.0);
 

@@ -58,7 +58,13 @@ impl Client {
         self.connections[i].clone()
     }
 
-    fn build(&self, method: Method, path: &str, body: Bytes, headers: &[(&str, &str)]) -> anyhow::Result<Request<Full<Bytes>>> {
+    fn build(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Request<Full<Bytes>>> {
         let mut request = Request::builder().method(method).uri(format!("https://{}{path}", self.authority));
         for (name, value) in [("content-type", "application/json"), ("accept", "application/json")] {
             if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {

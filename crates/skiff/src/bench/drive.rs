@@ -44,4 +44,3 @@ where
     }
     Ok((started.elapsed(), Samples::new(all)))
 }
-

@@ -75,8 +75,37 @@ fn pod(workload: Workload, i: usize, nodes: &sim::NodeTemplate) -> Bytes {
     Bytes::from(pod.to_string())
 }
 
+/// What the watch reads of an event: only the pod's name and node, so that measuring costs
+/// this process (whose CPU the scheduler's figure counts) as little as it can.
+#[derive(serde::Deserialize)]
+struct WatchedEvent {
+    object: WatchedPod,
+}
+
+#[derive(serde::Deserialize)]
+struct WatchedPod {
+    metadata: Named,
+    #[serde(default)]
+    spec: Option<Placement>,
+}
+
+#[derive(serde::Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Placement {
+    #[serde(rename = "nodeName")]
+    node_name: Option<String>,
+}
+
 /// When each pod was first seen bound, by name, from a watch on the namespace.
-async fn watch_bindings(client: Arc<Client>, from: String, bound: Arc<Mutex<HashMap<String, Instant>>>) -> anyhow::Result<()> {
+async fn watch_bindings(
+    client: Arc<Client>,
+    from: String,
+    bound: Arc<Mutex<HashMap<String, Instant>>>,
+) -> anyhow::Result<()> {
     let path = format!("/api/v1/namespaces/{NAMESPACE}/pods?watch=true&resourceVersion={from}&timeoutSeconds=3600");
     let mut body = client.stream(&path).await?;
     let mut pending = Vec::new();
@@ -86,12 +115,9 @@ async fn watch_bindings(client: Arc<Client>, from: String, bound: Arc<Mutex<Hash
         pending.extend_from_slice(&data);
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
-            let event: Value = serde_json::from_slice(&line)?;
-            let pod = &event["object"];
-            if pod["spec"]["nodeName"].is_string()
-                && let Some(name) = pod["metadata"]["name"].as_str()
-            {
-                bound.lock().unwrap().entry(name.to_string()).or_insert(now);
+            let pod = serde_json::from_slice::<WatchedEvent>(&line)?.object;
+            if pod.spec.is_some_and(|s| s.node_name.is_some()) {
+                bound.lock().unwrap().entry(pod.metadata.name).or_insert(now);
             }
         }
     }
@@ -106,7 +132,8 @@ async fn create_pods(
     range: std::ops::Range<usize>,
     created: &Arc<Mutex<HashMap<String, Instant>>>,
 ) -> anyhow::Result<(Duration, Samples)> {
-    let (c, acked, template, workload, first) = (client.clone(), created.clone(), template.clone(), args.workload, range.start);
+    let (c, acked, template, workload, first) =
+        (client.clone(), created.clone(), template.clone(), args.workload, range.start);
     drive(args.writers, range.len(), move |i| {
         let i = first + i;
         let (c, acked, body) = (c.clone(), acked.clone(), pod(workload, i, &template));
@@ -140,7 +167,9 @@ async fn until_bound(bound: &Mutex<HashMap<String, Instant>>, count: usize, sinc
 pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     // The server without its scheduler: this process runs one, started once the first pods
     // wait, so that its throughput is measured apart from how fast pods can be created.
-    let server = Server::start(&["--disable-scheduler"]).await?;
+    // Without controllers either, as scheduler_perf runs kube-scheduler against an API
+    // server alone: nothing here needs them, and they would share the server's CPU.
+    let server = Server::start(&["--disable-scheduler", "--disable-controller-manager"]).await?;
     let pid = server.pid;
     let pods = match args.workload {
         Workload::Daemonset => args.nodes,
@@ -173,7 +202,8 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     let client = Arc::new(Client::connect(server.port, &server.dir.path().join("tls"), 4).await?);
     create_namespace(&client, NAMESPACE).await?;
     let (_, list) = client.call(Method::GET, &format!("/api/v1/namespaces/{NAMESPACE}/pods"), Bytes::new()).await?;
-    let from = serde_json::from_slice::<Value>(&list)?["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
+    let from =
+        serde_json::from_slice::<Value>(&list)?["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
     let bound: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let watch = tokio::spawn(watch_bindings(client.clone(), from, bound.clone()));
     let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();

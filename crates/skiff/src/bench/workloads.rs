@@ -57,7 +57,11 @@ where
         match check().await? {
             None => return Ok(started.elapsed()),
             Some(progress) => {
-                anyhow::ensure!(started.elapsed() < PHASE_LIMIT, "{what}: not done after {} s ({progress})", PHASE_LIMIT.as_secs());
+                anyhow::ensure!(
+                    started.elapsed() < PHASE_LIMIT,
+                    "{what}: not done after {} s ({progress})",
+                    PHASE_LIMIT.as_secs()
+                );
                 if last_report.elapsed() > Duration::from_secs(5) {
                     eprintln!("  {what}: {progress} after {:.0} s", started.elapsed().as_secs_f64());
                     last_report = Instant::now();
@@ -75,7 +79,8 @@ async fn rollout_progress(api: &Api<Deployment>, replicas: i32) -> anyhow::Resul
     let (generation, status) = (d.metadata.generation, d.status.unwrap_or_default());
     let (updated, available, total) =
         (status.updated_replicas.unwrap_or(0), status.available_replicas.unwrap_or(0), status.replicas.unwrap_or(0));
-    let done = status.observed_generation == generation && updated == replicas && available == replicas && total == replicas;
+    let done =
+        status.observed_generation == generation && updated == replicas && available == replicas && total == replicas;
     Ok((!done).then(|| format!("{updated} updated, {available} available, {total} in all")))
 }
 
@@ -92,7 +97,10 @@ fn report(what: &str, pods: i32, took: Duration, server_cpu: Duration) {
 pub async fn run(args: WorkloadsArgs) -> anyhow::Result<()> {
     let server = Server::start(&[]).await?;
     let pid = server.pid;
-    println!("skiff bench workloads: {} nodes, a Deployment of {} replicas; server pid {pid}, port {}", args.nodes, args.replicas, server.port);
+    println!(
+        "skiff bench workloads: {} nodes, a Deployment of {} replicas; server pid {pid}, port {}",
+        args.nodes, args.replicas, server.port
+    );
     let kube = server.kube_client().await?;
     let fleet = sim::Fleet::new(sim::NodeTemplate { count: args.nodes, prefix: "node".into(), ..Default::default() });
     let t = Instant::now();
@@ -104,7 +112,9 @@ pub async fn run(args: WorkloadsArgs) -> anyhow::Result<()> {
     });
 
     let namespaces: Api<Namespace> = Api::all(kube.clone());
-    namespaces.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?).await?;
+    namespaces
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?)
+        .await?;
     let api: Api<Deployment> = Api::namespaced(kube.clone(), NAMESPACE);
 
     let cpu = cpu_time(pid);
@@ -121,7 +131,10 @@ pub async fn run(args: WorkloadsArgs) -> anyhow::Result<()> {
     let cpu = cpu_time(pid);
     namespaces.delete(NAMESPACE, &DeleteParams::default()).await?;
     let took = until("namespace deletion", || async {
-        Ok(namespaces.get_opt(NAMESPACE).await?.map(|ns| format!("namespace {}", ns.status.and_then(|s| s.phase).unwrap_or_default())))
+        Ok(namespaces
+            .get_opt(NAMESPACE)
+            .await?
+            .map(|ns| format!("namespace {}", ns.status.and_then(|s| s.phase).unwrap_or_default())))
     })
     .await?;
     report("delete the namespace (to gone)", args.replicas, took, cpu_time(pid) - cpu);
