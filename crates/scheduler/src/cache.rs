@@ -37,6 +37,8 @@ pub struct NodeInfo {
     pub node: Arc<Node>,
     pub name: String,
     pub unschedulable: bool,
+    /// The node's taints, held here so that filtering a node reads none of its object.
+    taints: Vec<Taint>,
     pub allocatable: Resources,
     pub allowed_pods: i64,
     pub requested: Resources,
@@ -53,6 +55,7 @@ impl NodeInfo {
             node: Arc::new(Node::default()),
             name: name.to_string(),
             unschedulable: false,
+            taints: Vec::new(),
             allocatable: Resources::default(),
             allowed_pods: 0,
             requested: Resources::default(),
@@ -68,7 +71,7 @@ impl NodeInfo {
     }
 
     pub fn taints(&self) -> &[Taint] {
-        self.node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default()
+        &self.taints
     }
 
     fn count(&mut self, placed: &Arc<Placed>, sign: i64) {
@@ -188,6 +191,7 @@ impl Cache {
             .and_then(|q| crate::resources::milli(&q.0))
             .map_or(0, |m| (m / 1000) as i64);
         info.unschedulable = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+        info.taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
         let old = std::mem::replace(&mut info.node, Arc::new(node));
         let new = &info.node;
         added

@@ -19,13 +19,12 @@ impl Score for BalancedAllocation {
     }
 
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let shares: Vec<f64> = cpu_and_memory(pod, node, false)
-            .into_iter()
-            .filter(|(allocatable, _)| *allocatable > 0)
-            .map(|(allocatable, requested)| (requested as f64 / allocatable as f64).min(1.0))
-            .collect();
-        // The standard deviation of two values is half their distance.
-        let deviation = if let [cpu, memory] = shares[..] { (cpu - memory).abs() / 2.0 } else { 0.0 };
+        let share = |(allocatable, requested): (i64, i64)| (requested as f64 / allocatable as f64).min(1.0);
+        // The standard deviation of two values is half their distance; of one, nothing.
+        let deviation = match cpu_and_memory(pod, node, false) {
+            [cpu, memory] if cpu.0 > 0 && memory.0 > 0 => (share(cpu) - share(memory)).abs() / 2.0,
+            _ => 0.0,
+        };
         ((1.0 - deviation) * 100.0) as i64
     }
 }

@@ -64,7 +64,7 @@ impl Score for NodeResourcesFit {
     /// Each resource scored in whole points as kube-scheduler scores it (integer division,
     /// so that rounding agrees), then averaged over the resources the node has.
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let scores: Vec<i64> = cpu_and_memory(pod, node, true)
+        let (sum, count) = cpu_and_memory(pod, node, true)
             .into_iter()
             .filter(|(allocatable, _)| *allocatable > 0)
             .map(|(allocatable, requested)| match self.strategy {
@@ -72,8 +72,8 @@ impl Score for NodeResourcesFit {
                 Strategy::LeastAllocated => (allocatable - requested) * 100 / allocatable,
                 Strategy::MostAllocated => requested.min(allocatable) * 100 / allocatable,
             })
-            .collect();
-        if scores.is_empty() { 0 } else { scores.iter().sum::<i64>() / scores.len() as i64 }
+            .fold((0, 0), |(sum, count), score| (sum + score, count + 1));
+        if count == 0 { 0 } else { sum / count }
     }
 }
 
