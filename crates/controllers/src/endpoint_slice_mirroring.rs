@@ -34,11 +34,11 @@ struct Context {
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let endpoints = &informers.endpoints;
-    let services = informers.services.subscribe().map(|c| Ok(c.object));
-    let slices = informers.endpoint_slices.subscribe().map(|c| Ok(c.object));
-    let controller = Controller::for_stream(triggers(endpoints.subscribe()), endpoints.store())
-        .watches_stream(services, |s: Service| Some(named(&s.metadata, s.metadata.name.as_deref()?)))
-        .watches_stream(slices, |s: EndpointSlice| {
+    let services = informers.services.subscribe().map(|c| c.object);
+    let slices = informers.endpoint_slices.subscribe().map(|c| c.object);
+    let controller = Controller::for_shared_stream(triggers(endpoints.subscribe()), endpoints.store())
+        .watches_shared_stream(services, |s: Arc<Service>| Some(named(&s.metadata, s.metadata.name.as_deref()?)))
+        .watches_shared_stream(slices, |s: Arc<EndpointSlice>| {
             let endpoints = s.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
             managed(&s).then(|| named(&s.metadata, endpoints))
         });

@@ -32,16 +32,13 @@ struct Context {
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let services = &informers.services;
-    let pods = informers.pods.subscribe().map(|c| Ok(c.object));
+    let pods = informers.pods.subscribe().map(|c| c.object);
     let pods_of_services = Arc::new(ServicesOfPods::default());
-    let endpoints = informers.endpoints.subscribe().map(|c| Ok(c.object));
-    let controller = Controller::for_stream(triggers(services.subscribe()), services.store())
-        .watches_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
-        .watches_stream(endpoints, |e: Endpoints| {
-            Some(
-                ObjectRef::<Service>::new(&e.metadata.name.unwrap_or_default())
-                    .within(&e.metadata.namespace.unwrap_or_default()),
-            )
+    let endpoints = informers.endpoints.subscribe().map(|c| c.object);
+    let controller = Controller::for_shared_stream(triggers(services.subscribe()), services.store())
+        .watches_shared_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
+        .watches_shared_stream(endpoints, |e: Arc<Endpoints>| {
+            Some(ObjectRef::<Service>::new(e.metadata.name.as_deref()?).within(e.metadata.namespace.as_deref()?))
         });
     let ctx = Arc::new(Context { client, informers: informers.clone(), pods_of_services });
     tokio::join!(drive("endpoint-controller", controller, reconcile, ctx.clone()), delete_leftovers(ctx));

@@ -9,7 +9,6 @@ use crate::informer::{Change, controller_uid};
 use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
-use kube::runtime::watcher;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -104,16 +103,16 @@ impl Expectations {
     pub fn observing<K>(
         self: &Arc<Self>,
         changes: impl Stream<Item = Change<K>> + Send + 'static,
-    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+    ) -> impl Stream<Item = Arc<K>> + Send + 'static
     where
-        K: Resource + Send + 'static,
+        K: Resource + Send + Sync + 'static,
     {
         let expectations = self.clone();
         changes.map(move |change| {
-            if let Some(owner) = controller_uid(&change.object) {
+            if let Some(owner) = controller_uid(change.object.as_ref()) {
                 expectations.observe(&owner, change.object.meta(), change.deleted);
             }
-            Ok(change.object)
+            change.object
         })
     }
 

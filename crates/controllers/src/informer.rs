@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// What subscribers receive: the object, and whether this was its deletion.
+/// What subscribers receive: the object (the store's copy, shared by every subscriber), and
+/// whether this was its deletion.
 #[derive(Clone)]
 pub struct Change<K> {
-    pub object: K,
+    pub object: Arc<K>,
     pub deleted: bool,
 }
 
@@ -142,12 +143,12 @@ where
                         // The store's own copy, shared rather than cloned.
                         let stored =
                             store.get(&ObjectRef::from_obj(object)).unwrap_or_else(|| Arc::new(object.clone()));
-                        index.write().unwrap().insert(stored);
-                        shared.send(object, false);
+                        index.write().unwrap().insert(stored.clone());
+                        shared.send(&stored, false);
                     }
                     Event::Delete(object) => {
                         index.write().unwrap().remove(&key_of(object));
-                        shared.send(object, true);
+                        shared.send(&Arc::new(object.clone()), true);
                     }
                     Event::Init | Event::InitApply(_) => {}
                     Event::InitDone => {
@@ -183,7 +184,7 @@ where
         let (tx, rx) = unbounded();
         let mut shared = self.shared.lock().unwrap();
         for object in self.store.state() {
-            let _ = tx.unbounded_send(Change { object: (*object).clone(), deleted: false });
+            let _ = tx.unbounded_send(Change { object, deleted: false });
         }
         shared.subscribers.push(tx);
         rx
@@ -222,7 +223,7 @@ where
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Shared<K> {
-    fn send(&mut self, object: &K, deleted: bool) {
+    fn send(&mut self, object: &Arc<K>, deleted: bool) {
         self.subscribers.retain(|s| s.unbounded_send(Change { object: object.clone(), deleted }).is_ok());
     }
 }

@@ -186,10 +186,10 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
 }
 
 /// The objects of an informer as a controller's trigger: every change but deletions.
-fn triggers<K: Clone + Send + 'static>(
+fn triggers<K: Send + Sync + 'static>(
     changes: impl futures::Stream<Item = Change<K>> + Send + 'static,
-) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    changes.filter_map(|c| std::future::ready((!c.deleted).then_some(Ok(c.object))))
+) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+    changes.filter_map(|c| std::future::ready((!c.deleted).then_some(c.object)))
 }
 
 /// Runs a controller's reconciles until its triggers end; a failed reconcile is retried

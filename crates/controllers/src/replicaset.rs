@@ -115,8 +115,8 @@ pub async fn run<R: Replicated>(client: kube::Client, informers: Arc<Informers>,
     let pods = ctx.expectations.observing(informers.pods.subscribe());
     let own = ctx.expectations.clearing_deleted(owners.subscribe());
     let store = owners.store();
-    let controller = Controller::for_stream(triggers(own), owners.store())
-        .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &store, R::selector));
+    let controller = Controller::for_shared_stream(triggers(own), owners.store())
+        .watches_shared_stream(pods, move |pod: Arc<Pod>| owner::owners_of(&*pod, &store, R::selector));
     drive(R::COMPONENT, controller, reconcile::<R>, ctx).await;
 }
 

@@ -33,9 +33,8 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let quotas = informers.resource_quotas.clone();
     // Changes to status.used are this controller's and admission's own: only a quota whose
     // status does not yet reflect its spec is recounted for a change to it.
-    let changed = quotas
-        .subscribe()
-        .filter_map(|c| std::future::ready((!c.deleted && !in_sync(&c.object)).then_some(Ok(c.object))));
+    let changed =
+        quotas.subscribe().filter_map(|c| std::future::ready((!c.deleted && !in_sync(&c.object)).then_some(c.object)));
     let released = released_in(&client, &informers).flat_map({
         let store = quotas.store();
         move |namespace| stream::iter(quotas_in(&store, &namespace))
@@ -45,7 +44,8 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
         tokio::time::sleep(RESYNC).await;
         Some(((), ()))
     }));
-    let controller = Controller::for_stream(changed, quotas.store()).reconcile_on(released).reconcile_all_on(resync);
+    let controller =
+        Controller::for_shared_stream(changed, quotas.store()).reconcile_on(released).reconcile_all_on(resync);
     drive("resourcequota-controller", controller, reconcile, Arc::new(client)).await;
 }
 

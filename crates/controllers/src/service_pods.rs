@@ -133,9 +133,9 @@ impl ServicesOfPods {
         self: &Arc<Self>,
         pods: Store<Pod>,
         services: Store<Service>,
-    ) -> impl Fn(Pod) -> Vec<ObjectRef<Service>> + Send + Sync + 'static {
+    ) -> impl Fn(Arc<Pod>) -> Vec<ObjectRef<Service>> + Send + Sync + 'static {
         let map = self.clone();
-        move |pod: Pod| {
+        move |pod: Arc<Pod>| {
             let deleted = pods.get(&ObjectRef::from_obj(&pod)).is_none_or(|p| p.metadata.uid != pod.metadata.uid);
             map.concerned(&pod, deleted, &services)
         }

@@ -91,10 +91,9 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, pods: Arc<Pods
     // A node's pods are looked at again when its NoExecute taints change (or it goes).
     let last_taints: Mutex<HashMap<String, Vec<Taint>>> = Mutex::default();
     let nodes = informers.nodes.clone();
-    let node_changes = informers.nodes.subscribe().map(|c| Ok::<_, kube::runtime::watcher::Error>(c.object));
-    let controller = Controller::for_stream(triggers(pod_changes), informers.pods.store()).watches_stream(
-        node_changes,
-        move |node: Node| {
+    let node_changes = informers.nodes.subscribe().map(|c| c.object);
+    let controller = Controller::for_shared_stream(triggers(pod_changes), informers.pods.store())
+        .watches_shared_stream(node_changes, move |node: Arc<Node>| {
             let name = node.metadata.name.clone().unwrap_or_default();
             let now: Vec<Taint> = match nodes.get("", &name) {
                 Some(current) => no_execute(&current).into_iter().cloned().collect(),
@@ -109,8 +108,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, pods: Arc<Pods
             }
             let affected = if changed { pods.on(&name) } else { Vec::new() };
             affected.into_iter().map(|p| ObjectRef::from_obj(p.as_ref()))
-        },
-    );
+        });
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
 

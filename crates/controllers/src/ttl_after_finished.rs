@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
-    let controller = Controller::for_stream(triggers(informers.jobs.subscribe()), informers.jobs.store());
+    let controller = Controller::for_shared_stream(triggers(informers.jobs.subscribe()), informers.jobs.store());
     drive("ttl-after-finished-controller", controller, reconcile, Arc::new(client)).await;
 }
 

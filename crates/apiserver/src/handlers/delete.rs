@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http_util::{Body, Format, decode_object, read_body, respond};
 use crate::objects;
 use crate::selectors::Selection;
+use futures::{StreamExt, stream};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
@@ -247,19 +248,27 @@ pub async fn delete(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
     Ok(respond(200, &body, Format::Json))
 }
 
+/// How many of a collection's objects are deleted at once. Each deletion waits for its
+/// write to be durable; deletions in flight together share their commits.
+const COLLECTION_DELETES_IN_FLIGHT: usize = 32;
+
 pub async fn delete_collection(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
     let opts = options(&ctx, req).await?;
     let selection = Selection::parse(ctx.info(), ctx.query.get("labelSelector"), ctx.query.get("fieldSelector"))?;
     let page = select(&ctx, &selection, parse_limit(&ctx)?).await?;
+    // Collected first: a stream holding the mapping closure would not be Send for every
+    // lifetime, as the server's tasks need.
+    let deletions: Vec<_> = page.items.iter().map(|obj| delete_one(&ctx, objects::name_of(obj), &opts)).collect();
+    let mut outcomes = stream::iter(deletions).buffered(COLLECTION_DELETES_IN_FLIGHT);
     let mut deleted = Vec::new();
-    for obj in page.items {
-        let name = objects::name_of(&obj).to_string();
-        match delete_one(&ctx, &name, &opts).await {
+    while let Some(outcome) = outcomes.next().await {
+        match outcome {
             Ok(Outcome::Gone(obj) | Outcome::Pending(obj)) => deleted.push(obj),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
     }
+    drop(outcomes);
     let info = ctx.info();
     let list = json!({
         "kind": format!("{}List", info.kind),

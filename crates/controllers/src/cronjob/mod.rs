@@ -43,8 +43,8 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let jobs = ctx.expectations.observing(informers.jobs.subscribe());
     let cronjobs = ctx.expectations.clearing_deleted(informers.cronjobs.subscribe());
     let store = informers.cronjobs.store();
-    let controller = Controller::for_stream(triggers(cronjobs), informers.cronjobs.store())
-        .watches_stream(jobs, move |job: Job| owner::owners_of(&job, &store, |_: &CronJob| None));
+    let controller = Controller::for_shared_stream(triggers(cronjobs), informers.cronjobs.store())
+        .watches_shared_stream(jobs, move |job: Arc<Job>| owner::owners_of(&*job, &store, |_: &CronJob| None));
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
 

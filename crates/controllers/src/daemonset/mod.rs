@@ -86,17 +86,19 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
             let facts = placement_facts(&change.object);
             seen.insert(name, facts.clone()).is_none_or(|before| before != facts)
         };
-        std::future::ready(relevant.then_some(Ok::<_, kube::runtime::watcher::Error>(change.object)))
+        std::future::ready(relevant.then_some(change.object))
     });
-    let revisions = informers.controller_revisions.subscribe().map(|change| Ok(change.object));
+    let revisions = informers.controller_revisions.subscribe().map(|change| change.object);
     let (by_pod, by_node, by_revision) =
         (informers.daemonsets.store(), informers.daemonsets.store(), informers.daemonsets.store());
-    let controller = Controller::for_stream(triggers(own), informers.daemonsets.store())
-        .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &by_pod, selector))
-        .watches_stream(nodes, move |_: Node| {
+    let controller = Controller::for_shared_stream(triggers(own), informers.daemonsets.store())
+        .watches_shared_stream(pods, move |pod: Arc<Pod>| owner::owners_of(&*pod, &by_pod, selector))
+        .watches_shared_stream(nodes, move |_: Arc<Node>| {
             by_node.state().iter().map(|ds| ObjectRef::from_obj(ds.as_ref())).collect::<Vec<_>>()
         })
-        .watches_stream(revisions, move |r: ControllerRevision| owner::owners_of(&r, &by_revision, selector));
+        .watches_shared_stream(revisions, move |r: Arc<ControllerRevision>| {
+            owner::owners_of(&*r, &by_revision, selector)
+        });
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
 

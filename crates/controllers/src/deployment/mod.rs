@@ -34,9 +34,10 @@ pub struct Context {
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let ctx = Arc::new(Context { client, informers: informers.clone() });
     let store = informers.deployments.store();
-    let replicasets = informers.replicasets.subscribe().map(|c| Ok(c.object));
-    let controller = Controller::for_stream(triggers(informers.deployments.subscribe()), informers.deployments.store())
-        .watches_stream(replicasets, move |rs: ReplicaSet| owner::owners_of(&rs, &store, selector));
+    let replicasets = informers.replicasets.subscribe().map(|c| c.object);
+    let controller =
+        Controller::for_shared_stream(triggers(informers.deployments.subscribe()), informers.deployments.store())
+            .watches_shared_stream(replicasets, move |rs: Arc<ReplicaSet>| owner::owners_of(&*rs, &store, selector));
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
 

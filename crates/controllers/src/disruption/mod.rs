@@ -34,9 +34,9 @@ pub struct Context {
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let budgets = &informers.pod_disruption_budgets;
     let store = budgets.store();
-    let pods = informers.pods.subscribe().map(|change| Ok(change.object));
-    let controller = Controller::for_stream(triggers(budgets.subscribe()), budgets.store())
-        .watches_stream(pods, move |pod: Pod| budgets_of(&pod, &store));
+    let pods = informers.pods.subscribe().map(|change| change.object);
+    let controller = Controller::for_shared_stream(triggers(budgets.subscribe()), budgets.store())
+        .watches_shared_stream(pods, move |pod: Arc<Pod>| budgets_of(&*pod, &store));
     drive("disruption-controller", controller, reconcile, Arc::new(Context { client, informers })).await;
 }
 

@@ -34,12 +34,12 @@ struct Context {
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let services = &informers.services;
-    let pods = informers.pods.subscribe().map(|c| Ok(c.object));
+    let pods = informers.pods.subscribe().map(|c| c.object);
     let pods_of_services = Arc::new(ServicesOfPods::default());
-    let slices = informers.endpoint_slices.subscribe().map(|c| Ok(c.object));
-    let controller = Controller::for_stream(triggers(services.subscribe()), services.store())
-        .watches_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
-        .watches_stream(slices, service_of);
+    let slices = informers.endpoint_slices.subscribe().map(|c| c.object);
+    let controller = Controller::for_shared_stream(triggers(services.subscribe()), services.store())
+        .watches_shared_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
+        .watches_shared_stream(slices, service_of);
     let writer = Writer::new(client, informers.endpoint_slices.clone());
     drive(
         "endpointslice-controller",
@@ -51,7 +51,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
 }
 
 /// The Service a slice this controller manages belongs to.
-fn service_of(slice: EndpointSlice) -> Option<ObjectRef<Service>> {
+fn service_of(slice: Arc<EndpointSlice>) -> Option<ObjectRef<Service>> {
     let labels = slice.metadata.labels.as_ref()?;
     if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGER) {
         return None;

@@ -64,8 +64,8 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     }));
     let jobs = ctx.expectations.clearing_deleted(informers.jobs.subscribe());
     let store = informers.jobs.store();
-    let controller = Controller::for_stream(triggers(jobs), informers.jobs.store())
-        .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &store, selector));
+    let controller = Controller::for_shared_stream(triggers(jobs), informers.jobs.store())
+        .watches_shared_stream(pods, move |pod: Arc<Pod>| owner::owners_of(&*pod, &store, selector));
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
 

@@ -100,7 +100,7 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, pods: Arc<Pods
         known: Mutex::default(),
         retry_pods: Mutex::default(),
     });
-    let no_schedule = Controller::for_stream(triggers(informers.nodes.subscribe()), informers.nodes.store());
+    let no_schedule = Controller::for_shared_stream(triggers(informers.nodes.subscribe()), informers.nodes.store());
     let monitor = ctx.clone();
     let tainter = ctx.clone();
     tokio::join!(

@@ -43,14 +43,16 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let ctx = Arc::new(Context { client, informers: informers.clone(), expectations: Arc::default() });
     let pods = ctx.expectations.observing(informers.pods.subscribe());
     let sets = ctx.expectations.clearing_deleted(informers.statefulsets.subscribe());
-    let revisions = informers.controller_revisions.subscribe().map(|c| Ok(c.object));
-    let claims = informers.persistent_volume_claims.subscribe().map(|c| Ok(c.object));
+    let revisions = informers.controller_revisions.subscribe().map(|c| c.object);
+    let claims = informers.persistent_volume_claims.subscribe().map(|c| c.object);
     let (by_pod, by_revision, by_claim) =
         (informers.statefulsets.store(), informers.statefulsets.store(), informers.statefulsets.store());
-    let controller = Controller::for_stream(triggers(sets), informers.statefulsets.store())
-        .watches_stream(pods, move |pod: Pod| owner::owners_of(&pod, &by_pod, selector))
-        .watches_stream(revisions, move |r: ControllerRevision| owner::owners_of(&r, &by_revision, selector))
-        .watches_stream(claims, move |claim: PersistentVolumeClaim| claim_owners(&claim, &by_claim));
+    let controller = Controller::for_shared_stream(triggers(sets), informers.statefulsets.store())
+        .watches_shared_stream(pods, move |pod: Arc<Pod>| owner::owners_of(&*pod, &by_pod, selector))
+        .watches_shared_stream(revisions, move |r: Arc<ControllerRevision>| {
+            owner::owners_of(&*r, &by_revision, selector)
+        })
+        .watches_shared_stream(claims, move |claim: Arc<PersistentVolumeClaim>| claim_owners(&*claim, &by_claim));
     drive(COMPONENT, controller, reconcile, ctx).await;
 }
 
