@@ -6,6 +6,7 @@
 //! - The log holds one row per write, keyed by revision ([`schema`], [`row`]); history is kept
 //!   for `SqliteOptions::history` and compacted in the background ([`compactor`]).
 //! - Watches get events from the writer's commit path through the [`hub`], never by polling.
+//! - The newest rows of recently written keys stay in memory ([`recent`]) for reads of one key.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), store::Error> {
@@ -21,6 +22,7 @@ mod keys;
 mod ops;
 mod pool;
 mod reads;
+mod recent;
 mod row;
 mod schema;
 mod writer;
@@ -38,6 +40,7 @@ use crate::{Error, KeyValue, RangeRequest, RangeResult, Result, Store, WatchItem
 use hub::Hub;
 use ops::Op;
 use pool::ReadPool;
+use recent::Recent;
 use writer::Writer;
 
 /// How a [`SqliteStore`] keeps its history.
@@ -61,6 +64,7 @@ pub struct SqliteStore {
     writer: Writer,
     reads: Arc<ReadPool>,
     hub: Arc<Hub>,
+    recent: Arc<Recent>,
 }
 
 impl SqliteStore {
@@ -72,8 +76,9 @@ impl SqliteStore {
             .map_err(|_| Error::Backend("the SQLite store must be opened inside a tokio runtime".to_owned()))?;
         let (conn, revisions) = schema::open_writer(path)?;
         let hub = Arc::new(Hub::new(revisions.current));
-        let writer = Writer::spawn(conn, revisions, Arc::clone(&hub))?;
-        let store = Arc::new(SqliteStore { writer, reads: ReadPool::new(path), hub });
+        let recent = Arc::new(Recent::new(recent::BUDGET_BYTES));
+        let writer = Writer::spawn(conn, revisions, Arc::clone(&hub), Arc::clone(&recent))?;
+        let store = Arc::new(SqliteStore { writer, reads: ReadPool::new(path), hub, recent });
         let weak = Arc::downgrade(&store);
         compactor::spawn(&runtime, weak, revisions.current, options.compaction_interval, options.history);
         info!(
@@ -115,6 +120,9 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        if let Some(row) = self.recent.newest(key) {
+            return Ok((!row.deleted).then(|| row.kv()));
+        }
         self.reads.run_here(|conn| reads::get(conn, key))
     }
 

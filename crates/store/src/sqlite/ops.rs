@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Event, KeyValue, Result};
 
+use super::recent::Latest;
 use super::row::LogRow;
 use super::schema::{META_COMPACTED, Revisions, write_meta};
 
@@ -44,11 +45,17 @@ pub(super) struct Outcome {
 
 /// Applies `op`, adding the event it makes to `events`. A refused precondition is an error other
 /// than `Error::Backend` and changes nothing; `Error::Backend` leaves the transaction unusable.
-pub(super) fn apply(conn: &Connection, revisions: &mut Revisions, op: Op, events: &mut Vec<Event>) -> Result<Outcome> {
+pub(super) fn apply(
+    conn: &Connection,
+    latest: &mut Latest<'_>,
+    revisions: &mut Revisions,
+    op: Op,
+    events: &mut Vec<Event>,
+) -> Result<Outcome> {
     match op {
         Op::Create { key, value } => {
-            let latest = LogRow::latest(conn, &key)?;
-            if latest.as_ref().is_some_and(|row| !row.deleted) {
+            let newest = latest.row(&key)?;
+            if newest.as_ref().is_some_and(|row| !row.deleted) {
                 return Err(Error::AlreadyExists);
             }
             let revision = revisions.current + 1;
@@ -56,14 +63,14 @@ pub(super) fn apply(conn: &Connection, revisions: &mut Revisions, op: Op, events
                 revision,
                 key,
                 create_revision: revision,
-                prev_revision: latest.map_or(0, |row| row.revision),
+                prev_revision: newest.map_or(0, |row| row.revision),
                 deleted: false,
                 value,
             };
-            append(conn, revisions, row, None, events)
+            append(conn, latest, revisions, row, None, events)
         }
         Op::Update { key, value, expected } => {
-            let current = guarded_live_row(conn, &key, Some(expected))?;
+            let current = guarded_live_row(latest, &key, Some(expected))?;
             let row = LogRow {
                 revision: revisions.current + 1,
                 key,
@@ -72,25 +79,25 @@ pub(super) fn apply(conn: &Connection, revisions: &mut Revisions, op: Op, events
                 deleted: false,
                 value,
             };
-            append(conn, revisions, row, Some(&current), events)
+            append(conn, latest, revisions, row, Some(&current), events)
         }
         Op::Delete { key, expected } => {
-            let current = guarded_live_row(conn, &key, expected)?;
+            let current = guarded_live_row(latest, &key, expected)?;
             let row = LogRow {
                 revision: revisions.current + 1,
                 deleted: true,
                 prev_revision: current.revision,
                 ..current.clone()
             };
-            append(conn, revisions, row, Some(&current), events)
+            append(conn, latest, revisions, row, Some(&current), events)
         }
         Op::Compact { target } => compact_step(conn, revisions, target),
     }
 }
 
 /// The key's current row, if it is live and its revision is `expected` (when given).
-fn guarded_live_row(conn: &Connection, key: &str, expected: Option<i64>) -> Result<LogRow> {
-    let row = LogRow::latest(conn, key)?.filter(|row| !row.deleted).ok_or(Error::NotFound)?;
+fn guarded_live_row(latest: &Latest<'_>, key: &str, expected: Option<i64>) -> Result<LogRow> {
+    let row = latest.row(key)?.filter(|row| !row.deleted).ok_or(Error::NotFound)?;
     match expected {
         Some(expected) if expected != row.revision => Err(Error::Conflict { current: row.kv() }),
         _ => Ok(row),
@@ -99,12 +106,14 @@ fn guarded_live_row(conn: &Connection, key: &str, expected: Option<i64>) -> Resu
 
 fn append(
     conn: &Connection,
+    latest: &mut Latest<'_>,
     revisions: &mut Revisions,
     row: LogRow,
     prev: Option<&LogRow>,
     events: &mut Vec<Event>,
 ) -> Result<Outcome> {
     row.insert(conn)?;
+    latest.wrote(&row);
     revisions.current = row.revision;
     let event = row.into_event(prev);
     let outcome = Outcome { revision: event.revision(), prev: event.prev.clone() };

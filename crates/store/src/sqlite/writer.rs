@@ -14,6 +14,8 @@ use crate::{Error, Event, Result};
 
 use super::hub::Hub;
 use super::ops::{self, Op, Outcome};
+use super::recent::{Latest, Recent};
+use super::row::LogRow;
 use super::schema::{META_REVISION, Revisions, write_meta};
 
 /// The most writes one transaction takes, which bounds how long the first of them waits.
@@ -32,9 +34,9 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(conn: Connection, revisions: Revisions, hub: Arc<Hub>) -> Result<Self> {
+    pub fn spawn(conn: Connection, revisions: Revisions, hub: Arc<Hub>, recent: Arc<Recent>) -> Result<Self> {
         let (queue, requests) = mpsc::channel();
-        let group_commit = GroupCommit { conn, revisions, hub };
+        let group_commit = GroupCommit { conn, revisions, hub, recent };
         let thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
             .spawn(move || group_commit.run(requests))
@@ -68,6 +70,8 @@ struct Committed {
     /// Each write's outcome, in the order of the batch.
     outcomes: Vec<Result<Outcome>>,
     events: Vec<Event>,
+    /// The newest row each write left, oldest first.
+    rows: Vec<LogRow>,
     revisions: Revisions,
 }
 
@@ -76,6 +80,7 @@ struct GroupCommit {
     /// As of the last commit.
     revisions: Revisions,
     hub: Arc<Hub>,
+    recent: Arc<Recent>,
 }
 
 impl GroupCommit {
@@ -90,8 +95,11 @@ impl GroupCommit {
     fn commit(&mut self, batch: Vec<Request>) {
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|request| (request.op, request.reply)).unzip();
         match self.apply(ops) {
-            Ok(Committed { outcomes, events, revisions }) => {
+            Ok(Committed { outcomes, events, rows, revisions }) => {
                 self.revisions = revisions;
+                // Before the events go out, so that whoever reads a key on seeing its event
+                // reads what the event says or newer.
+                self.recent.record(rows);
                 self.hub.publish(revisions.current, &events);
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // The caller may have given up waiting; the write stands all the same.
@@ -111,19 +119,21 @@ impl GroupCommit {
     /// Applies a batch in one transaction and commits it. On a backend error nothing is kept.
     fn apply(&mut self, ops: Vec<Op>) -> Result<Committed> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut latest = Latest::new(&tx, &self.recent);
         let mut revisions = self.revisions;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut events = Vec::with_capacity(ops.len());
         for op in ops {
-            match ops::apply(&tx, &mut revisions, op, &mut events) {
+            match ops::apply(&tx, &mut latest, &mut revisions, op, &mut events) {
                 Err(e @ Error::Backend(_)) => return Err(e),
                 outcome => outcomes.push(outcome),
             }
         }
+        let rows = latest.into_written().collect();
         if revisions.current != self.revisions.current {
             write_meta(&tx, META_REVISION, revisions.current)?;
         }
         tx.commit()?;
-        Ok(Committed { outcomes, events, revisions })
+        Ok(Committed { outcomes, events, rows, revisions })
     }
 }
