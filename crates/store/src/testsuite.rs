@@ -230,31 +230,37 @@ pub async fn range_pages_with_limit_and_start_after(store: Arc<dyn Store>) {
         start_after: start_after.map(str::to_owned),
         revision,
         limit,
+        count_remaining: true,
     };
     let names = |result: &RangeResult| result.kvs.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>();
 
     let first = store.range(page(None, 0, 4)).await.unwrap();
     assert_eq!(names(&first), ["/p/k0", "/p/k1", "/p/k2", "/p/k3"]);
     assert!(first.more);
-    assert_eq!(first.remaining, 5);
+    assert_eq!(first.remaining, Some(5));
     // Later pages read at the first page's revision see none of the writes since.
     store.create("/p/k10", bytes("v")).await.unwrap();
     store.delete("/p/k9", None).await.unwrap();
     let second = store.range(page(Some("/p/k3"), first.revision, 4)).await.unwrap();
     assert_eq!(names(&second), ["/p/k5", "/p/k6", "/p/k7", "/p/k8"]);
-    assert_eq!((second.more, second.remaining, second.revision), (true, 1, first.revision));
+    assert_eq!((second.more, second.remaining, second.revision), (true, Some(1), first.revision));
     let last = store.range(page(Some("/p/k8"), first.revision, 4)).await.unwrap();
     assert_eq!(names(&last), ["/p/k9"]);
-    assert_eq!((last.more, last.remaining), (false, 0));
+    assert_eq!((last.more, last.remaining), (false, Some(0)));
     let exact = store.range(page(Some("/p/k5"), first.revision, 4)).await.unwrap();
     assert_eq!(names(&exact), ["/p/k6", "/p/k7", "/p/k8", "/p/k9"]);
-    assert_eq!((exact.more, exact.remaining), (false, 0));
+    assert_eq!((exact.more, exact.remaining), (false, Some(0)));
     let before_prefix = store.range(page(Some("/a"), 0, 2)).await.unwrap();
     assert_eq!(names(&before_prefix), ["/p/k0", "/p/k1"]);
-    assert_eq!((before_prefix.more, before_prefix.remaining), (true, 7));
+    assert_eq!((before_prefix.more, before_prefix.remaining), (true, Some(7)));
     let now = store.range(page(Some("/p/k6"), 0, 0)).await.unwrap();
     assert_eq!(names(&now), ["/p/k7", "/p/k8"]);
-    assert_eq!((now.more, now.remaining), (false, 0));
+    assert_eq!((now.more, now.remaining), (false, Some(0)));
+    // Uncounted, a page still says whether more follow.
+    let uncounted = RangeRequest { count_remaining: false, ..page(Some("/p/k3"), first.revision, 4) };
+    let uncounted = store.range(uncounted).await.unwrap();
+    assert_eq!(names(&uncounted), ["/p/k5", "/p/k6", "/p/k7", "/p/k8"]);
+    assert_eq!((uncounted.more, uncounted.remaining), (true, None));
 }
 
 pub async fn range_of_compacted_or_future_revisions(store: Arc<dyn Store>) {

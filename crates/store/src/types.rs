@@ -52,6 +52,8 @@ pub struct RangeRequest {
     pub start_after: Option<String>,
     pub revision: i64,
     pub limit: usize,
+    /// Also count the keys after the page (etcd's count), which reads every one of them.
+    pub count_remaining: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -61,6 +63,6 @@ pub struct RangeResult {
     pub revision: i64,
     /// True if more keys under the prefix follow the last one returned.
     pub more: bool,
-    /// How many keys under the prefix follow the last one returned (when `more`).
-    pub remaining: usize,
+    /// How many keys under the prefix follow the last one returned, if they were counted.
+    pub remaining: Option<usize>,
 }

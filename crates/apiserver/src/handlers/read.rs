@@ -44,11 +44,15 @@ pub async fn fetch(ctx: &Ctx, name: &str) -> ApiResult<Value> {
     objects::decode(ctx.info(), &kv)
 }
 
-/// Where a list continues: the snapshot revision and the last key returned.
+/// Where a list continues: the snapshot revision and the last key returned, and for a list of
+/// everything how many keys follow it, counted on the first page only: the snapshot is fixed,
+/// so each later page's count is the last one less the page.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ContinueToken {
     rv: i64,
     start: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remaining: Option<usize>,
 }
 
 fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
@@ -58,8 +62,9 @@ fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
-fn encode_continue(rv: i64, start: &str) -> String {
-    URL_SAFE.encode(serde_json::to_vec(&ContinueToken { rv, start: start.to_string() }).unwrap_or_default())
+fn encode_continue(rv: i64, start: &str, remaining: Option<usize>) -> String {
+    let token = ContinueToken { rv, start: start.to_string(), remaining };
+    URL_SAFE.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
 
 /// The revision a list reads at, from `resourceVersion` and `resourceVersionMatch`.
@@ -103,13 +108,15 @@ pub struct Page {
 pub async fn select(ctx: &Ctx, selection: &Selection, limit: usize) -> ApiResult<Page> {
     let info = ctx.info();
     let prefix = objects::prefix(info, ctx.namespace());
-    let (mut revision, mut start_after) = match ctx.query.get("continue").filter(|c| !c.is_empty()) {
+    let (mut revision, mut start_after, counted) = match ctx.query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
             let token = decode_continue(token)?;
-            (token.rv, Some(format!("{prefix}{}", token.start)))
+            (token.rv, Some(format!("{prefix}{}", token.start)), token.remaining)
         }
-        None => (list_revision(ctx).await?, None),
+        None => (list_revision(ctx).await?, None, None),
     };
+    // Only a list of everything reports remainingItemCount, as Kubernetes does.
+    let everything = selection.is_everything();
     let mut items = Vec::new();
     loop {
         let want = if limit == 0 { 0 } else { limit - items.len() };
@@ -117,7 +124,13 @@ pub async fn select(ctx: &Ctx, selection: &Selection, limit: usize) -> ApiResult
         let result = ctx
             .api
             .store
-            .range(RangeRequest { prefix: prefix.clone(), start_after: start_after.clone(), revision, limit: want })
+            .range(RangeRequest {
+                prefix: prefix.clone(),
+                start_after: start_after.clone(),
+                revision,
+                limit: want,
+                count_remaining: everything && counted.is_none(),
+            })
             .await
             .map_err(|e| match e {
                 store::Error::Compacted { .. } if ctx.query.has("continue") => ApiError::gone(
@@ -140,8 +153,11 @@ pub async fn select(ctx: &Ctx, selection: &Selection, limit: usize) -> ApiResult
         }
         if full || last_key.is_none() {
             let last = last_key.unwrap_or_default();
-            let token = encode_continue(revision, last.strip_prefix(&prefix).unwrap_or(&last));
-            let remaining = selection.is_everything().then_some(result.remaining);
+            let remaining = match counted {
+                Some(before) if everything => Some(before.saturating_sub(result.kvs.len())),
+                _ => result.remaining,
+            };
+            let token = encode_continue(revision, last.strip_prefix(&prefix).unwrap_or(&last), remaining);
             return Ok(Page { items, revision, continue_token: Some(token), remaining });
         }
         start_after = last_key;

@@ -38,12 +38,16 @@ pub(super) fn range(conn: &mut Connection, request: &RangeRequest, current: i64)
         0 => None,
         limit => Some(limit),
     };
-    let kvs = live_pairs(&tx, &keys, revision, limit)?;
-    let remaining = match (limit, kvs.last()) {
-        (Some(limit), Some(last)) if kvs.len() == limit => count_live(&tx, &keys.after(&last.key), revision)?,
-        _ => 0,
+    // One pair past the page tells whether more follow, without counting them.
+    let mut kvs = live_pairs(&tx, &keys, revision, limit.map(|limit| limit.saturating_add(1)))?;
+    let more = limit.is_some_and(|limit| kvs.len() > limit);
+    kvs.truncate(limit.unwrap_or(kvs.len()));
+    let remaining = match kvs.last() {
+        _ if !request.count_remaining => None,
+        Some(last) if more => Some(count_live(&tx, &keys.after(&last.key), revision)?),
+        _ => Some(0),
     };
-    Ok(RangeResult { kvs, revision, more: remaining > 0, remaining })
+    Ok(RangeResult { kvs, revision, more, remaining })
 }
 
 /// For each key in `keys`, its newest row at or below `revision`, unless that row is a tombstone.
