@@ -81,6 +81,7 @@ def test_a_daemonset_runs_one_pod_on_every_node_it_may_use(kubectl):
     assert revision["revision"] == 1
     for pod in pods(kubectl, "agent"):
         assert pod["metadata"]["labels"]["controller-revision-hash"] == hash_
+        assert pod["metadata"]["labels"]["pod-template-generation"] == str(ds["metadata"]["generation"])
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
         # Placed by the scheduler, pinned by a required node affinity on the node's name.
         terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]

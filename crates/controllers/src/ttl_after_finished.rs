@@ -1,5 +1,5 @@
-//! TTL after finished: a Job with `ttlSecondsAfterFinished` is deleted (its pods with it, in
-//! the background) that many seconds after it completed or failed. Before deleting, the Job
+//! TTL after finished: a Job with `ttlSecondsAfterFinished` is deleted (in the foreground:
+//! its pods first) that many seconds after it completed or failed. Before deleting, the Job
 //! is read again from the API, so that a TTL just changed or removed is honoured.
 
 use crate::{Error, Informers, drive, triggers};
@@ -49,12 +49,11 @@ async fn reconcile(job: Arc<Job>, client: Arc<kube::Client>) -> Result<Action, E
             if left(&fresh).is_none_or(|l| l > chrono::Duration::zero()) {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
+            // As Kubernetes deletes an expired Job: its pods go first, and only this Job
+            // (not one made since under its name) is deleted.
             let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: fresh.metadata.uid.clone(),
-                    resource_version: fresh.metadata.resource_version.clone(),
-                }),
-                propagation_policy: Some(PropagationPolicy::Background),
+                preconditions: Some(Preconditions { uid: fresh.metadata.uid.clone(), resource_version: None }),
+                propagation_policy: Some(PropagationPolicy::Foreground),
                 ..Default::default()
             };
             match api.delete(&fresh.name_any(), &params).await {

@@ -91,13 +91,20 @@ pub fn add_daemon_tolerations(spec: &mut PodSpec) {
     }
 }
 
-/// The template the DaemonSet's pods are made from: its own, with the daemon tolerations and
-/// the current revision's hash label.
+/// The label that says which generation of the DaemonSet made a pod (deprecated by the
+/// revision hash, and still set, as Kubernetes sets it).
+pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
+
+/// The template the DaemonSet's pods are made from: its own, with the daemon tolerations, the
+/// DaemonSet's generation and the current revision's hash label.
 pub fn daemon_template(ds: &DaemonSet, hash: &str) -> PodTemplateSpec {
     let mut template = ds.spec.template.clone();
     add_daemon_tolerations(template.spec.get_or_insert_with(PodSpec::default));
-    let meta = template.metadata.get_or_insert_with(Default::default);
-    meta.labels.get_or_insert_with(BTreeMap::new).insert(REVISION_HASH_LABEL.into(), hash.into());
+    let labels = template.metadata.get_or_insert_with(Default::default).labels.get_or_insert_with(BTreeMap::new);
+    if let Some(generation) = ds.metadata.generation {
+        labels.insert(TEMPLATE_GENERATION_LABEL.into(), generation.to_string());
+    }
+    labels.insert(REVISION_HASH_LABEL.into(), hash.into());
     template
 }
 
@@ -201,7 +208,7 @@ mod tests {
 
     #[test]
     fn pods_are_pinned_to_their_node() {
-        let ds: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "agent", "namespace": "ns", "uid": "u"},
+        let ds: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "agent", "namespace": "ns", "uid": "u", "generation": 3},
             "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {"metadata": {"labels": {"app": "a"}},
                 "spec": {"containers": [], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
                     {"nodeSelectorTerms": [{"matchExpressions": [{"key": "x", "operator": "Exists"}]}]}}}}}}})).unwrap();
@@ -209,6 +216,7 @@ mod tests {
         let pod = pod_for(&ds, &template, "n7");
         assert_eq!(target_node(&pod), Some("n7"));
         assert_eq!(pod.metadata.labels.as_ref().unwrap()[REVISION_HASH_LABEL], "h1");
+        assert_eq!(pod.metadata.labels.as_ref().unwrap()[TEMPLATE_GENERATION_LABEL], "3");
         assert!(pod.metadata.name.as_ref().unwrap().starts_with("agent-"));
         let terms = &pod
             .spec
