@@ -10,6 +10,9 @@ use kube::Resource;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use std::sync::Arc;
 
+/// How many names a pod with a generated name is tried under, as the API server tries.
+const NAME_ATTEMPTS: usize = 8;
+
 /// Whose pods these are, and who says so in events.
 pub struct PodControl<'a, O> {
     pub client: &'a kube::Client,
@@ -28,17 +31,35 @@ impl<O: Resource<DynamicType = ()>> PodControl<'_, O> {
     }
 
     /// Creates `pod` (named already, so that it can be expected); the error is the
-    /// FailedCreate message.
-    pub async fn create(&self, pod: Pod) -> Result<(), String> {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        self.expectations.expect_creation(self.owner_uid(), &name);
-        match self.api().create(&PostParams::default(), &pod).await {
+    /// FailedCreate message. A generated name that is taken is generated again, as the API
+    /// server does for generateName: among thousands of pods, five random characters collide.
+    pub async fn create(&self, mut pod: Pod) -> Result<(), String> {
+        let mut attempts = 1;
+        loop {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            self.expectations.expect_creation(self.owner_uid(), &name);
+            let result = self.api().create(&PostParams::default(), &pod).await;
+            if result.is_err() {
+                self.expectations.forget(self.owner_uid(), &name);
+            }
+            match (result, &pod.metadata.generate_name) {
+                (Err(kube::Error::Api(e)), Some(base)) if e.reason == "AlreadyExists" && attempts < NAME_ATTEMPTS => {
+                    pod.metadata.name = Some(crate::pods::generate_name(base));
+                    attempts += 1;
+                }
+                (result, _) => return self.created(&name, result).await,
+            }
+        }
+    }
+
+    /// Records how creating the pod `name` went.
+    async fn created(&self, name: &str, result: kube::Result<Pod>) -> Result<(), String> {
+        match result {
             Ok(_) => {
                 self.event("Normal", "SuccessfulCreate", &format!("Created pod: {name}")).await;
                 Ok(())
             }
             Err(e) => {
-                self.expectations.forget(self.owner_uid(), &name);
                 let message = format!("Error creating: {}", api_message(&e));
                 self.event("Warning", "FailedCreate", &message).await;
                 Err(message)

@@ -80,8 +80,21 @@ pub fn from_template(
     }
 }
 
-/// `base` and five random characters, as the API server's generateName makes names; the
-/// controller knows the name before creating, so that it can expect it.
+/// A pod from a template named as the API server names one from `generateName: base`, which
+/// it keeps (as Kubernetes' controllers' pods show it); the controller knows the name before
+/// creating, so that it can expect it.
+pub fn generated_from_template(
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    owner: k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+    base: &str,
+    namespace: &str,
+) -> Pod {
+    let mut pod = from_template(template, owner, generate_name(base), namespace);
+    pod.metadata.generate_name = Some(base.to_string());
+    pod
+}
+
+/// `base` and five random characters, as the API server's generateName makes names.
 pub fn generate_name(base: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     const MAX_BASE: usize = 63 - 5;

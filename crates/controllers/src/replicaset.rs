@@ -9,7 +9,7 @@
 use crate::expectations::Expectations;
 use crate::informer::{Informer, controller_uid};
 use crate::pod_control::PodControl;
-use crate::pods::{from_template, generate_name, is_active, is_available, is_ready, is_terminating, ready_since};
+use crate::pods::{generated_from_template, is_active, is_available, is_ready, is_terminating, ready_since};
 use crate::status::{self, count};
 use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -202,12 +202,7 @@ async fn manage<R: Replicated>(
         let template = owner.template()?;
         let pods = (0..(-diff as usize).min(BURST))
             .map(|_| {
-                from_template(
-                    template,
-                    owner::reference(owner.as_ref()),
-                    generate_name(&format!("{name}-")),
-                    &namespace,
-                )
+                generated_from_template(template, owner::reference(owner.as_ref()), &format!("{name}-"), &namespace)
             })
             .collect();
         if let Err(error) = control.create_all(pods).await {

@@ -97,16 +97,22 @@ fn fail_on(errs: Vec<FieldError>) -> Result<(), AdmitError> {
     if errs.is_empty() { Ok(()) } else { Err(AdmitError::Invalid(errs)) }
 }
 
+/// Names the object from its generateName, if it has one, and returns the name: again when
+/// the name it got is taken, as the API server retries such a create.
+pub fn name_from_generate_name(meta: &mut Map<String, Value>) -> Option<String> {
+    let prefix: String = str_of(meta, "generateName")?.chars().take(MAX_GENERATED_PREFIX).collect();
+    let name = format!("{prefix}{}", random_suffix());
+    meta.insert("name".into(), Value::String(name.clone()));
+    Some(name)
+}
+
 /// Prepares the metadata of a new object: its name (from generateName if needed), uid,
 /// creationTimestamp and generation; clears what only the server sets.
 pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, namespace: Option<&str>) -> Result<(), AdmitError> {
     check_namespace(info, obj, namespace)?;
     let meta = meta_mut(obj)?;
-    if str_of(meta, "name").is_none()
-        && let Some(prefix) = str_of(meta, "generateName")
-    {
-        let prefix: String = prefix.chars().take(MAX_GENERATED_PREFIX).collect();
-        meta.insert("name".into(), Value::String(format!("{prefix}{}", random_suffix())));
+    if str_of(meta, "name").is_none() {
+        name_from_generate_name(meta);
     }
     fail_on(validate_meta(info, meta)?)?;
     for key in ["resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"] {

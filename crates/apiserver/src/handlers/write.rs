@@ -121,12 +121,16 @@ pub enum Ownership<'a> {
     Applied,
 }
 
+/// How many names a create from generateName is tried under before a name conflict is the
+/// answer, as kube-apiserver tries.
+const GENERATED_NAME_ATTEMPTS: usize = 8;
+
 /// Creates `obj` (checked against the endpoint already) and returns it as stored.
 async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> ApiResult<Value> {
     let info = ctx.info();
     let provisional_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     object_meta::prepare_create(info, &mut obj, ctx.namespace()).map_err(|e| admit_error(ctx, &provisional_name, e))?;
-    let name = objects::name_of(&obj).to_string();
+    let mut name = objects::name_of(&obj).to_string();
     if info.group.is_empty() && info.plural == "pods" {
         ctx.api.priorities.admit(&ctx.api.store, &mut obj, &name).await?;
     }
@@ -151,10 +155,26 @@ async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> A
         }
         return Ok(obj);
     }
-    let bytes = objects::encode(info, &obj)?;
-    let started = std::time::Instant::now();
-    let result = ctx.api.store.create(&ctx.key(&name), bytes).await;
-    ctx.api.metrics.observe_store("create", started.elapsed());
+    let mut attempts = 1;
+    let result = loop {
+        let bytes = objects::encode(info, &obj)?;
+        let started = std::time::Instant::now();
+        let result = ctx.api.store.create(&ctx.key(&name), bytes).await;
+        ctx.api.metrics.observe_store("create", started.elapsed());
+        // A name generated from generateName that is taken is generated again, as the API
+        // server does: among many objects, five random characters collide.
+        if matches!(result, Err(store::Error::AlreadyExists))
+            && provisional_name.is_empty()
+            && attempts < GENERATED_NAME_ATTEMPTS
+            && let Some(fresh) =
+                obj.get_mut("metadata").and_then(Value::as_object_mut).and_then(object_meta::name_from_generate_name)
+        {
+            name = fresh;
+            attempts += 1;
+            continue;
+        }
+        break result;
+    };
     match result {
         Ok(rev) => {
             objects::set_resource_version(&mut obj, rev);

@@ -111,9 +111,9 @@ pub fn daemon_template(ds: &DaemonSet, hash: &str) -> PodTemplateSpec {
 /// The daemon pod for `node`: its required node affinity replaced by one term that names
 /// the node, so that the scheduler places it there.
 pub fn pod_for(ds: &DaemonSet, template: &PodTemplateSpec, node: &str) -> Pod {
-    let name = pods::generate_name(&format!("{}-", ds.metadata.name.as_deref().unwrap_or_default()));
+    let base = format!("{}-", ds.metadata.name.as_deref().unwrap_or_default());
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
-    let mut pod = pods::from_template(template, owner::reference(ds), name, namespace);
+    let mut pod = pods::generated_from_template(template, owner::reference(ds), &base, namespace);
     let spec = pod.spec.get_or_insert_with(PodSpec::default);
     let affinity = spec.affinity.get_or_insert_with(Default::default);
     let pinned = NodeSelectorTerm {

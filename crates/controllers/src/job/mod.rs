@@ -17,7 +17,7 @@ mod success_policy;
 mod tracking;
 
 use crate::expectations::Expectations;
-use crate::pods::{from_template, generate_name, is_active, is_ready, is_terminating, timestamp};
+use crate::pods::{generated_from_template, is_active, is_ready, is_terminating, timestamp};
 use crate::status::{self, condition, conditions_value, count, set_condition};
 use crate::{Error, Informers, drive, owner, triggers};
 use chrono::{DateTime, Utc};
@@ -371,7 +371,7 @@ fn pod_for(
         Some(i) => format!("{}-{i}-", job.name_any()),
         None => format!("{}-", job.name_any()),
     };
-    let mut pod = from_template(template, owner::reference(job), generate_name(&base), namespace);
+    let mut pod = generated_from_template(template, owner::reference(job), &base, namespace);
     pod.metadata.finalizers.get_or_insert_default().push(TRACKING_FINALIZER.into());
     if let Some(i) = index {
         let annotations = pod.metadata.annotations.get_or_insert_default();
