@@ -5,14 +5,13 @@ use crate::authn::{TokenFile, User, authenticate};
 use crate::authz::{Authorizer, Decision, PUBLIC_PATHS, Request};
 use crate::error::ApiError;
 use crate::handlers::{self, Ctx};
-use crate::http_util::{Body, error_response};
+use crate::http_util::{Body, RequestBody, error_response};
 use crate::inflight::InFlight;
 use crate::metrics::Metrics;
 use crate::request_info::{Query, Target, parse};
 use crate::service_alloc::ServiceAllocator;
 use crate::watch_cache::WatchCaches;
 use http::{Request as HttpRequest, Response};
-use hyper::body::Incoming;
 use registry::Registry;
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,7 +37,7 @@ pub struct Api {
 }
 
 impl Api {
-    pub async fn handle(self: &Arc<Self>, req: HttpRequest<Incoming>, cert_user: Option<&User>) -> Response<Body> {
+    pub async fn handle(self: &Arc<Self>, req: HttpRequest<RequestBody>, cert_user: Option<&User>) -> Response<Body> {
         let started = Instant::now();
         let query = Query::parse(req.uri().query());
         let path = req.uri().path().to_string();
@@ -52,11 +51,15 @@ impl Api {
             }
             _ => (if req.method() == http::Method::GET { "get" } else { "other" }, ""),
         };
-        let response = match self.inflight.admit(verb) {
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let response = match authenticate(cert_user, authorization, &self.tokens) {
             Err(e) => error_response(&e),
-            Ok(_permit) => match self.route(req, cert_user, target, query, &path).await {
-                Ok(resp) => resp,
+            Ok(user) => match self.inflight.admit(verb, &user) {
                 Err(e) => error_response(&e),
+                Ok(_permit) => match self.route(req, user, target, query, &path).await {
+                    Ok(resp) => resp,
+                    Err(e) => error_response(&e),
+                },
             },
         };
         if verb != "watch" {
@@ -67,14 +70,12 @@ impl Api {
 
     async fn route(
         self: &Arc<Self>,
-        req: HttpRequest<Incoming>,
-        cert_user: Option<&User>,
+        req: HttpRequest<RequestBody>,
+        user: User,
         target: Target,
         query: Query,
         path: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let user = authenticate(cert_user, authorization, &self.tokens)?;
         let verb = req.method().as_str().to_ascii_lowercase();
         let request = match &target {
             Target::Resource(r) => Request::Resource(r),

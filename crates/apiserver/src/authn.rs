@@ -14,6 +14,10 @@ pub struct User {
 
 pub const ANONYMOUS: &str = "system:anonymous";
 
+/// The group whose members may do anything (the admin kubeconfig's, and the in-process
+/// components').
+pub const MASTERS: &str = "system:masters";
+
 impl User {
     fn authenticated(name: String, uid: String, mut groups: Vec<String>) -> Self {
         if !groups.iter().any(|g| g == "system:authenticated") {
@@ -24,6 +28,10 @@ impl User {
 
     pub fn anonymous() -> Self {
         User { name: ANONYMOUS.into(), uid: String::new(), groups: vec!["system:unauthenticated".into()] }
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.groups.iter().any(|g| g == MASTERS)
     }
 
     pub fn is_anonymous(&self) -> bool {

@@ -32,7 +32,7 @@ pub struct MastersOnly;
 
 impl Authorizer for MastersOnly {
     fn authorize(&self, user: &User, request: &Request) -> Decision {
-        if user.groups.iter().any(|g| g == "system:masters") {
+        if user.is_master() {
             return Decision::Allow;
         }
         match request {

@@ -10,6 +10,9 @@ use serde_json::Value;
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
+/// A request's body, from a connection or from a component in this process ([`crate::Loopback`]).
+pub type RequestBody = BoxBody<Bytes, hyper::Error>;
+
 /// kube-apiserver's limit on request bodies.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
@@ -17,7 +20,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed()
 }
 
-pub async fn read_body(body: hyper::body::Incoming) -> ApiResult<Bytes> {
+pub async fn read_body(body: RequestBody) -> ApiResult<Bytes> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large()),

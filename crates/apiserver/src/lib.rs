@@ -10,6 +10,7 @@ mod handlers;
 mod http_util;
 mod inflight;
 mod limit_ranger;
+mod loopback;
 mod metrics;
 mod mirror;
 mod objects;
@@ -26,6 +27,8 @@ mod tls;
 mod watch_cache;
 
 pub use authn::TokenFile;
+pub use http_util::Body;
+pub use loopback::Loopback;
 pub use handlers::ops::KUBERNETES_VERSION;
 
 use std::net::SocketAddr;
@@ -57,7 +60,14 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Binds, bootstraps the cluster's built-in objects, and serves until the process ends.
 /// Returns once the server is listening, with the task that serves.
-pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// A started API server: the task serving its port, and the way in for components in this
+/// process.
+pub struct Serving {
+    pub task: tokio::task::JoinHandle<()>,
+    pub loopback: Loopback,
+}
+
+pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Serving> {
     let tls = tls::server_config(&config.ca_cert, &config.serving_cert, &config.serving_key)?;
     let tokens = match &config.token_auth_file {
         Some(path) => TokenFile::load(path)?,
@@ -104,5 +114,6 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<toki
             }
         }
     });
-    Ok(tokio::spawn(server::serve(api, listener, tls)))
+    let loopback = Loopback::new(api.clone());
+    Ok(Serving { task: tokio::spawn(server::serve(api, listener, tls)), loopback })
 }

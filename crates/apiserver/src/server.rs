@@ -2,6 +2,8 @@
 
 use crate::api::Api;
 use crate::authn::User;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -34,9 +36,10 @@ pub async fn serve(api: Arc<Api>, listener: TcpListener, tls: Arc<rustls::Server
             let cert_user =
                 tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| User::from_certificate(c));
             let cert_user = Arc::new(cert_user);
-            let service = service_fn(move |req| {
+            let service = service_fn(move |req: http::Request<Incoming>| {
                 let api = api.clone();
                 let cert_user = cert_user.clone();
+                let req = req.map(|body| body.boxed());
                 async move { Ok::<_, std::convert::Infallible>(api.handle(req, cert_user.as_ref().as_ref()).await) }
             });
             let mut builder = Builder::new(TokioExecutor::new());

@@ -4,6 +4,7 @@
 mod bench;
 mod files;
 mod kubeconfig;
+mod loopback_client;
 mod pki;
 mod server;
 mod sim;

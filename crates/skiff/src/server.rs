@@ -1,6 +1,6 @@
 //! `skiff server`: the control plane on the embedded store.
 
-use crate::{files, kubeconfig, pki};
+use crate::{files, kubeconfig, loopback_client, pki};
 use anyhow::Context;
 use clap::Args;
 use std::net::{IpAddr, SocketAddr};
@@ -89,27 +89,13 @@ fn scheduler_profiles(config: Option<&std::path::Path>) -> anyhow::Result<Vec<sc
     }
 }
 
-/// A client of this server, for a component that runs in its process.
-async fn client(kubeconfig: &str) -> anyhow::Result<kube::Client> {
-    let config = kube::config::Kubeconfig::from_yaml(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
-
 /// Runs `work` as an API client of this server while this server holds the `lease` in
 /// kube-system, so that of several servers only one runs it.
-async fn run_leading<F, Fut>(kubeconfig: String, lease: &'static str, identity: String, work: F)
+async fn run_leading<F, Fut>(client: kube::Client, lease: &'static str, identity: String, work: F)
 where
     F: Fn(kube::Client) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let client = match client(&kubeconfig).await {
-        Ok(client) => client,
-        Err(e) => {
-            tracing::error!(error = %e, component = lease, "cannot reach the API server");
-            return;
-        }
-    };
     let election = election::Election::new(client.clone(), "kube-system", lease, &identity);
     if let Err(e) = election.run(|| work(client.clone())).await {
         tracing::error!(error = %e, component = lease, "stopped");
@@ -164,7 +150,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let identity = format!("{}_{}", pki::hostname(), config_advertise);
     if !args.disable_scheduler {
         let config = args.scheduler_config.clone();
-        tokio::spawn(run_leading(kubeconfig.clone(), "kube-scheduler", identity.clone(), move |client| {
+        let client = loopback_client::client(&serving.loopback, "system:kube-scheduler");
+        tokio::spawn(run_leading(client, "kube-scheduler", identity.clone(), move |client| {
             let config = config.clone();
             async move { scheduler::Scheduler::new(client, scheduler_profiles(config.as_deref())?).run().await }
         }));
@@ -184,7 +171,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let terminated_pod_gc_threshold = args.terminated_pod_gc_threshold;
         let settings =
             std::sync::Arc::new(controllers::Settings { root_ca, node_lifecycle, terminated_pod_gc_threshold });
-        tokio::spawn(run_leading(kubeconfig.clone(), "kube-controller-manager", identity, move |client| {
+        let client = loopback_client::client(&serving.loopback, "system:kube-controller-manager");
+        tokio::spawn(run_leading(client, "kube-controller-manager", identity, move |client| {
             controllers::run(client, settings.clone())
         }));
     }
@@ -200,7 +188,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        r = serving => r.context("the API server stopped")?,
+        r = serving.task => r.context("the API server stopped")?,
         _ = tokio::signal::ctrl_c() => eprintln!("skiff: interrupted, stopping"),
         _ = terminate.recv() => eprintln!("skiff: terminated, stopping"),
     }

@@ -4,12 +4,11 @@
 use super::Ctx;
 use super::read::{parse_limit, select};
 use crate::error::{ApiError, ApiResult};
-use crate::http_util::{Body, Format, decode_object, read_body, respond};
+use crate::http_util::{Body, Format, RequestBody, decode_object, read_body, respond};
 use crate::objects;
 use crate::selectors::Selection;
 use futures::{StreamExt, stream};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 /// The DeleteOptions of a request, from its body or its query.
@@ -23,7 +22,7 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
 }
 
-async fn options(ctx: &Ctx, req: Request<Incoming>) -> ApiResult<DeleteOptions> {
+async fn options(ctx: &Ctx, req: Request<RequestBody>) -> ApiResult<DeleteOptions> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let body = if body.iter().all(u8::is_ascii_whitespace) {
@@ -228,7 +227,7 @@ pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResul
     }
 }
 
-pub async fn delete(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn delete(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let opts = options(&ctx, req).await?;
     let name = ctx.name().to_string();
     // 200 either way: with the object while it waits (finalizers, a grace period), and once
@@ -252,7 +251,7 @@ pub async fn delete(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
 /// write to be durable; deletions in flight together share their commits.
 const COLLECTION_DELETES_IN_FLIGHT: usize = 32;
 
-pub async fn delete_collection(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn delete_collection(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let opts = options(&ctx, req).await?;
     let selection = Selection::parse(ctx.info(), ctx.query.get("labelSelector"), ctx.query.get("fieldSelector"))?;
     let page = select(&ctx, &selection, parse_limit(&ctx)?).await?;

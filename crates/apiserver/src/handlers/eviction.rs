@@ -15,12 +15,11 @@ use super::delete::{DeleteOptions, delete_one, options_from};
 use super::read::{fetch, select};
 use super::write::{Ownership, update_with};
 use crate::error::{ApiError, ApiResult};
-use crate::http_util::{Body, Format, decode_object, read_body, respond};
+use crate::http_util::{Body, Format, RequestBody, decode_object, read_body, respond};
 use crate::objects;
 use crate::request_info::{Query, ResourceRequest};
 use crate::selectors::Selection;
 use http::{HeaderMap, Request, Response};
-use hyper::body::Incoming;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use registry::labels::Selector;
 use registry::object_meta::{UpdateScope, now_rfc3339};
@@ -33,7 +32,7 @@ const ATTEMPTS: usize = 20;
 const MAX_DISRUPTED_PODS: usize = 2000;
 const REFUSAL: &str = "Cannot evict pod as it would violate the pod's disruption budget.";
 
-pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn create(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let eviction = decode_object(&ctx.api.registry, &headers, &body)?;

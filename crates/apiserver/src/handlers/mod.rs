@@ -15,11 +15,10 @@ pub mod write;
 use crate::api::Api;
 use crate::authn::User;
 use crate::error::{ApiError, ApiResult, Subject};
-use crate::http_util::{Body, Format, negotiate};
+use crate::http_util::{Body, Format, RequestBody, negotiate};
 use crate::objects;
 use crate::request_info::{Query, ResourceRequest};
 use http::{HeaderMap, Request, Response};
-use hyper::body::Incoming;
 use registry::object_meta::UpdateScope;
 use registry::{ResourceInfo, Verbs};
 use std::sync::{Arc, Mutex};
@@ -171,7 +170,7 @@ impl Ctx {
 }
 
 /// Serves a resource request, with a `Warning` header for each warning it gathered.
-pub async fn resource(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn resource(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let warnings = ctx.warnings.clone();
     let mut result = serve(ctx, req).await;
     if let Ok(resp) = &mut result {
@@ -185,7 +184,7 @@ pub async fn resource(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Bo
     result
 }
 
-async fn serve(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+async fn serve(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let info = ctx.info();
     let sub = ctx.req.subresource.clone();
     match sub.as_deref() {

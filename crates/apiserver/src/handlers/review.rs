@@ -4,13 +4,12 @@
 use super::Ctx;
 use crate::authz::{Decision, Request as AuthzRequest};
 use crate::error::{ApiError, ApiResult};
-use crate::http_util::{Body, Format, decode_object, read_body, respond};
+use crate::http_util::{Body, Format, RequestBody, decode_object, read_body, respond};
 use crate::request_info::ResourceRequest;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn create(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let mut review = decode_object(&ctx.api.registry, &headers, &body)?;
@@ -57,7 +56,7 @@ pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body
             };
         }
         "selfsubjectrulesreviews" => {
-            let masters = user.groups.iter().any(|g| g == "system:masters");
+            let masters = user.is_master();
             review["status"] = if masters {
                 json!({"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
                        "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": false})

@@ -5,9 +5,8 @@ use super::Ctx;
 use super::read::fetch;
 use super::write::{Ownership, apply_patch, update_with};
 use crate::error::{ApiError, ApiResult};
-use crate::http_util::{Body, Format, content_type, decode_object, read_body, respond};
+use crate::http_util::{Body, Format, RequestBody, content_type, decode_object, read_body, respond};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use registry::FieldError;
 use registry::object_meta::UpdateScope;
 use serde_json::{Value, json};
@@ -38,7 +37,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
 }
 
 /// PUT or PATCH of a Scale: sets spec.replicas, guarded by the Scale's resourceVersion.
-pub async fn write(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn write(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let patch_type = (ctx.req.verb == "patch").then(|| content_type(&headers));
     let body = read_body(req.into_body()).await?;

@@ -4,12 +4,11 @@
 
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::http_util::{Body, Format, decode_object, read_body, respond};
+use crate::http_util::{Body, Format, RequestBody, decode_object, read_body, respond};
 use crate::objects;
 use crate::service_alloc::{AllocError, ServiceAllocator};
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use registry::object_meta::{self, UpdateRefusal, UpdateScope};
 use registry::{AdmitError, FieldError, apply};
 use serde_json::Value;
@@ -99,7 +98,7 @@ fn respond_object(ctx: &Ctx, code: u16, obj: &Value) -> ApiResult<Response<Body>
     Ok(respond(code, obj, format))
 }
 
-pub async fn create(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn create(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let mut obj = decode_object(&ctx.api.registry, &headers, &body)?;
@@ -318,7 +317,7 @@ pub async fn guarded_update(ctx: &Ctx, name: &str, mut next: Value, revision: i6
     }
 }
 
-pub async fn update(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
+pub async fn update(ctx: Ctx, req: Request<RequestBody>, scope: UpdateScope) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let obj = decode_object(&ctx.api.registry, &headers, &body)?;
@@ -383,7 +382,7 @@ pub fn patch_precondition(patch: &Bytes) -> ApiResult<Option<i64>> {
     }
 }
 
-pub async fn patch(ctx: Ctx, req: Request<Incoming>, scope: UpdateScope) -> ApiResult<Response<Body>> {
+pub async fn patch(ctx: Ctx, req: Request<RequestBody>, scope: UpdateScope) -> ApiResult<Response<Body>> {
     let content_type = crate::http_util::content_type(req.headers());
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
@@ -523,7 +522,7 @@ async fn write_through(ctx: &Ctx, name: &str, change: &Mutation<'_>) -> ApiResul
 }
 
 /// `pods/binding`: assigns a pod to a node, once, and marks it scheduled.
-pub async fn bind(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn bind(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let binding = decode_object(&ctx.api.registry, &headers, &body)?;
@@ -555,7 +554,7 @@ pub async fn bind(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>>
 
 /// `namespaces/finalize`: sets the namespace's spec.finalizers; a namespace being deleted
 /// whose finalizers are all gone is removed.
-pub async fn finalize_namespace(ctx: Ctx, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn finalize_namespace(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {
     let headers = req.headers().clone();
     let body = read_body(req.into_body()).await?;
     let obj = decode_object(&ctx.api.registry, &headers, &body)?;

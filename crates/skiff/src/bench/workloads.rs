@@ -84,13 +84,22 @@ async fn rollout_progress(api: &Api<Deployment>, replicas: i32) -> anyhow::Resul
     Ok((!done).then(|| format!("{updated} updated, {available} available, {total} in all")))
 }
 
-/// Prints one phase: its pods per second, and the server's CPU per pod over it.
-fn report(what: &str, pods: i32, took: Duration, server_cpu: Duration) {
+/// The CPU time the server and this process (the simulated nodes) have used so far.
+fn cpu_now(server: u32) -> (Duration, Duration) {
+    (cpu_time(server), cpu_time(std::process::id()))
+}
+
+/// Prints one phase: its pods per second, and the CPU per pod the server and the simulated
+/// nodes used over it (from `cpu`, what [`cpu_now`] said when it began).
+fn report(what: &str, pods: i32, took: Duration, server: u32, cpu: (Duration, Duration)) {
+    let (server_cpu, nodes_cpu) = cpu_now(server);
+    let per_pod = |d: Duration| d.as_secs_f64() * 1e6 / pods.max(1) as f64;
     println!(
-        "{what:<44} {:>10.0} pods/s   ({pods} pods in {}; {:.0} µs server CPU per pod)",
+        "{what:<44} {:>10.0} pods/s   ({pods} pods in {}; CPU per pod: {:.0} µs server, {:.0} µs simulated nodes)",
         pods as f64 / took.as_secs_f64(),
         ms(took),
-        server_cpu.as_secs_f64() * 1e6 / pods.max(1) as f64,
+        per_pod(server_cpu - cpu.0),
+        per_pod(nodes_cpu - cpu.1),
     );
 }
 
@@ -117,18 +126,18 @@ pub async fn run(args: WorkloadsArgs) -> anyhow::Result<()> {
         .await?;
     let api: Api<Deployment> = Api::namespaced(kube.clone(), NAMESPACE);
 
-    let cpu = cpu_time(pid);
+    let cpu = cpu_now(pid);
     api.create(&PostParams::default(), &deployment(args.replicas)?).await?;
     let took = until("creation", || rollout_progress(&api, args.replicas)).await?;
-    report("create: Deployment created to Available", args.replicas, took, cpu_time(pid) - cpu);
+    report("create: Deployment created to Available", args.replicas, took, pid, cpu);
 
-    let cpu = cpu_time(pid);
+    let cpu = cpu_now(pid);
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {"bench.skiff.io/rollout": "2"}}}}});
     api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     let took = until("rolling update", || rollout_progress(&api, args.replicas)).await?;
-    report("rolling update (maxSurge 25%, maxUnavailable 25%)", args.replicas, took, cpu_time(pid) - cpu);
+    report("rolling update (maxSurge 25%, maxUnavailable 25%)", args.replicas, took, pid, cpu);
 
-    let cpu = cpu_time(pid);
+    let cpu = cpu_now(pid);
     namespaces.delete(NAMESPACE, &DeleteParams::default()).await?;
     let took = until("namespace deletion", || async {
         Ok(namespaces
@@ -137,7 +146,7 @@ pub async fn run(args: WorkloadsArgs) -> anyhow::Result<()> {
             .map(|ns| format!("namespace {}", ns.status.and_then(|s| s.phase).unwrap_or_default())))
     })
     .await?;
-    report("delete the namespace (to gone)", args.replicas, took, cpu_time(pid) - cpu);
+    report("delete the namespace (to gone)", args.replicas, took, pid, cpu);
 
     nodes.abort();
     println!("{:<44} {:.1} MB", "RSS of the server (API, store, scheduler, controllers)", rss_kib(pid) as f64 / 1024.0);
