@@ -75,6 +75,29 @@ fn descriptor(spec: &str) -> Result<Kind, String> {
     Ok(Kind::Calendar(fields::Fields::parse(fields)?))
 }
 
+/// The zone this process runs in, as Go finds its `time.Local` (kube-controller-manager reads
+/// the schedules of CronJobs without a timeZone in it): `$TZ` if set (empty is UTC), else the
+/// zone `/etc/localtime` links to. UTC if neither names a zone (a copied, not linked,
+/// /etc/localtime cannot be named).
+pub fn local_zone() -> Tz {
+    static LOCAL: std::sync::LazyLock<Tz> = std::sync::LazyLock::new(|| {
+        zone_of_environment(std::env::var("TZ").ok(), std::fs::read_link("/etc/localtime").ok()).unwrap_or(Tz::UTC)
+    });
+    *LOCAL
+}
+
+fn zone_of_environment(tz: Option<String>, localtime: Option<std::path::PathBuf>) -> Option<Tz> {
+    match tz {
+        Some(name) => load_location(name.trim_start_matches(':')).ok(),
+        None => {
+            let target = localtime?;
+            let target = target.to_str()?;
+            let (_, name) = target.split_once("zoneinfo/")?;
+            load_location(name).ok()
+        }
+    }
+}
+
 /// The IANA time zone of this name, with Go's `time.LoadLocation` error for an unknown one.
 pub fn load_location(name: &str) -> Result<Tz, String> {
     if name.is_empty() {
@@ -166,6 +189,17 @@ mod tests {
         assert_eq!(tokyo.next(at(2026, 11, 23, 12, 0, 0)), Some(at(2026, 11, 24, 0, 0, 0)));
         assert_eq!(load_location("Asia/Tokio").unwrap_err(), "unknown time zone Asia/Tokio");
         assert_eq!(load_location("").unwrap(), Tz::UTC);
+    }
+
+    #[test]
+    fn the_local_zone_is_tz_or_what_etc_localtime_links_to() {
+        let link = |p: &str| Some(std::path::PathBuf::from(p));
+        assert_eq!(zone_of_environment(Some("Asia/Kolkata".into()), link("/usr/share/zoneinfo/UTC")), Some(Tz::Asia__Kolkata));
+        assert_eq!(zone_of_environment(Some(":Europe/Paris".into()), None), Some(Tz::Europe__Paris));
+        assert_eq!(zone_of_environment(Some(String::new()), None), Some(Tz::UTC));
+        assert_eq!(zone_of_environment(None, link("/usr/share/zoneinfo/America/New_York")), Some(Tz::America__New_York));
+        assert_eq!(zone_of_environment(None, link("/var/db/timezone/zoneinfo/Etc/UTC")), Some(Tz::Etc__UTC));
+        assert_eq!(zone_of_environment(None, None), None);
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! CronJobs: at each time of `spec.schedule` (read in `spec.timeZone`, else UTC) a Job is
-//! made from the job template, unless the CronJob is suspended, the time is older than
-//! `startingDeadlineSeconds`, or a Job of the CronJob is still running and the concurrency
-//! policy is Forbid (Replace deletes the running ones first; Allow lets them overlap). The
-//! status lists the running Jobs and the last schedule and success times; finished Jobs
-//! beyond the history limits are deleted. The controller sleeps until the next scheduled
-//! time rather than polling, and names each Job after its scheduled time, so that nothing
-//! runs twice however often it reconciles or restarts. Its events carry Kubernetes' reasons
-//! and words (SuccessfulCreate, SawCompletedJob, SuccessfulDelete, MissSchedule,
-//! JobAlreadyActive, ...).
+//! CronJobs: at each time of `spec.schedule` (read in `spec.timeZone`, else in the server's
+//! local time zone, as kube-controller-manager reads it) a Job is made from the job template,
+//! unless the CronJob is suspended, the time is older than `startingDeadlineSeconds`, or a
+//! Job of the CronJob is still running and the concurrency policy is Forbid (Replace deletes
+//! the running ones first; Allow lets them overlap). The status lists the running Jobs and
+//! the last schedule and success times; finished Jobs beyond the history limits are deleted.
+//! The controller sleeps until the next scheduled time rather than polling, and names each
+//! Job after its scheduled time, so that nothing runs twice however often it reconciles or
+//! restarts. Its events carry Kubernetes' reasons and words (SuccessfulCreate,
+//! SawCompletedJob, SuccessfulDelete, MissSchedule, JobAlreadyActive, ...).
 
 mod history;
 mod job_from_template;
@@ -138,7 +138,7 @@ async fn sync(ctx: &Context, cj: &CronJob, state: &mut State) -> Result<Action, 
 
     let spec = &cj.spec;
     let zone = match spec.time_zone.as_deref().map(cron::load_location).transpose() {
-        Ok(zone) => zone.unwrap_or(cron::Tz::UTC),
+        Ok(zone) => zone.unwrap_or_else(cron::local_zone),
         Err(e) => {
             let zone = spec.time_zone.as_deref().unwrap_or_default();
             event(ctx, cj, "Warning", "UnknownTimeZone", &format!("invalid timeZone: {zone:?}: {e}")).await;
