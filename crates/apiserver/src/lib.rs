@@ -9,6 +9,7 @@ mod error;
 mod handlers;
 mod http_util;
 mod inflight;
+mod kubernetes_service;
 mod limit_ranger;
 mod loopback;
 mod metrics;
@@ -39,8 +40,9 @@ use store::Store;
 
 pub struct Config {
     pub listen: SocketAddr,
-    /// host:port that clients reach this server at.
-    pub advertise: String,
+    /// The address and port the cluster reaches this server at: the `kubernetes` Service's
+    /// endpoint, and what discovery tells clients.
+    pub advertise: SocketAddr,
     pub ca_cert: PathBuf,
     pub serving_cert: PathBuf,
     pub serving_key: PathBuf,
@@ -88,14 +90,14 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Serv
         metrics: Default::default(),
         services: service_alloc::ServiceAllocator::new(&config.service_cidr)?,
         inflight: Default::default(),
-        advertise: config.advertise.clone(),
+        advertise: config.advertise.to_string(),
         openapi: Default::default(),
         discovery: Default::default(),
         priorities: Default::default(),
         quotas,
         limit_ranges,
     });
-    bootstrap::run(&api).await?;
+    bootstrap::run(&api, config.advertise).await?;
     api.priorities.start(api.store.clone()).await?;
     // Every resource's watch cache starts now, so that any client that lists from here on
     // resumes its watch from memory.

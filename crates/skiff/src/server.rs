@@ -15,6 +15,11 @@ pub struct ServerArgs {
     /// Address to serve HTTPS on.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
+    /// The address the cluster reaches the API server at: the endpoint of the `kubernetes`
+    /// Service in default, which pods use. Default: --bind-address if it names one, else this
+    /// host's first IPv4 address that is not loopback.
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
     /// Port to serve HTTPS on.
     #[arg(long, default_value_t = 6443)]
     pub https_port: u16,
@@ -102,6 +107,18 @@ where
     }
 }
 
+/// What `--advertise-address` defaults to, as kube-apiserver's does.
+fn advertise_address(args: &ServerArgs) -> IpAddr {
+    let host = || {
+        let addresses = if_addrs::get_if_addrs().unwrap_or_default();
+        addresses.into_iter().map(|iface| iface.ip()).find(|ip| ip.is_ipv4() && !ip.is_loopback())
+    };
+    args.advertise_address
+        .or((!args.bind_address.is_unspecified()).then_some(args.bind_address))
+        .or_else(host)
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
 fn default_data_dir() -> PathBuf {
     let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
     if root {
@@ -131,14 +148,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let url = format!("https://{host}:{}", args.https_port);
     let config = apiserver::Config {
         listen: SocketAddr::new(args.bind_address, args.https_port),
-        advertise: format!("{host}:{}", args.https_port),
+        advertise: SocketAddr::new(advertise_address(&args), args.https_port),
         ca_cert: pki.ca_cert.clone(),
         serving_cert: pki.serving_cert.clone(),
         serving_key: pki.serving_key.clone(),
         token_auth_file: args.token_auth_file.clone(),
         service_cidr: args.service_cidr.clone(),
     };
-    let config_advertise = config.advertise.clone();
+    let config_advertise = config.advertise;
     let serving = apiserver::start(config, store).await?;
     let kubeconfig = kubeconfig::render(&url, &pki)?;
     let kubeconfig_path = data_dir.join("kubeconfig.yaml");
