@@ -63,6 +63,9 @@ pub enum Format {
     Yaml,
     /// meta.k8s.io/v1 Table, for kubectl's server-side printing.
     Table,
+    /// meta.k8s.io/v1 PartialObjectMetadata (and PartialObjectMetadataList): each object's
+    /// metadata only, for clients that need no more (metadata informers).
+    Metadata,
 }
 
 /// Picks the response format from the Accept header, in the client's order of preference.
@@ -76,21 +79,23 @@ pub fn negotiate(headers: &HeaderMap, tables_allowed: bool) -> ApiResult<Format>
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
         let params: Vec<String> = parts.map(|p| p.replace(' ', "").to_ascii_lowercase()).collect();
         let wants_table = params.iter().any(|p| p == "as=table");
+        let wants_metadata = params.iter().any(|p| p == "as=partialobjectmetadata" || p == "as=partialobjectmetadatalist");
         let other_as = params.iter().any(|p| p.starts_with("as=") && p != "as=table");
+        let meta_v1 = params.iter().any(|p| p == "v=v1") && params.iter().any(|p| p == "g=meta.k8s.io");
         match media.as_str() {
             "application/json" | "application/*" | "*/*" if wants_table => {
-                let v1 = params.iter().any(|p| p == "v=v1") && params.iter().any(|p| p == "g=meta.k8s.io");
-                if tables_allowed && v1 {
+                if tables_allowed && meta_v1 {
                     return Ok(Format::Table);
                 }
             }
+            "application/json" | "application/*" | "*/*" if wants_metadata && meta_v1 => return Ok(Format::Metadata),
             "application/json" | "application/*" | "*/*" if !other_as => return Ok(Format::Json),
             "application/yaml" if !other_as && !wants_table => return Ok(Format::Yaml),
             _ => {}
         }
     }
     Err(ApiError::not_acceptable(
-        "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io",
+        "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
     ))
 }
 

@@ -4,7 +4,7 @@
 use crate::error::{ApiError, ApiResult};
 use bytes::Bytes;
 use registry::ResourceInfo;
-use serde_json::Value;
+use serde_json::{Value, json};
 use store::KeyValue;
 
 pub const ROOT: &str = "/registry/";
@@ -71,4 +71,13 @@ pub fn precondition_of(obj: &Value) -> ApiResult<Option<i64>> {
     };
     let n: i64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: \"{rv}\"")))?;
     Ok((n != 0).then_some(n))
+}
+
+/// The object as a meta.k8s.io/v1 PartialObjectMetadata: its metadata alone.
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }

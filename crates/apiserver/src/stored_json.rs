@@ -30,6 +30,19 @@ pub fn with_resource_version(stored: &[u8], revision: i64) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The object, as served in `json`, as a meta.k8s.io/v1 PartialObjectMetadata: its metadata
+/// member cut out of the text. `None` when the text is not the plain shape this expects.
+pub fn partial_metadata(json: &[u8]) -> Option<Vec<u8>> {
+    let start = member(json, skip_space(json, 0), b"metadata")??;
+    let metadata = &json[start..value_end(json, start)?];
+    const HEAD: &[u8] = br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#;
+    let mut out = Vec::with_capacity(HEAD.len() + metadata.len() + 1);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(metadata);
+    out.push(b'}');
+    Some(out)
+}
+
 fn skip_space(text: &[u8], mut at: usize) -> usize {
     while text.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
         at += 1;
@@ -146,6 +159,17 @@ mod tests {
         let mut want = obj.clone();
         want["metadata"]["resourceVersion"] = json!("7");
         assert_eq!(served(&obj, 7), want);
+    }
+
+    #[test]
+    fn cuts_out_the_metadata_as_partial_object_metadata() {
+        let pod = json!({"apiVersion": "v1", "aaa": {"metadata": {"name": "not this"}}, "kind": "Pod",
+                         "metadata": {"name": "a", "resourceVersion": "9", "annotations": {"q": "}"}},
+                         "spec": {"containers": []}});
+        let cut = partial_metadata(&serde_json::to_vec(&pod).unwrap()).expect("cut");
+        let want = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": pod["metadata"]});
+        assert_eq!(serde_json::from_slice::<Value>(&cut).unwrap(), want);
+        assert_eq!(partial_metadata(br#"{"kind":"X"}"#), None);
     }
 
     #[test]

@@ -37,13 +37,7 @@ fn row(printer: &Printer, obj: &Value, include: Include) -> Value {
     match include {
         Include::None => {}
         Include::Object => row["object"] = obj.clone(),
-        Include::Metadata => {
-            row["object"] = json!({
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-            })
-        }
+        Include::Metadata => row["object"] = crate::objects::partial_metadata(obj),
     }
     row
 }

@@ -1,13 +1,15 @@
 //! A kube-rs client and controller against a real `skiff server`: server-side apply through
 //! `Api::patch` with `Patch::Apply` (conflicts and force included), a `kube::runtime` watcher
-//! feeding a reflector (with plain lists and with streaming lists), and a `Controller` whose
-//! reconciler applies to the objects it watches.
+//! feeding a reflector (with plain lists and with streaming lists), metadata-only reads and a
+//! metadata watcher (PartialObjectMetadata), and a `Controller` whose reconciler applies to
+//! the objects it watches.
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::controller::Action;
+use kube::core::PartialObjectMeta;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -144,6 +146,45 @@ async fn a_watcher_feeds_a_reflector() {
 async fn a_watcher_with_streaming_lists_feeds_a_reflector() {
     let (_server, client) = start().await;
     reflect(client, watcher::Config::default().streaming_lists()).await;
+}
+
+#[tokio::test]
+async fn metadata_only_reads_and_watches() {
+    let (_server, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let create = |name: &str| serde_json::from_value(config_map(name, json!({"payload": "x".repeat(1000)}))).unwrap();
+    api.create(&PostParams::default(), &create("first")).await.unwrap();
+
+    let got = api.get_metadata("first").await.unwrap();
+    assert_eq!(got.metadata.name.as_deref(), Some("first"));
+    assert_eq!(got.metadata.labels.unwrap()["app"], "kube-rs");
+    let raw = http::Request::get("/api/v1/namespaces/default/configmaps/first")
+        .header(http::header::ACCEPT, "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
+        .body(Vec::new())
+        .unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&client.request_text(raw).await.unwrap()).unwrap();
+    assert_eq!((raw["kind"].as_str(), raw["apiVersion"].as_str()), (Some("PartialObjectMetadata"), Some("meta.k8s.io/v1")));
+    assert!(raw.get("data").is_none(), "only the metadata comes back: {raw}");
+
+    let listed = api.list_metadata(&ListParams::default().labels("app=kube-rs")).await.unwrap();
+    assert_eq!(listed.types.kind, "PartialObjectMetadataList");
+    let names: Vec<_> = listed.items.iter().filter_map(|m| m.metadata.name.clone()).collect();
+    assert_eq!(names, ["first"]);
+
+    let (reader, writer) = reflector::store();
+    let config = watcher::Config::default().labels("app=kube-rs");
+    let metadata: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client, "default");
+    let task = tokio::spawn(reflector(writer, watcher(metadata, config)).applied_objects().for_each(|_| async {}));
+    reader.wait_until_ready().await.unwrap();
+    api.create(&PostParams::default(), &create("second")).await.unwrap();
+    api.delete("first", &DeleteParams::default()).await.unwrap();
+    let names = || {
+        let mut n: Vec<String> = reader.state().iter().filter_map(|m| m.metadata.name.clone()).collect();
+        n.sort();
+        n
+    };
+    eventually("the metadata watcher to follow a create and a delete", || names() == ["second"]).await;
+    task.abort();
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! get and list: one object, or a selection of them with limit/continue pagination over a
-//! consistent snapshot, as JSON, YAML or a Table.
+//! consistent snapshot, as JSON, YAML, a Table or metadata only (PartialObjectMetadata).
 
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -31,6 +31,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
                 format,
             )
         }
+        Format::Metadata => respond(200, &objects::partial_metadata(&obj), format),
         _ => respond(200, &obj, format),
     })
 }
@@ -198,18 +199,23 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
             format,
         ));
     }
-    let items: Vec<Value> = page
-        .items
-        .into_iter()
-        .map(|mut o| {
-            if let Value::Object(m) = &mut o {
-                m.remove("apiVersion");
-                m.remove("kind");
-            }
-            o
-        })
-        .collect();
     let info = ctx.info();
-    let list = json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": meta, "items": items});
+    let list = if format == Format::Metadata {
+        let items: Vec<Value> = page.items.iter().map(objects::partial_metadata).collect();
+        json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items})
+    } else {
+        let items: Vec<Value> = page
+            .items
+            .into_iter()
+            .map(|mut o| {
+                if let Value::Object(m) = &mut o {
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
+                o
+            })
+            .collect();
+        json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": meta, "items": items})
+    };
     Ok(respond(200, &list, format))
 }

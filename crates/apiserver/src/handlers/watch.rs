@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http_util::{Body, Format};
 use crate::objects;
 use crate::selectors::Selection;
+use crate::stored_json;
 use crate::table::{Include, table};
 use crate::watch_cache::{CacheItem, CachedEvent};
 use bytes::Bytes;
@@ -62,6 +63,8 @@ struct View {
     prefix: String,
     selection: Selection,
     table: Option<Include>,
+    /// PartialObjectMetadata rather than the objects.
+    metadata_only: bool,
     printer: &'static registry::table::Printer,
     api_version: String,
     kind: String,
@@ -104,6 +107,12 @@ impl View {
             (_, true, true, false) => "DELETED",
             _ => return None,
         };
+        if self.metadata_only {
+            return Some(match stored_json::partial_metadata(&e.json) {
+                Some(json) => frame_json(kind, &json),
+                None => self.frame(kind, &objects::partial_metadata(e.object())),
+            });
+        }
         if self.conversion {
             let served = objects::to_served(info, e.object().clone());
             return Some(self.frame(kind, &served));
@@ -116,7 +125,15 @@ impl View {
 
     fn bookmark(&mut self, revision: i64) -> Bytes {
         let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": {"resourceVersion": revision.to_string()}});
-        self.frame("BOOKMARK", &obj)
+        self.marker(&obj)
+    }
+
+    /// A BOOKMARK frame, whose object is of the kind the client gets.
+    fn marker(&mut self, obj: &Value) -> Bytes {
+        if self.metadata_only {
+            return self.frame("BOOKMARK", &objects::partial_metadata(obj));
+        }
+        self.frame("BOOKMARK", obj)
     }
 
     /// The bookmark that ends a watch-list's initial events (`sendInitialEvents=true`).
@@ -126,7 +143,7 @@ impl View {
             "apiVersion": self.api_version,
             "metadata": {"resourceVersion": revision.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}},
         });
-        self.frame("BOOKMARK", &obj)
+        self.marker(&obj)
     }
 }
 
@@ -196,6 +213,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         prefix: objects::prefix(info, ctx.namespace()),
         selection,
         table: (format == Format::Table).then(|| Include::parse(ctx.query.get("includeObject"))),
+        metadata_only: format == Format::Metadata,
         printer: registry::table::printer(info.group, info.plural),
         api_version: info.api_version(),
         kind: info.kind.to_string(),

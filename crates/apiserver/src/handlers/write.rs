@@ -91,11 +91,11 @@ fn alloc_error(ctx: &Ctx, name: &str, e: AllocError) -> ApiError {
 }
 
 fn respond_object(ctx: &Ctx, code: u16, obj: &Value) -> ApiResult<Response<Body>> {
-    let format = match ctx.format(false)? {
-        Format::Table => Format::Json,
-        f => f,
-    };
-    Ok(respond(code, obj, format))
+    Ok(match ctx.format(false)? {
+        Format::Table => respond(code, obj, Format::Json),
+        Format::Metadata => respond(code, &objects::partial_metadata(obj), Format::Metadata),
+        format => respond(code, obj, format),
+    })
 }
 
 pub async fn create(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>> {

@@ -13,6 +13,7 @@ use futures::StreamExt;
 use graph::{FOREGROUND, Graph, ORPHAN, Object};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::core::PartialObjectMeta;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -89,7 +90,7 @@ pub async fn run(client: kube::Client) -> anyhow::Result<()> {
     anyhow::bail!("the garbage collector stopped")
 }
 
-fn object_of(resource: &Arc<ApiResource>, o: &DynamicObject) -> Option<Object> {
+fn object_of(resource: &Arc<ApiResource>, o: &PartialObjectMeta<DynamicObject>) -> Option<Object> {
     let meta = &o.metadata;
     Some(Object {
         resource: resource.clone(),
@@ -115,7 +116,8 @@ impl Collector {
 
     /// Keeps the graph current with one kind.
     async fn follow(self: Arc<Self>, resource: Arc<ApiResource>, synced: mpsc::UnboundedSender<()>) {
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource.as_ref());
+        // Metadata is all the graph needs, as Kubernetes' collector watches it.
+        let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(self.client.clone(), resource.as_ref());
         let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
         let mut relisted: HashSet<String> = HashSet::new();
         let mut first = true;
