@@ -83,11 +83,11 @@ pub fn negotiate(headers: &HeaderMap, tables_allowed: bool) -> ApiResult<Format>
         let other_as = params.iter().any(|p| p.starts_with("as=") && p != "as=table");
         let meta_v1 = params.iter().any(|p| p == "v=v1") && params.iter().any(|p| p == "g=meta.k8s.io");
         match media.as_str() {
-            "application/json" | "application/*" | "*/*" if wants_table => {
-                if tables_allowed && meta_v1 {
-                    return Ok(Format::Table);
-                }
+            "application/json" | "application/*" | "*/*" if wants_table && tables_allowed && meta_v1 => {
+                return Ok(Format::Table);
             }
+            // A Table where none is offered: the client's next choice decides.
+            "application/json" | "application/*" | "*/*" if wants_table => {}
             "application/json" | "application/*" | "*/*" if wants_metadata && meta_v1 => return Ok(Format::Metadata),
             "application/json" | "application/*" | "*/*" if !other_as => return Ok(Format::Json),
             "application/yaml" if !other_as && !wants_table => return Ok(Format::Yaml),
