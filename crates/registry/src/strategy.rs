@@ -81,8 +81,7 @@ impl<S: Strategy> Behaviour for Typed<S> {
     }
 
     fn unknown_fields(&self, value: &Value) -> Vec<String> {
-        let kept = Self::decode(value.clone()).ok().and_then(|obj| serde_json::to_value(&obj).ok());
-        kept.map(|kept| crate::unknown_fields::dropped(value, &kept)).unwrap_or_default()
+        crate::unknown_fields::unknown::<S::Object>(value)
     }
 }
 

@@ -1,40 +1,34 @@
 //! Unknown and duplicate fields: what a client sent that the kind's schema does not have, or
-//! sent twice. Decoding into the typed struct drops the first; comparing what came in with
-//! what the struct keeps names them, as `spec.template.spec.containers[0].imagee`. JSON
+//! sent twice. Decoding into the typed struct ignores the first, and noting what it ignores
+//! names them, as `spec.template.spec.containers[0].imagee`. JSON
 //! decoding keeps the last of duplicates; a pass over the raw body names them. Both are for
 //! `fieldValidation` (Strict refuses them, Warn, the default, reports them in Warning headers).
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::cell::RefCell;
 
-/// The paths present in `sent` (ignoring nulls) that are missing from `kept`.
-pub fn dropped(sent: &Value, kept: &Value) -> Vec<String> {
+/// The paths in `sent` that decoding it as a `T` ignores (the fields its schema does not
+/// have), in one decoding pass; none if it does not decode (the decoding error says more).
+pub fn unknown<T: DeserializeOwned>(sent: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    walk(sent, kept, String::new(), &mut out);
-    out
+    match serde_ignored::deserialize::<_, _, T>(sent, |path| out.push(dotted(&path))) {
+        Ok(_) => out,
+        Err(_) => Vec::new(),
+    }
 }
 
-fn walk(sent: &Value, kept: &Value, path: String, out: &mut Vec<String>) {
-    match (sent, kept) {
-        (Value::Object(s), Value::Object(k)) => {
-            for (key, value) in s {
-                if value.is_null() {
-                    continue;
-                }
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                match k.get(key) {
-                    None => out.push(child),
-                    Some(kept_value) => walk(value, kept_value, child, out),
-                }
-            }
-        }
-        (Value::Array(s), Value::Array(k)) => {
-            for (i, (sv, kv)) in s.iter().zip(k).enumerate() {
-                walk(sv, kv, format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
+/// `spec.containers[1].imagee`, as Kubernetes names a field.
+fn dotted(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", dotted(parent)),
+        Path::Map { parent, key } => match dotted(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => dotted(parent),
     }
 }
 
@@ -109,7 +103,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{dropped, duplicated};
+    use super::{duplicated, unknown};
     use k8s_openapi::api::apps::v1::Deployment;
     use serde_json::json;
 
@@ -123,12 +117,11 @@ mod tests {
                 {"name": "d", "imagee": "y"},
             ]}}},
         });
-        let typed: Deployment = serde_json::from_value(sent.clone()).unwrap();
-        let kept = serde_json::to_value(&typed).unwrap();
         assert_eq!(
-            dropped(&sent, &kept),
+            unknown::<Deployment>(&sent),
             ["metadata.bogus", "spec.replicaz", "spec.template.spec.containers[1].imagee"]
         );
+        assert!(unknown::<Deployment>(&json!({"spec": {"replicas": "many", "bogus": 1}})).is_empty());
     }
 
     #[test]
