@@ -2,7 +2,7 @@
 //! and the type-erased form the API server calls with JSON values.
 
 use crate::field_error::FieldError;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 /// Per-kind rules, in the spirit of Kubernetes' registry strategies: defaulting, the fields a
@@ -69,7 +69,8 @@ impl<S: Strategy> Behaviour for Typed<S> {
                 self.0.validate(&obj)
             }
             Some(old) => {
-                let old = Self::decode(old.clone())?;
+                // Decoded from the borrowed value: no copy of the stored object.
+                let old = S::Object::deserialize(old).map_err(|e| AdmitError::BadRequest(e.to_string()))?;
                 self.0.prepare_update(&mut obj, &old);
                 self.0.validate_update(&obj, &old)
             }
