@@ -201,14 +201,15 @@ pub fn prepare_update(
     let new_rv = new.pointer("/metadata/resourceVersion").cloned();
     match scope {
         UpdateScope::Status => {
-            // Take the new status onto the old object; nothing else changes.
-            let status = new.get("status").cloned();
-            *new = old.clone();
-            if let Value::Object(m) = new {
-                match status {
-                    Some(s) => m.insert("status".into(), s),
-                    None => m.remove("status"),
-                };
+            // The new status on the old object; nothing else changes. What the writer left
+            // as it was is not copied again.
+            if let (Value::Object(m), Some(old)) = (&mut *new, old.as_object()) {
+                m.retain(|key, _| key == "status" || old.contains_key(key));
+                for (key, value) in old.iter().filter(|(key, _)| *key != "status") {
+                    if m.get(key) != Some(value) {
+                        m.insert(key.clone(), value.clone());
+                    }
+                }
             }
         }
         UpdateScope::Main if info.status => {
@@ -221,7 +222,8 @@ pub fn prepare_update(
         }
         UpdateScope::Main => {}
     }
-    let old_meta = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let no_meta = Map::new();
+    let old_meta = old.get("metadata").and_then(Value::as_object).unwrap_or(&no_meta);
     let meta = meta_mut(new)?;
     if let Some(rv) = new_rv {
         meta.insert("resourceVersion".into(), rv);

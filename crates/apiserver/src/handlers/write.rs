@@ -281,11 +281,13 @@ pub async fn update_with(
                 other => return other,
             }
         }
-        let stored = guarded_update(ctx, name, new.clone(), current_kv.mod_revision).await;
-        match &stored {
-            Ok(Some(_)) if is_service => ctx.api.services.release_difference(&current, &new),
-            Ok(Some(_)) => {}
-            _ => unreserve(&new),
+        // Only a Service needs what it tried to store after the attempt.
+        let attempted = is_service.then(|| new.clone());
+        let stored = guarded_update(ctx, name, new, current_kv.mod_revision).await;
+        match (&stored, &attempted) {
+            (Ok(Some(stored)), Some(_)) => ctx.api.services.release_difference(&current, stored),
+            (Ok(Some(_)), None) => {}
+            (_, attempted) => attempted.iter().for_each(unreserve),
         }
         match stored? {
             Some(stored) => return Ok(stored),

@@ -201,3 +201,32 @@ fn a_keyed_item_without_its_key_is_refused() {
     let Err(ApplyError::Invalid(msg)) = apply(&writer("alice"), None, &applied, false) else { panic!("accepted") };
     assert!(msg.contains("omits key field \"name\""), "{msg}");
 }
+
+#[test]
+fn a_status_write_owns_what_it_changed_in_status_and_removed_fields_leave_every_owner() {
+    let status_writer = Writer { subresource: Some("status".into()), ..writer("controller") };
+    let mut created = deployment(1, json!([{"name": "app", "image": "nginx"}]));
+    created["status"] = json!({"replicas": 1, "conditions": [{"type": "Available", "status": "True"}]});
+    record_update(&status_writer, None, &mut created);
+    let mut spec_written = created.clone();
+    spec_written["spec"]["replicas"] = json!(3);
+    spec_written["metadata"]["labels"] = json!({"tier": "web"});
+    record_update(&writer("kubectl"), Some(&created), &mut spec_written);
+
+    // The status writer changes one field and drops the conditions; it owns nothing outside
+    // status, whatever else differs.
+    let mut next = spec_written.clone();
+    next["status"] = json!({"replicas": 3});
+    next["spec"]["paused"] = json!(true);
+    record_update(&status_writer, Some(&spec_written), &mut next);
+    assert_eq!(fields_of(&next, "controller"), &json!({"f:status": {"f:replicas": {}}}));
+    assert_eq!(fields_of(&next, "kubectl")["f:spec"], json!({"f:replicas": {}}));
+
+    // A label removed by an update leaves its owner's entry, which goes once it is empty.
+    let mut unlabelled = next.clone();
+    unlabelled["metadata"].as_object_mut().unwrap().remove("labels");
+    unlabelled["spec"].as_object_mut().unwrap().remove("replicas");
+    record_update(&writer("editor"), Some(&next), &mut unlabelled);
+    let owners: Vec<String> = managers(&unlabelled).into_iter().map(|(m, _)| m).collect();
+    assert!(!owners.contains(&"kubectl".to_string()), "{owners:?}");
+}

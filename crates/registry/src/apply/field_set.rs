@@ -108,6 +108,12 @@ impl FieldSet {
         }
     }
 
+    /// Keeps the children `keep` says yes to (it may change them first); a child left empty
+    /// goes too.
+    pub fn retain_children(&mut self, mut keep: impl FnMut(&Elem, &mut FieldSet) -> bool) {
+        self.children.retain(|elem, child| keep(elem, child) && !child.is_empty());
+    }
+
     /// The paths in both sets.
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
         let mut out = FieldSet { member: self.member && other.member, children: BTreeMap::new() };

@@ -183,13 +183,21 @@ pub fn record_update(writer: &Writer, old: Option<&Value>, new: &mut Value) {
     let kind = typed.root(&writer.definition);
     let mut entries = starting_entries(old, new);
     let mut changed = FieldSet::default();
-    typed.changed(old, new, kind, &mut Vec::new(), &mut changed);
+    match writer.subresource.as_deref() {
+        // A status write can own nothing but status: the rest is not looked at.
+        Some("status") => {
+            if let Some(status) = new.get("status") {
+                let before = old.and_then(|o| o.get("status"));
+                let mut path = vec![Elem::Field("status".into())];
+                typed.changed(before, status, typed.member(kind, "status"), &mut path, &mut changed);
+            }
+        }
+        _ => typed.changed(old, new, kind, &mut Vec::new(), &mut changed),
+    }
     strip(writer, &mut changed);
-    let mut present = FieldSet::default();
-    typed.present(new, kind, &mut Vec::new(), &mut present);
     for entry in &mut entries {
         entry.fields.subtract(&changed);
-        entry.fields = entry.fields.intersection(&present);
+        typed.retain_present(&mut entry.fields, new, kind);
     }
     if !changed.is_empty() {
         match entries.iter_mut().find(|e| e.is(writer, UPDATE)) {
@@ -261,10 +269,8 @@ pub fn apply(writer: &Writer, live: Option<&Value>, applied: &Value, force: bool
         }
         None => entries.push(Entry::new(writer, APPLY, applying)),
     }
-    let mut present = FieldSet::default();
-    typed.present(&merged, kind, &mut Vec::new(), &mut present);
     for entry in &mut entries {
-        entry.fields = entry.fields.intersection(&present);
+        typed.retain_present(&mut entry.fields, &merged, kind);
     }
     write_entries(&mut merged, &entries);
     Ok(merged)

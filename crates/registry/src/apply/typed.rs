@@ -152,32 +152,29 @@ impl<'a> Typed<'a> {
         }
     }
 
-    /// Every path present in `value`, each as a member.
-    pub fn present(&self, value: &Value, kind: Kind<'a>, path: &mut Path, out: &mut FieldSet) {
-        out.insert(path);
+    /// Keeps of `set` (the fields under `value`'s place) only the paths `value` has, as they
+    /// would be in `present`'s set of it: the same as intersecting the two, without building
+    /// a set of every field of the object.
+    pub fn retain_present(&self, set: &mut FieldSet, value: &Value, kind: Kind<'a>) {
         match (kind, value) {
-            (Kind::Struct(_) | Kind::Map(_), Value::Object(map)) => {
-                for (name, child) in map.iter().filter(|(_, v)| !v.is_null()) {
-                    path.push(Elem::Field(name.clone()));
-                    self.present(child, self.member(kind, name), path, out);
-                    path.pop();
-                }
-            }
-            (Kind::Set, Value::Array(items)) => {
-                for item in items {
-                    path.push(Elem::Value(item.to_string()));
-                    out.insert(path);
-                    path.pop();
-                }
-            }
-            (Kind::Keyed(keys, items_shape), Value::Array(items)) => {
-                for item in items {
-                    path.push(Elem::Key(key_of(item, keys)));
-                    self.present(item, self.item(items_shape), path, out);
-                    path.pop();
-                }
-            }
-            _ => {}
+            (Kind::Struct(_) | Kind::Map(_), Value::Object(map)) => set.retain_children(|elem, child| {
+                let Elem::Field(name) = elem else { return false };
+                let Some(value) = map.get(name).filter(|v| !v.is_null()) else { return false };
+                self.retain_present(child, value, self.member(kind, name));
+                true
+            }),
+            (Kind::Set, Value::Array(items)) => set.retain_children(|elem, child| {
+                // A set's items are owned as themselves, with nothing under them.
+                child.retain_children(|_, _| false);
+                matches!(elem, Elem::Value(json) if items.iter().any(|item| item.to_string() == *json))
+            }),
+            (Kind::Keyed(keys, items_shape), Value::Array(items)) => set.retain_children(|elem, child| {
+                let Elem::Key(key) = elem else { return false };
+                let Some(item) = items.iter().find(|item| key_of(item, keys) == *key) else { return false };
+                self.retain_present(child, item, self.item(items_shape));
+                true
+            }),
+            _ => set.retain_children(|_, _| false),
         }
     }
 
