@@ -1,7 +1,8 @@
 """ResourceQuotas: the controller shows each quota's hard limits and what is used (`kubectl
 describe quota`); creating beyond a quota is refused with Kubernetes' message, even by
-concurrent creates; pods must request what a quota limits; scopes pick the pods a quota
-counts; usage is released when objects are deleted or pods finish (on simulated nodes)."""
+concurrent creates, and updates are charged for what they add; pods must request what a
+quota limits; scopes pick the pods a quota counts; usage is released when objects are
+deleted or pods finish (on simulated nodes)."""
 
 import json
 import re
@@ -118,6 +119,35 @@ def test_services_node_ports_and_object_counts(kubectl):
     res = kubectl("create", "deployment", "web2", "-n", "q-objects", "--image=nginx", check=False)
     assert ("exceeded quota: objects, requested: count/deployments.apps=1, used: count/deployments.apps=1, "
             "limited: count/deployments.apps=1") in res.stderr
+
+
+def test_updates_are_charged_for_what_they_add(kubectl):
+    namespace_with_quota(kubectl, "q-updates", "updates", {"services.nodeports": "1", "requests.storage": "5Gi"})
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "q-updates"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}]}}
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "q-updates"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}}
+    apply(kubectl, svc, claim)
+    wait_used(kubectl, "q-updates", "updates", "requests.storage", "2Gi")
+
+    # Two node ports where one is allowed: turning the Service into a NodePort is refused.
+    res = kubectl("patch", "service", "web", "-n", "q-updates", "-p", '{"spec": {"type": "NodePort"}}', check=False)
+    assert res.returncode != 0 and "(Forbidden)" in res.stderr, res.stderr
+    assert ("exceeded quota: updates, requested: services.nodeports=2, used: services.nodeports=0, "
+            "limited: services.nodeports=1") in res.stderr
+    assert json.loads(kubectl("get", "service", "web", "-n", "q-updates", "-o", "json"))["spec"]["type"] == "ClusterIP"
+
+    # A claim may grow within the quota, and only the growth is charged; past it, it may not.
+    kubectl("patch", "pvc", "data", "-n", "q-updates", "-p",
+            '{"spec": {"resources": {"requests": {"storage": "4Gi"}}}}')
+    wait_used(kubectl, "q-updates", "updates", "requests.storage", "4Gi")
+    res = kubectl("patch", "pvc", "data", "-n", "q-updates", "-p",
+                  '{"spec": {"resources": {"requests": {"storage": "6Gi"}}}}', check=False)
+    assert ("exceeded quota: updates, requested: requests.storage=2Gi, used: requests.storage=4Gi, "
+            "limited: requests.storage=5Gi") in res.stderr, res.stderr
+
+    # Updates that add nothing are not charged, even with the quota full.
+    kubectl("label", "service", "web", "-n", "q-updates", "tier=front")
 
 
 def test_usage_is_released_on_deletion(kubectl):

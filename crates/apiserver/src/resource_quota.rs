@@ -1,6 +1,9 @@
 //! The ResourceQuota admission plugin: a new object is charged to every quota of its
 //! namespace that limits something it uses (its object count, a pod's requests and limits,
-//! a Service's node ports, a claim's storage, ...). If the charge would take a quota past
+//! a Service's node ports, a claim's storage, ...). An update of a Service or a claim is
+//! charged for what it uses beyond the object it replaces (a ClusterIP Service turned
+//! NodePort, a claim asking for more storage), as Kubernetes' evaluators for those kinds
+//! are; other kinds' usage is fixed at creation. If the charge would take a quota past
 //! its `status.hard`, the object is refused (403, kube-apiserver's "exceeded quota"
 //! message); otherwise the quota's `status.used` is raised before the object is stored, by
 //! a write guarded by the quota's resourceVersion and redone on a fresh read when another
@@ -34,20 +37,34 @@ fn decode<T: serde::de::DeserializeOwned>(obj: &Value) -> ApiResult<T> {
     serde_json::from_value(obj.clone()).map_err(|e| ApiError::internal(format!("decoding the admitted object: {e}")))
 }
 
+/// What a Service or a claim uses; None for the kinds whose usage an update cannot change.
+fn updatable_usage(info: &ResourceInfo, obj: &Value) -> ApiResult<Option<ResourceList>> {
+    Ok(match (info.group, info.plural) {
+        ("", "services") => Some(usage::service_usage(&decode::<Service>(obj)?)),
+        ("", "persistentvolumeclaims") => Some(usage::claim_usage(&decode::<PersistentVolumeClaim>(obj)?)),
+        _ => None,
+    })
+}
+
 impl<'a> Candidate<'a> {
-    fn new(info: &'a ResourceInfo, obj: &Value) -> ApiResult<Candidate<'a>> {
+    /// The charge for creating `obj`, or for replacing `old` with it.
+    fn new(info: &'a ResourceInfo, obj: &Value, old: Option<&Value>) -> ApiResult<Candidate<'a>> {
         let (group, plural) = (info.group, info.plural);
         let mut pod = None;
-        let usage = match (group, plural) {
-            ("", "pods") => {
+        let usage = match (updatable_usage(info, obj)?, old) {
+            (Some(usage), Some(old)) => {
+                let before = updatable_usage(info, old)?.unwrap_or_default();
+                resource_list::growth(&usage, &before)
+            }
+            (_, Some(_)) => ResourceList::new(),
+            (Some(usage), None) => usage,
+            (None, None) if (group, plural) == ("", "pods") => {
                 let p: Pod = decode(obj)?;
                 let usage = usage::pod_usage(&p, chrono::Utc::now());
                 pod = Some(p);
                 usage
             }
-            ("", "services") => usage::service_usage(&decode::<Service>(obj)?),
-            ("", "persistentvolumeclaims") => usage::claim_usage(&decode::<PersistentVolumeClaim>(obj)?),
-            _ => usage::object_count(group, plural),
+            (None, None) => usage::object_count(group, plural),
         };
         let usage = usage.into_iter().filter(|(_, amount)| amount.milli != 0).collect();
         Ok(Candidate { pod, usage, group, plural })
@@ -108,22 +125,28 @@ fn parse(kv: &KeyValue) -> ApiResult<ResourceQuota> {
     decode(&objects::parse_stored(kv)?)
 }
 
-/// Charges a new object (`obj`, admitted and about to be stored as `name`) to the quotas of
-/// its namespace, or refuses it. A dry run is checked but charges nothing.
+/// Charges a new object (`obj`, admitted and about to be stored as `name`), or what an
+/// update to `obj` from `old` adds, to the quotas of its namespace, or refuses it. A dry run
+/// is checked but charges nothing.
 pub async fn admit(
     api: &crate::api::Api,
     info: &ResourceInfo,
     namespace: &str,
-    obj: &Value,
+    (obj, old): (&Value, Option<&Value>),
     name: &str,
     dry_run: bool,
 ) -> ApiResult<()> {
+    if let Some(old) = old
+        && updatable_usage(info, old)?.is_none()
+    {
+        return Ok(());
+    }
     let Some(quotas_info) = api.registry.get("", "v1", "resourcequotas") else { return Ok(()) };
     let listed = api.quotas.list(&objects::prefix(quotas_info, Some(namespace))).await?;
     if listed.is_empty() {
         return Ok(());
     }
-    let candidate = Candidate::new(info, obj)?;
+    let candidate = Candidate::new(info, obj, old)?;
     if candidate.usage.is_empty() {
         return Ok(());
     }

@@ -27,6 +27,16 @@ pub fn add(total: &mut ResourceList, other: &ResourceList) {
     }
 }
 
+/// What `usage` uses beyond `before`, resource by resource; a resource it uses less of, or
+/// no more of, is left out (an update is charged only for what it adds).
+pub fn growth(usage: &ResourceList, before: &ResourceList) -> ResourceList {
+    let grown = |(name, amount): (&String, &Amount)| {
+        let was = before.get(name).map_or(0, |b| b.milli);
+        (amount.milli > was).then(|| (name.clone(), Amount { milli: amount.milli - was, ..*amount }))
+    };
+    usage.iter().filter_map(grown).collect()
+}
+
 /// The entries of `list` whose names are keys of `names`.
 pub fn mask<V>(list: &ResourceList, names: &BTreeMap<String, V>) -> ResourceList {
     list.iter().filter(|(name, _)| names.contains_key(*name)).map(|(n, a)| (n.clone(), *a)).collect()
@@ -53,6 +63,13 @@ mod tests {
 
     fn list(entries: &[(&str, &str)]) -> ResourceList {
         entries.iter().map(|(n, q)| (n.to_string(), Amount::parse(q).unwrap())).collect()
+    }
+
+    #[test]
+    fn growth_leaves_out_what_shrank_or_stayed() {
+        let before = list(&[("services", "1"), ("services.nodeports", "2"), ("requests.storage", "5Gi")]);
+        let after = list(&[("services", "1"), ("services.nodeports", "1"), ("requests.storage", "8Gi")]);
+        assert_eq!(pretty(&growth(&after, &before)), "requests.storage=3Gi");
     }
 
     #[test]

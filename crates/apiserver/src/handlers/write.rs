@@ -142,7 +142,7 @@ async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> A
     }
     check_namespace_open(ctx, &name).await?;
     if let Some(ns) = ctx.namespace().filter(|_| info.namespaced) {
-        crate::resource_quota::admit(&ctx.api, info, ns, &obj, &name, ctx.dry_run).await?;
+        crate::resource_quota::admit(&ctx.api, info, ns, (&obj, None), &name, ctx.dry_run).await?;
     }
     let is_service = info.group.is_empty() && info.plural == "services";
     if is_service {
@@ -259,6 +259,9 @@ pub async fn update_with(
                 }
                 _ => {}
             },
+        }
+        if let Some(ns) = ctx.namespace().filter(|_| info.namespaced && scope == UpdateScope::Main) {
+            crate::resource_quota::admit(&ctx.api, info, ns, (&new, Some(&current)), name, ctx.dry_run).await?;
         }
         if is_service {
             ctx.api.services.reallocate(&mut new, &current).map_err(|e| alloc_error(ctx, name, e))?;
