@@ -3,8 +3,8 @@ ALLOWED DISRUPTIONS `kubectl get pdb` shows for minAvailable, maxUnavailable and
 percentages (the latter against the scale of the pods' controllers); an eviction the budget
 allows marks the pod DisruptionTarget and deletes it, and the ReplicaSet replaces it; an
 eviction the budget forbids gets 429 with the DisruptionBudget cause, and `kubectl drain`
-times out on it; unready pods under unhealthyPodEvictionPolicy; and the eviction API's
-refusals (bad bodies, a pod under two budgets)."""
+times out on it; unready pods under unhealthyPodEvictionPolicy; the eviction API's refusals (bad bodies, a
+pod under two budgets); and stale DisruptionTarget conditions set back to False."""
 
 import json
 
@@ -275,6 +275,32 @@ def test_bad_evictions(kubectl, k8s, skiff):
     with pytest.raises(ApiException) as err:
         evict(k8s, name, preconditions=client.V1Preconditions(uid="not-the-uid"))
     assert err.value.status == 409
+
+
+def disruption_target(kubectl, pod):
+    conditions = get(kubectl, "pod", pod)["status"].get("conditions", [])
+    return next((c for c in conditions if c["type"] == "DisruptionTarget"), None)
+
+
+def test_a_stale_disruption_target_is_reset(kubectl):
+    """A pod marked DisruptionTarget but not deleted within two minutes was not disrupted:
+    the disruption controller sets the condition False; the kubelet's own mark stays."""
+    pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+             "spec": {"containers": [{"name": "app", "image": "nginx:1"}]}} for name in ("stale", "by-kubelet")]
+    apply(kubectl, *pods)
+    for name in ("stale", "by-kubelet"):
+        wait_for(f"{name} to run", lambda: get(kubectl, "pod", name)["status"].get("phase") == "Running")
+    marks = {"stale": "EvictionByEvictionAPI", "by-kubelet": "TerminationByKubelet"}
+    for name, reason in marks.items():
+        condition = {"type": "DisruptionTarget", "status": "True", "reason": reason,
+                     "message": "marked by the test", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        kubectl("patch", "pod", name, "--subresource=status", "--type=strategic",
+                "-p", json.dumps({"status": {"conditions": [condition]}}))
+    reset = wait_for("the stale condition to be reset",
+                     lambda: (c := disruption_target(kubectl, "stale")) and c["status"] == "False" and c)
+    assert "reason" not in reset and "message" not in reset, reset
+    assert disruption_target(kubectl, "by-kubelet")["status"] == "True"
+    kubectl("delete", "pod", "stale", "by-kubelet", "--grace-period=0", "--force")
 
 
 def test_discovery_names_the_eviction_subresource(kubectl):

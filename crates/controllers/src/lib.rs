@@ -161,6 +161,7 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
     tasks.spawn(ttl_after_finished::run(client.clone(), informers.clone()));
     tasks.spawn(resource_quota::run(client.clone(), informers.clone()));
     tasks.spawn(disruption::run(client.clone(), informers.clone()));
+    tasks.spawn(disruption::stale_condition::run(client.clone(), informers.clone()));
     tasks.spawn(endpoints::run(client.clone(), informers.clone()));
     tasks.spawn(endpoint_slice::run(client.clone(), informers.clone()));
     tasks.spawn(endpoint_slice_mirroring::run(client.clone(), informers.clone()));

@@ -5,10 +5,12 @@
 //! still awaits (`disruptedPods`, forgotten after two minutes), `disruptionsAllowed`, and the
 //! DisruptionAllowed condition (SufficientPods / InsufficientPods, or SyncFailed with no
 //! disruption allowed when the status cannot be computed). The eviction API reads that status
-//! to decide whether a pod may go.
+//! to decide whether a pod may go. The controller also clears DisruptionTarget conditions
+//! left on pods that were not deleted ([`stale_condition`]).
 
 pub mod budget;
 mod expected_scale;
+pub mod stale_condition;
 
 use crate::{Error, Informers, drive, status, triggers};
 use chrono::{DateTime, Utc};
