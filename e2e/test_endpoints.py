@@ -4,8 +4,9 @@ ready pods a selector matches under `addresses` and the unready ones under
 (numeric, or named and looked up in each pod); terminating, finished and IP-less pods left
 out; publishNotReadyAddresses; headless Services; EndpointSlices with their labels, owner,
 ports and ready/serving/terminating conditions, at most 100 endpoints each, and a placeholder
-for a Service without pods; the mirroring of user-written Endpoints of Services without a
-selector; and both following pods, selectors and the Service's deletion."""
+for a Service without pods; pods on nodes not yet known; the mirroring of user-written
+Endpoints of Services without a selector; and both following pods, selectors and the
+Service's deletion."""
 
 import json
 import time
@@ -296,6 +297,28 @@ def test_a_finished_pod_is_left_out(kubectl):
     settle("done-1 to succeed", lambda: get(kubectl, "pod", "done-1"), lambda p: p["status"].get("phase") == "Succeeded")
     endpoints_listing(kubectl, "done", ready=pods.values())
     slices_listing(kubectl, "done", *pods.values())
+
+
+def test_a_pod_on_a_node_not_yet_known_joins_the_slices_when_the_node_comes(kubectl):
+    """A pod bound to a node the controller does not know is left out of the slices (unless
+    its Service publishes not-ready addresses) and added once the node exists."""
+    body = pod("late-1", "late")
+    body["spec"]["nodeName"] = "ep-late"
+    apply(kubectl, body, service("late", "late"), service("late-all", "late", publishNotReadyAddresses=True))
+    # No kubelet runs there: the test reports the pod running, as one would.
+    status = {"phase": "Running", "podIP": "10.250.0.7", "podIPs": [{"ip": "10.250.0.7"}],
+              "conditions": [{"type": "Ready", "status": "True"}]}
+    kubectl("patch", "pod", "late-1", "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
+    late = get(kubectl, "pod", "late-1")
+    slices_listing(kubectl, "late-all", late)
+    time.sleep(1)
+    assert sliced(slices(kubectl, "late")) == {}
+    apply(kubectl, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "ep-late"}})
+    try:
+        assert slices_listing(kubectl, "late", late)[0]["endpoints"] == [endpoint_of(late)]
+    finally:
+        kubectl("delete", "pod", "late-1", "--grace-period=0", "--force")
+        kubectl("delete", "node", "ep-late", "--wait=false")
 
 
 def test_a_headless_service_labels_its_endpoints_and_slices_headless(kubectl):

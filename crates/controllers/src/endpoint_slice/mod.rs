@@ -71,18 +71,23 @@ async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
     let Some(existing) = ctx.writer.existing(uid, MANAGER) else {
         return Ok(Action::requeue(Duration::from_millis(200)));
     };
-    let (template, groups) = match service_pods::selector(&service) {
+    let (template, Grouped { groups, nodes_missing }) = match service_pods::selector(&service) {
         Some(_) => {
             let pods = service_pods::selected(&service, &informers.pods);
             ctx.pods_of_services.remember(&service, &pods);
             (template(&service), groups(&service, &pods, informers))
         }
-        None => (Template { placeholder: None, ..template(&service) }, Vec::new()),
+        None => (Template { placeholder: None, ..template(&service) }, Grouped::default()),
     };
     let plan = reconciler::plan(&template, existing, groups);
     ctx.writer.write(&template.namespace, plan).await?;
-    Ok(Action::await_change())
+    // A pod left out because its node is not known yet is looked at again: nodes do not
+    // trigger this controller.
+    Ok(if nodes_missing { Action::requeue(MISSING_NODE_RETRY) } else { Action::await_change() })
 }
+
+/// How soon a Service with pods on unknown nodes is reconciled again.
+const MISSING_NODE_RETRY: Duration = Duration::from_secs(1);
 
 fn template(service: &Service) -> Template {
     let name = service.metadata.name.clone().unwrap_or_default();
@@ -103,14 +108,25 @@ fn template(service: &Service) -> Template {
     }
 }
 
-/// The Service's endpoints, grouped by the ports their pods serve.
-fn groups(service: &Service, pods: &[Arc<Pod>], informers: &Informers) -> Vec<Group> {
+#[derive(Default)]
+struct Grouped {
+    groups: Vec<Group>,
+    /// Some pod was left out because its node is not known.
+    nodes_missing: bool,
+}
+
+/// The Service's endpoints, grouped by the ports their pods serve. A pod on a node not (or
+/// not yet) known is left out, as Kubernetes leaves it out, unless the Service publishes
+/// addresses that are not ready: its user asked for every address.
+fn groups(service: &Service, pods: &[Arc<Pod>], informers: &Informers) -> Grouped {
     let address_type = service_pods::address_type(service);
     let mut groups = Vec::new();
+    let mut nodes_missing = false;
     for pod in pods.iter().filter(|p| service_pods::is_endpoint(p, true)) {
         let node_name = crate::pods::node_name(pod);
         let node = informers.nodes.get("", node_name);
-        if !node_name.is_empty() && node.is_none() {
+        if !node_name.is_empty() && node.is_none() && !service_pods::publishes_not_ready(service) {
+            nodes_missing = true;
             continue;
         }
         let Some(address) = service_pods::address(service, pod) else { continue };
@@ -139,7 +155,7 @@ fn groups(service: &Service, pods: &[Arc<Pod>], informers: &Informers) -> Vec<Gr
     for group in &mut groups {
         group.endpoints.sort_by(|a, b| a.addresses.cmp(&b.addresses));
     }
-    groups
+    Grouped { groups, nodes_missing }
 }
 
 fn conditions(service: &Service, pod: &Pod) -> EndpointConditions {
