@@ -4,9 +4,9 @@ ready pods a selector matches under `addresses` and the unready ones under
 (numeric, or named and looked up in each pod); terminating, finished and IP-less pods left
 out; publishNotReadyAddresses; headless Services; EndpointSlices with their labels, owner,
 ports and ready/serving/terminating conditions, at most 100 endpoints each, and a placeholder
-for a Service without pods; pods on nodes not yet known; the mirroring of user-written
-Endpoints of Services without a selector; and both following pods, selectors and the
-Service's deletion."""
+for a Service without pods; pods on nodes not yet known; trafficDistribution hints; the
+mirroring of user-written Endpoints of Services without a selector; and both following
+pods, selectors and the Service's deletion."""
 
 import json
 import time
@@ -319,6 +319,27 @@ def test_a_pod_on_a_node_not_yet_known_joins_the_slices_when_the_node_comes(kube
     finally:
         kubectl("delete", "pod", "late-1", "--grace-period=0", "--force")
         kubectl("delete", "node", "ep-late", "--wait=false")
+
+
+def test_traffic_distribution_hints_each_ready_endpoint_for_its_node_and_zone(kubectl):
+    apply(kubectl, pod("near-1", "near", index=1), pod("near-2", "near", index=2, ready=False),
+          service("near", "near", trafficDistribution="PreferSameNode"))
+    pods = running(kubectl, "near-1", "near-2")
+    ready, unready = pods["near-1"], pods["near-2"]
+    hints = lambda: {ip(p): e.get("hints") for p in (ready, unready)
+                     for e in sliced(slices(kubectl, "near")).values() if e["addresses"] == [ip(p)]}
+    settle("node hints", hints, lambda h: h == {ip(ready): {"forNodes": [{"name": "ep-1"}]}, ip(unready): None})
+    kubectl("label", "node", "ep-1", "topology.kubernetes.io/zone=zone-b")
+    try:
+        kubectl("patch", "service", "near", "-p", '{"spec": {"trafficDistribution": "PreferSameZone"}}')
+        settle("zone hints", hints, lambda h: h == {ip(ready): {"forZones": [{"name": "zone-b"}]}, ip(unready): None})
+    finally:
+        kubectl("label", "node", "ep-1", "topology.kubernetes.io/zone-")
+        kubectl("delete", "service", "near")
+        kubectl("delete", "pod", "near-1", "near-2", "--grace-period=0", "--force")
+    res = kubectl("create", "-f", "-", input=json.dumps(service("far", "far", trafficDistribution="Nearby")),
+                  check=False)
+    assert 'spec.trafficDistribution: Unsupported value: "Nearby"' in res.stderr, res.stderr
 
 
 def test_a_headless_service_labels_its_endpoints_and_slices_headless(kubectl):

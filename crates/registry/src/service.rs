@@ -13,6 +13,8 @@ pub struct ServiceStrategy;
 
 const TYPES: &[&str] = &["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"];
 const PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
+/// PreferClose is the older name of PreferSameZone.
+const TRAFFIC_DISTRIBUTIONS: &[&str] = &["PreferClose", "PreferSameZone", "PreferSameNode"];
 pub const NODE_PORT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
 
 impl Strategy for ServiceStrategy {
@@ -95,6 +97,11 @@ impl Strategy for ServiceStrategy {
         }
         if let Some(selector) = &spec.selector {
             validate_labels(selector, &path.child("selector"), &mut errs);
+        }
+        if let Some(distribution) = spec.traffic_distribution.as_deref()
+            && !TRAFFIC_DISTRIBUTIONS.contains(&distribution)
+        {
+            errs.push(FieldError::not_supported(path.child("trafficDistribution"), distribution, TRAFFIC_DISTRIBUTIONS));
         }
         errs
     }

@@ -4,10 +4,12 @@
 //! finished is an endpoint, with the conditions kube-controller-manager gives it: serving
 //! when Ready, terminating while being deleted, ready when serving and not terminating
 //! (always ready when the Service publishes not-ready addresses); with its node,
-//! the node's zone, and its hostname under the Service. Pods on nodes that do not exist are
-//! left out. While there are no endpoints, one empty placeholder slice remains. Slices of a
-//! Service that loses its selector are deleted (the Service's endpoints become the user's).
+//! the node's zone, its hostname under the Service, and the routing [`hints`] its Service's
+//! trafficDistribution asks for. Pods on nodes that do not exist are left out. While there
+//! are no endpoints, one empty placeholder slice remains. Slices of a Service that loses its
+//! selector are deleted (the Service's endpoints become the user's).
 
+mod hints;
 pub mod reconciler;
 
 use crate::service_pods::{self, ServicesOfPods};
@@ -120,6 +122,7 @@ struct Grouped {
 /// addresses that are not ready: its user asked for every address.
 fn groups(service: &Service, pods: &[Arc<Pod>], informers: &Informers) -> Grouped {
     let address_type = service_pods::address_type(service);
+    let traffic_distribution = service.spec.as_ref().and_then(|s| s.traffic_distribution.as_deref());
     let mut groups = Vec::new();
     let mut nodes_missing = false;
     for pod in pods.iter().filter(|p| service_pods::is_endpoint(p, true)) {
@@ -141,7 +144,7 @@ fn groups(service: &Service, pods: &[Arc<Pod>], informers: &Informers) -> Groupe
                 })
             })
             .collect();
-        let endpoint = Endpoint {
+        let mut endpoint = Endpoint {
             addresses: vec![address],
             conditions: Some(conditions(service, pod)),
             hostname: service_pods::hostname(service, pod),
@@ -150,6 +153,7 @@ fn groups(service: &Service, pods: &[Arc<Pod>], informers: &Informers) -> Groupe
             target_ref: Some(service_pods::pod_reference(pod)),
             ..Default::default()
         };
+        endpoint.hints = hints::of(traffic_distribution, &endpoint);
         reconciler::add(&mut groups, address_type, ports, endpoint);
     }
     for group in &mut groups {
