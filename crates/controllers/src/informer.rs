@@ -94,9 +94,12 @@ pub fn controller_uid<K: Resource>(object: &K) -> Option<String> {
     refs.iter().find(|r| r.controller == Some(true)).map(|r| r.uid.clone())
 }
 
+/// Which changes a subscriber hears of.
+type Interest<K> = Box<dyn Fn(&K) -> bool + Send + Sync>;
+
 struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     writer: Writer<K>,
-    subscribers: Vec<UnboundedSender<Change<K>>>,
+    subscribers: Vec<(UnboundedSender<Change<K>>, Interest<K>)>,
 }
 
 pub struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
@@ -181,12 +184,22 @@ where
 
     /// Every change from now on, after the objects already known.
     pub fn subscribe(&self) -> impl Stream<Item = Change<K>> + Send + 'static {
+        self.subscribe_to(|_| true)
+    }
+
+    /// The changes to objects `interest` picks, from now on, after the objects already known
+    /// that it picks. The others are never queued for this subscriber, so a subscriber that
+    /// cares about few objects holds no copies of the rest while it catches up.
+    pub fn subscribe_to(
+        &self,
+        interest: impl Fn(&K) -> bool + Send + Sync + 'static,
+    ) -> impl Stream<Item = Change<K>> + Send + 'static {
         let (tx, rx) = unbounded();
         let mut shared = self.shared.lock().unwrap();
-        for object in self.store.state() {
+        for object in self.store.state().into_iter().filter(|o| interest(o)) {
             let _ = tx.unbounded_send(Change { object, deleted: false });
         }
-        shared.subscribers.push(tx);
+        shared.subscribers.push((tx, Box::new(interest)));
         rx
     }
 
@@ -224,6 +237,8 @@ where
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Shared<K> {
     fn send(&mut self, object: &Arc<K>, deleted: bool) {
-        self.subscribers.retain(|s| s.unbounded_send(Change { object: object.clone(), deleted }).is_ok());
+        self.subscribers.retain(|(subscriber, interest)| {
+            !interest(object) || subscriber.unbounded_send(Change { object: object.clone(), deleted }).is_ok()
+        });
     }
 }

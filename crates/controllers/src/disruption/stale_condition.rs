@@ -7,7 +7,6 @@
 
 use crate::{Error, Informers, drive, status, triggers};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -21,7 +20,7 @@ const CONDITION: &str = "DisruptionTarget";
 const STALE_AFTER: Duration = Duration::from_secs(120);
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
-    let marked = triggers(informers.pods.subscribe()).filter(|pod| std::future::ready(stale_at(pod).is_some()));
+    let marked = triggers(informers.pods.subscribe_to(|pod| stale_at(pod).is_some()));
     let controller = Controller::for_shared_stream(marked, informers.pods.store());
     drive("disruption-controller", controller, reconcile, Arc::new(client)).await;
 }
