@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
-//! - Writes go to one writer thread that group-commits them ([`writer`]); each is on disk
-//!   (`synchronous=FULL`) before its future returns.
+//! - Writes go to one writer thread that group-commits them ([`writer`], [`batch_queue`]);
+//!   each is on disk (`synchronous=FULL`) before its future returns.
 //! - Reads run on a small pool of read connections in tokio's blocking pool ([`pool`], [`reads`]).
 //! - The log holds one row per write, keyed by revision ([`schema`], [`row`]); history is kept
 //!   for `SqliteOptions::history` and compacted in the background ([`compactor`]).
@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch_queue;
 mod compactor;
 mod hub;
 mod keys;

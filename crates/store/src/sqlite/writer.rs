@@ -1,9 +1,9 @@
 //! The writer thread: the one owner of the write connection. It does group commit: it takes
-//! every write request queued so far, applies them all in one transaction, commits (one fsync
-//! for the lot), publishes their events to the watch hub, and only then answers them.
+//! a batch of queued write requests ([`BatchQueue`]), applies them all in one transaction,
+//! commits (one fsync for the lot), publishes their events to the watch hub, and only then
+//! answers them.
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -12,6 +12,7 @@ use tracing::{error, warn};
 
 use crate::{Error, Event, Result};
 
+use super::batch_queue::BatchQueue;
 use super::hub::Hub;
 use super::ops::{self, Op, Outcome};
 use super::recent::{Latest, Recent};
@@ -29,34 +30,34 @@ struct Request {
 /// The handle to the writer thread. Dropping it lets the thread finish what is queued and
 /// waits for it, so the database is closed when the store is gone.
 pub(super) struct Writer {
-    queue: Option<Sender<Request>>,
+    queue: Arc<BatchQueue<Request>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
     pub fn spawn(conn: Connection, revisions: Revisions, hub: Arc<Hub>, recent: Arc<Recent>) -> Result<Self> {
-        let (queue, requests) = mpsc::channel();
+        let queue = Arc::new(BatchQueue::new());
         let group_commit = GroupCommit { conn, revisions, hub, recent };
+        let requests = queue.clone();
         let thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || group_commit.run(requests))
+            .spawn(move || group_commit.run(&requests))
             .map_err(|e| Error::Backend(format!("cannot start the store writer thread: {e}")))?;
-        Ok(Writer { queue: Some(queue), thread: Some(thread) })
+        Ok(Writer { queue, thread: Some(thread) })
     }
 
     /// Queues a write and waits until it is durable (or refused).
     pub async fn submit(&self, op: Op) -> Result<Outcome> {
         let stopped = || Error::Backend("the store writer thread has stopped".to_owned());
         let (reply, answer) = oneshot::channel();
-        let queue = self.queue.as_ref().ok_or_else(stopped)?;
-        queue.send(Request { op, reply }).map_err(|_| stopped())?;
+        self.queue.push(Request { op, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        drop(self.queue.take());
+        self.queue.close();
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
@@ -84,10 +85,11 @@ struct GroupCommit {
 }
 
 impl GroupCommit {
-    fn run(mut self, requests: Receiver<Request>) {
-        while let Ok(first) = requests.recv() {
-            let mut batch = vec![first];
-            batch.extend(requests.try_iter().take(MAX_BATCH - 1));
+    fn run(mut self, requests: &BatchQueue<Request>) {
+        // As many writes as the last batch had: as many callers as were writing then.
+        let mut wanted = 1;
+        while let Some(batch) = requests.next_batch(wanted, MAX_BATCH) {
+            wanted = batch.len();
             self.commit(batch);
         }
     }
