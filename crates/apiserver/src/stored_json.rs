@@ -54,14 +54,29 @@ fn skip_space(text: &[u8], mut at: usize) -> usize {
 /// if it has no such member, `None` if the object is malformed or a key is escaped (it might
 /// spell `key` in another way).
 fn member(text: &[u8], open: usize, key: &[u8]) -> Option<Option<usize>> {
+    Some(member_span(text, open, key)?.map(|span| span.value))
+}
+
+/// Where a member is in the text, and where its neighbours' separators are.
+struct MemberSpan {
+    /// The end of the previous member's value (or just after the `{` if this is the first).
+    after_previous: usize,
+    /// The member's key's opening quote.
+    key: usize,
+    value: usize,
+}
+
+fn member_span(text: &[u8], open: usize, key: &[u8]) -> Option<Option<MemberSpan>> {
     if text.get(open) != Some(&b'{') {
         return None;
     }
+    let mut after_previous = open + 1;
     let mut at = skip_space(text, open + 1);
     if text.get(at) == Some(&b'}') {
         return Some(None);
     }
     loop {
+        let key_start = at;
         let key_end = string_end(text, at)?;
         let name = &text[at + 1..key_end - 1];
         if name.contains(&b'\\') {
@@ -73,12 +88,66 @@ fn member(text: &[u8], open: usize, key: &[u8]) -> Option<Option<usize>> {
         }
         let value = skip_space(text, at + 1);
         if name == key {
-            return Some(Some(value));
+            return Some(Some(MemberSpan { after_previous, key: key_start, value }));
         }
-        at = skip_space(text, value_end(text, value)?);
+        after_previous = value_end(text, value)?;
+        at = skip_space(text, after_previous);
         match text.get(at) {
             Some(b',') => at = skip_space(text, at + 1),
             Some(b'}') => return Some(None),
+            _ => return None,
+        }
+    }
+}
+
+/// `json` (an object, a list of objects or a watch event) without the managedFields in its
+/// objects' metadata. `None` when it has none, or is not the plain shape this expects.
+pub fn without_managed_fields(json: &[u8]) -> Option<Vec<u8>> {
+    let top = skip_space(json, 0);
+    let objects = match (member(json, top, b"object")?, member(json, top, b"items")?) {
+        (Some(object), _) if member(json, top, b"type")?.is_some() => vec![object],
+        (_, Some(items)) if json.get(items) == Some(&b'[') => elements(json, items)?,
+        _ => vec![top],
+    };
+    let mut cuts = Vec::new();
+    for object in objects {
+        let Some(metadata) = member(json, object, b"metadata")? else { continue };
+        if let Some(span) = member_span(json, metadata, b"managedFields")? {
+            let end = value_end(json, span.value)?;
+            let next = skip_space(json, end);
+            // Take the comma after it, or before it if it is the last member.
+            cuts.push(match json.get(next)? {
+                b',' => (span.key, skip_space(json, next + 1)),
+                _ => (span.after_previous, end),
+            });
+        }
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(json.len());
+    let mut from = 0;
+    for (start, end) in cuts {
+        out.extend_from_slice(&json[from..start]);
+        from = end;
+    }
+    out.extend_from_slice(&json[from..]);
+    Some(out)
+}
+
+/// Where each element of the array opening at `open` starts.
+fn elements(text: &[u8], open: usize) -> Option<Vec<usize>> {
+    let mut starts = Vec::new();
+    let mut at = skip_space(text, open + 1);
+    if text.get(at) == Some(&b']') {
+        return Some(starts);
+    }
+    loop {
+        starts.push(at);
+        at = skip_space(text, value_end(text, at)?);
+        match text.get(at)? {
+            b',' => at = skip_space(text, at + 1),
+            b']' => return Some(starts),
             _ => return None,
         }
     }
@@ -170,6 +239,44 @@ mod tests {
         let want = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": pod["metadata"]});
         assert_eq!(serde_json::from_slice::<Value>(&cut).unwrap(), want);
         assert_eq!(partial_metadata(br#"{"kind":"X"}"#), None);
+    }
+
+    fn cut(value: &Value) -> Option<Value> {
+        let text = serde_json::to_vec(value).unwrap();
+        without_managed_fields(&text).map(|out| serde_json::from_slice(&out).expect("still JSON"))
+    }
+
+    #[test]
+    fn cuts_managed_fields_out_of_an_object_a_list_and_a_watch_event() {
+        let fields = json!([{"manager": "m", "fieldsV1": {"f:metadata": {"f:managedFields": {}}}}]);
+        let pod = |mut metadata: Value| {
+            metadata["managedFields"] = fields.clone();
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {"managedFields": [1]}})
+        };
+        let without = |mut object: Value| {
+            object["metadata"].as_object_mut().unwrap().remove("managedFields");
+            object
+        };
+        // First, last and only member of the metadata.
+        for metadata in [json!({"name": "a", "uid": "u"}), json!({"name": "a"}), json!({})] {
+            let object = pod(metadata);
+            assert_eq!(cut(&object), Some(without(object.clone())));
+        }
+        let list = json!({"kind": "PodList", "metadata": {"resourceVersion": "5"},
+                          "items": [pod(json!({"name": "a"})), pod(json!({"name": "b"})), {"metadata": {"name": "c"}}]});
+        let want = json!({"kind": "PodList", "metadata": {"resourceVersion": "5"},
+                          "items": [without(pod(json!({"name": "a"}))), without(pod(json!({"name": "b"}))), {"metadata": {"name": "c"}}]});
+        assert_eq!(cut(&list), Some(want));
+        let event = json!({"type": "MODIFIED", "object": pod(json!({"name": "a"}))});
+        assert_eq!(cut(&event), Some(json!({"type": "MODIFIED", "object": without(pod(json!({"name": "a"})))})));
+    }
+
+    #[test]
+    fn leaves_text_without_managed_fields_alone() {
+        assert_eq!(cut(&json!({"kind": "Pod", "metadata": {"name": "a"}})), None);
+        assert_eq!(cut(&json!({"kind": "Status", "code": 404})), None);
+        assert_eq!(without_managed_fields(br#"{"metadata":{"managedFields":[}"#), None);
+        assert_eq!(without_managed_fields(b"{\"type\":\"ADDED\",\"object\":{\"metad"), None);
     }
 
     #[test]

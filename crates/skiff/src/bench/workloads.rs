@@ -6,7 +6,7 @@
 //! reported Running by a simulated node: three durable writes, all through the API.
 
 use super::figures::ms;
-use super::server::{Server, cpu_time, rss_kib};
+use super::server::{Server, cpu_time, peak_rss_kib, rss_kib};
 use clap::Args;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
@@ -130,6 +130,7 @@ pub async fn run(args: WorkloadsArgs) -> anyhow::Result<()> {
     api.create(&PostParams::default(), &deployment(args.replicas)?).await?;
     let took = until("creation", || rollout_progress(&api, args.replicas)).await?;
     report("create: Deployment created to Available", args.replicas, took, pid, cpu);
+    let holding = rss_kib(pid);
 
     let cpu = cpu_now(pid);
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {"bench.skiff.io/rollout": "2"}}}}});
@@ -149,7 +150,11 @@ pub async fn run(args: WorkloadsArgs) -> anyhow::Result<()> {
     report("delete the namespace (to gone)", args.replicas, took, pid, cpu);
 
     nodes.abort();
-    println!("{:<44} {:.1} MB", "RSS of the server (API, store, scheduler, controllers)", rss_kib(pid) as f64 / 1024.0);
-    println!("{:<44} {:.1} MB", "RSS of this process (simulated nodes)", rss_kib(std::process::id()) as f64 / 1024.0);
+    let mb = |kib: u64| format!("{:.1} MB", kib as f64 / 1024.0);
+    println!("RSS of the server (API, store, scheduler, controllers):");
+    println!("{:<44} {}", format!("  holding the {} pods after creation", args.replicas), mb(holding));
+    println!("{:<44} {}", "  peak", mb(peak_rss_kib(pid)));
+    println!("{:<44} {}", "  at the end, the namespace gone", mb(rss_kib(pid)));
+    println!("{:<44} {}", "RSS of this process (simulated nodes)", mb(rss_kib(std::process::id())));
     Ok(())
 }
