@@ -9,7 +9,7 @@
 use crate::expectations::Expectations;
 use crate::informer::{Informer, controller_uid};
 use crate::pod_control::PodControl;
-use crate::pods::{generated_from_template, is_active, is_available, is_ready, is_terminating, ready_since};
+use crate::pods::{generated_from_template, is_active, is_terminating, ready_since};
 use crate::status::{self, count};
 use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -129,20 +129,10 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
     // Read before the pods: what was expected must already be in what is read.
     let settled = ctx.expectations.satisfied(&uid);
     let claimed = owner::claim(&ctx.client, owner.as_ref(), &selector, &ctx.informers.pods).await?;
-    let active: Vec<Arc<Pod>> = claimed.iter().filter(|p| is_active(p)).cloned().collect();
     let failure =
-        if settled && owner.meta().deletion_timestamp.is_none() { manage(&owner, &active, &ctx).await } else { None };
+        if settled && owner.meta().deletion_timestamp.is_none() { manage(&owner, &claimed, &ctx).await } else { None };
 
-    let now = chrono::Utc::now();
-    let min_ready = owner.min_ready_seconds();
-    let template_labels =
-        owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
-    let fully_labeled = active.iter().filter(|p| {
-        let labels = owner::labels_of(p.as_ref());
-        template_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-    });
-    let ready = active.iter().filter(|p| is_ready(p)).count();
-    let available = active.iter().filter(|p| is_available(p, min_ready, now)).count();
+    let counts = Counts::of(&claimed, owner.as_ref(), chrono::Utc::now());
     let mut conditions = status::conditions(owner.as_ref());
     match &failure {
         Some((reason, message)) => {
@@ -151,15 +141,15 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
         None => status::remove_condition(&mut conditions, "ReplicaFailure"),
     }
     let mut desired = json!({
-        "replicas": active.len(),
-        "fullyLabeledReplicas": count(fully_labeled.count()),
-        "readyReplicas": count(ready),
-        "availableReplicas": count(available),
+        "replicas": counts.active,
+        "fullyLabeledReplicas": count(counts.fully_labeled),
+        "readyReplicas": count(counts.ready),
+        "availableReplicas": count(counts.available),
         "observedGeneration": owner.meta().generation,
         "conditions": status::conditions_value(conditions),
     });
     if R::COUNTS_TERMINATING {
-        desired["terminatingReplicas"] = json!(claimed.iter().filter(|p| is_terminating(p)).count());
+        desired["terminatingReplicas"] = json!(counts.terminating);
     }
     let api: Api<R> = Api::namespaced(ctx.client.clone(), owner.meta().namespace.as_deref().unwrap_or_default());
     status::write(&api, owner.as_ref(), desired).await?;
@@ -169,23 +159,64 @@ async fn reconcile<R: Replicated>(owner: Arc<R>, ctx: Arc<Context<R>>) -> Result
     }
     // Pods become available minReadySeconds after they are ready, with no event to say so:
     // look again when the next one does.
-    let next_available = active
-        .iter()
-        .filter(|p| !is_available(p, min_ready, now))
-        .filter_map(|p| ready_since(p).flatten())
-        .map(|since| since + chrono::Duration::seconds(min_ready as i64) - now)
-        .min();
-    Ok(match next_available {
-        Some(wait) if min_ready > 0 => Action::requeue(wait.to_std().unwrap_or_default() + Duration::from_millis(100)),
-        _ => Action::await_change(),
+    Ok(match counts.next_available {
+        Some(wait) => Action::requeue(wait.to_std().unwrap_or_default() + Duration::from_millis(100)),
+        None => Action::await_change(),
     })
+}
+
+/// What the status counts of an owner's pods, in one pass over them: an owner may have
+/// thousands, and it is reconciled on every change to any of them.
+#[derive(Default)]
+struct Counts {
+    active: usize,
+    /// Active pods with every label of the template.
+    fully_labeled: usize,
+    ready: usize,
+    available: usize,
+    terminating: usize,
+    /// How long until the next ready pod becomes available, if one is waiting for minReadySeconds.
+    next_available: Option<chrono::Duration>,
+}
+
+impl Counts {
+    fn of<R: Replicated>(claimed: &[Arc<Pod>], owner: &R, now: chrono::DateTime<chrono::Utc>) -> Counts {
+        let min_ready = chrono::Duration::seconds(owner.min_ready_seconds().max(0) as i64);
+        let template_labels = owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
+        let mut counts = Counts::default();
+        for pod in claimed {
+            if is_terminating(pod) {
+                counts.terminating += 1;
+            }
+            if !is_active(pod) {
+                continue;
+            }
+            counts.active += 1;
+            let labels = owner::labels_of(pod.as_ref());
+            if template_labels.is_none_or(|t| t.iter().all(|(k, v)| labels.get(k) == Some(v))) {
+                counts.fully_labeled += 1;
+            }
+            let Some(since) = ready_since(pod) else { continue };
+            counts.ready += 1;
+            match since {
+                _ if min_ready.is_zero() => counts.available += 1,
+                Some(since) if since + min_ready <= now => counts.available += 1,
+                Some(since) => {
+                    let wait = since + min_ready - now;
+                    counts.next_available = Some(counts.next_available.map_or(wait, |w| w.min(wait)));
+                }
+                None => {}
+            }
+        }
+        counts
+    }
 }
 
 /// Creates or deletes pods towards `spec.replicas`; returns the ReplicaFailure reason and
 /// message if that failed.
 async fn manage<R: Replicated>(
     owner: &Arc<R>,
-    active: &[Arc<Pod>],
+    claimed: &[Arc<Pod>],
     ctx: &Context<R>,
 ) -> Option<(&'static str, String)> {
     let meta = owner.meta();
@@ -197,7 +228,8 @@ async fn manage<R: Replicated>(
         owner: owner.as_ref(),
         expectations: &ctx.expectations,
     };
-    let diff = active.len() as i64 - owner.replicas() as i64;
+    let active = || claimed.iter().filter(|p| is_active(p));
+    let diff = active().count() as i64 - owner.replicas() as i64;
     if diff < 0 {
         let template = owner.template()?;
         let pods = (0..(-diff as usize).min(BURST))
@@ -210,7 +242,7 @@ async fn manage<R: Replicated>(
         }
     } else if diff > 0 {
         let related = siblings_pods(owner.as_ref(), ctx);
-        let victims = pod_ranking::to_delete(active.to_vec(), &related, (diff as usize).min(BURST));
+        let victims = pod_ranking::to_delete(active().cloned().collect(), &related, (diff as usize).min(BURST));
         if let Err(error) = control.delete_all(&victims).await {
             return Some(("FailedDelete", error));
         }
@@ -227,4 +259,53 @@ fn siblings_pods<R: Replicated>(owner: &R, ctx: &Context<R>) -> Vec<Arc<Pod>> {
         None => vec![own_uid],
     };
     siblings.iter().flat_map(|uid| ctx.informers.pods.owned_by(uid)).filter(|p| is_active(p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn pod(labels: Value, ready_since: Option<&str>, deleting: bool, phase: &str) -> Arc<Pod> {
+        let conditions = match ready_since {
+            Some(t) => json!([{"type": "Ready", "status": "True", "lastTransitionTime": t}]),
+            None => json!([{"type": "Ready", "status": "False"}]),
+        };
+        let mut metadata = json!({"name": "p", "labels": labels});
+        if deleting {
+            metadata["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        }
+        Arc::new(serde_json::from_value(json!({"metadata": metadata, "status": {"phase": phase, "conditions": conditions}})).unwrap())
+    }
+
+    fn replica_set(min_ready_seconds: i32) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "rs"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "minReadySeconds": min_ready_seconds,
+                     "template": {"metadata": {"labels": {"app": "a", "tier": "web"}}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn counts_what_the_status_reports_in_one_pass() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:01:00Z").unwrap().to_utc();
+        let full = json!({"app": "a", "tier": "web"});
+        let pods = [
+            pod(full.clone(), Some("2026-01-01T00:00:00Z"), false, "Running"), // available
+            pod(json!({"app": "a"}), Some("2026-01-01T00:00:50Z"), false, "Running"), // ready 10 s
+            pod(full.clone(), None, false, "Pending"),
+            pod(full.clone(), Some("2026-01-01T00:00:00Z"), true, "Running"), // terminating
+            pod(full.clone(), None, false, "Succeeded"),                      // finished
+        ];
+        let counts = Counts::of(&pods, &replica_set(30), now);
+        assert_eq!(
+            (counts.active, counts.fully_labeled, counts.ready, counts.available, counts.terminating),
+            (3, 2, 2, 1, 1)
+        );
+        assert_eq!(counts.next_available, Some(chrono::Duration::seconds(20)));
+
+        let counts = Counts::of(&pods, &replica_set(0), now);
+        assert_eq!((counts.ready, counts.available, counts.next_available), (2, 2, None));
+    }
 }
