@@ -104,10 +104,12 @@ fn member_span(text: &[u8], open: usize, key: &[u8]) -> Option<Option<MemberSpan
 /// objects' metadata. `None` when it has none, or is not the plain shape this expects.
 pub fn without_managed_fields(json: &[u8]) -> Option<Vec<u8>> {
     let top = skip_space(json, 0);
-    let objects = match (member(json, top, b"object")?, member(json, top, b"items")?) {
-        (Some(object), _) if member(json, top, b"type")?.is_some() => vec![object],
-        (_, Some(items)) if json.get(items) == Some(&b'[') => elements(json, items)?,
-        _ => vec![top],
+    let objects = match member(json, top, b"object")? {
+        Some(object) if member(json, top, b"type")?.is_some() => vec![object],
+        _ => match member(json, top, b"items")? {
+            Some(items) if json.get(items) == Some(&b'[') => elements(json, items)?,
+            _ => vec![top],
+        },
     };
     let mut cuts = Vec::new();
     for object in objects {

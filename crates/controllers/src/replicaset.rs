@@ -9,7 +9,7 @@
 use crate::expectations::Expectations;
 use crate::informer::{Informer, controller_uid};
 use crate::pod_control::PodControl;
-use crate::pods::{generated_from_template, is_active, is_terminating, ready_since};
+use crate::pods::{generated_from_template, is_active, is_available, is_terminating, ready_since};
 use crate::status::{self, count};
 use crate::{Error, Informers, drive, owner, pod_ranking, triggers};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -181,7 +181,7 @@ struct Counts {
 
 impl Counts {
     fn of<R: Replicated>(claimed: &[Arc<Pod>], owner: &R, now: chrono::DateTime<chrono::Utc>) -> Counts {
-        let min_ready = chrono::Duration::seconds(owner.min_ready_seconds().max(0) as i64);
+        let min_ready_seconds = owner.min_ready_seconds();
         let template_labels = owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
         let mut counts = Counts::default();
         for pod in claimed {
@@ -198,14 +198,11 @@ impl Counts {
             }
             let Some(since) = ready_since(pod) else { continue };
             counts.ready += 1;
-            match since {
-                _ if min_ready.is_zero() => counts.available += 1,
-                Some(since) if since + min_ready <= now => counts.available += 1,
-                Some(since) => {
-                    let wait = since + min_ready - now;
-                    counts.next_available = Some(counts.next_available.map_or(wait, |w| w.min(wait)));
-                }
-                None => {}
+            if is_available(pod, min_ready_seconds, now) {
+                counts.available += 1;
+            } else if let Some(since) = since {
+                let wait = since + chrono::Duration::seconds(min_ready_seconds as i64) - now;
+                counts.next_available = Some(counts.next_available.map_or(wait, |w| w.min(wait)));
             }
         }
         counts
