@@ -19,7 +19,11 @@ struct FieldRequirement {
 pub struct Selection {
     labels: Selector,
     fields: Vec<FieldRequirement>,
+    /// Where in an object the selection looks.
+    pointers: Vec<String>,
 }
+
+const LABELS: &str = "/metadata/labels";
 
 /// Boolean fields: an absent one reads as "false", as Kubernetes formats them.
 const BOOLEAN_FIELDS: &[&str] = &["/spec/unschedulable", "/spec/hostNetwork"];
@@ -53,7 +57,19 @@ impl Selection {
                 .ok_or_else(|| ApiError::bad_request(format!("field label not supported: {field}")))?;
             fields.push(FieldRequirement { pointer, value: value.trim().to_string(), equal });
         }
-        Ok(Selection { labels, fields })
+        let mut pointers: Vec<String> = fields.iter().map(|f| f.pointer.clone()).collect();
+        if !labels.is_empty() {
+            pointers.push(LABELS.to_string());
+        }
+        pointers.sort();
+        pointers.dedup();
+        Ok(Selection { labels, fields, pointers })
+    }
+
+    /// The JSON pointers of the members of an object the selection reads: an object with
+    /// only these members is selected exactly when the whole object is.
+    pub fn pointers(&self) -> &[String] {
+        &self.pointers
     }
 
     pub fn is_everything(&self) -> bool {
@@ -63,7 +79,7 @@ impl Selection {
     pub fn matches(&self, obj: &Value) -> bool {
         if !self.labels.is_empty() {
             let labels: BTreeMap<String, String> = obj
-                .pointer("/metadata/labels")
+                .pointer(LABELS)
                 .and_then(Value::as_object)
                 .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
                 .unwrap_or_default();

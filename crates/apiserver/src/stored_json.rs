@@ -137,6 +137,35 @@ pub fn without_managed_fields(json: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The members of the object in `json` that the JSON `pointers` name, and only those, as a
+/// skeleton of the object: a selector reads a field or two of objects thousands of bytes long.
+/// A pointer to what the object lacks is left out. `None` when the text is not the plain
+/// shape this expects (a pointer crosses something other than an object, an escaped key).
+pub fn pick(json: &[u8], pointers: &[String]) -> Option<serde_json::Value> {
+    let mut skeleton = serde_json::Value::Object(Default::default());
+    'pointers: for pointer in pointers {
+        let mut at = skip_space(json, 0);
+        let mut into = &mut skeleton;
+        let names: Vec<&str> = pointer.split('/').skip(1).collect();
+        if names.is_empty() || names.iter().any(|n| n.contains('~')) {
+            return None;
+        }
+        for name in &names {
+            match member(json, at, name.as_bytes())? {
+                Some(value) => at = value,
+                None => continue 'pointers,
+            }
+        }
+        let leaf = serde_json::from_slice(&json[at..value_end(json, at)?]).ok()?;
+        let (last, parents) = names.split_last()?;
+        for name in parents {
+            into = into.as_object_mut()?.entry(*name).or_insert_with(|| serde_json::Value::Object(Default::default()));
+        }
+        into.as_object_mut()?.insert(last.to_string(), leaf);
+    }
+    Some(skeleton)
+}
+
 /// Where each element of the array opening at `open` starts.
 fn elements(text: &[u8], open: usize) -> Option<Vec<usize>> {
     let mut starts = Vec::new();
@@ -279,6 +308,29 @@ mod tests {
         assert_eq!(cut(&json!({"kind": "Status", "code": 404})), None);
         assert_eq!(without_managed_fields(br#"{"metadata":{"managedFields":[}"#), None);
         assert_eq!(without_managed_fields(b"{\"type\":\"ADDED\",\"object\":{\"metad"), None);
+    }
+
+    #[test]
+    fn picks_the_members_pointers_name() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": "a", "labels": {"app": "web", "q": "\"spec\":{"}},
+                         "spec": {"containers": [{"name": "c"}], "nodeName": "n1", "hostNetwork": true},
+                         "status": {"phase": "Running"}});
+        let text = serde_json::to_vec(&pod).unwrap();
+        let pointers: Vec<String> = ["/metadata/labels", "/spec/nodeName", "/spec/hostNetwork", "/status/podIP"]
+            .map(String::from)
+            .to_vec();
+        let want = json!({"metadata": {"labels": pod["metadata"]["labels"]},
+                          "spec": {"nodeName": "n1", "hostNetwork": true}});
+        assert_eq!(pick(&text, &pointers), Some(want));
+        for pointer in pointers.iter().chain(&["/metadata/name".to_string(), "/kind".to_string()]) {
+            let picked = pick(&text, std::slice::from_ref(pointer)).unwrap();
+            assert_eq!(picked.pointer(pointer), pod.pointer(pointer), "{pointer}");
+        }
+        assert_eq!(pick(&text, &[]), Some(json!({})));
+        assert_eq!(pick(br#"{"spec":null}"#, &["/spec/nodeName".to_string()]), None);
+        assert_eq!(pick(br#"{"sp\u0065c":{}}"#, &["/spec/nodeName".to_string()]), None);
+        assert_eq!(pick(br#"{"spec":{"nodeName":"#, &["/spec/nodeName".to_string()]), None);
     }
 
     #[test]

@@ -34,6 +34,17 @@ pub struct CachedEvent {
     prev_stored: Option<KeyValue>,
     object: OnceLock<Value>,
     prev: OnceLock<Option<Value>>,
+    /// What selections read, by the pointers they read: see [`CachedEvent::picked`].
+    picked: Mutex<Vec<PickedFor>>,
+}
+
+/// The members at some pointers, or `None` if the text would not cut.
+type PickedFor = (Vec<String>, Option<Arc<Picked>>);
+
+/// The members a selection reads, of the object and of the one before the change.
+pub struct Picked {
+    pub object: Value,
+    pub prev: Option<Value>,
 }
 
 impl CachedEvent {
@@ -62,6 +73,7 @@ impl CachedEvent {
             prev_stored: event.prev.clone(),
             object,
             prev: OnceLock::new(),
+            picked: Mutex::default(),
         })
     }
 
@@ -75,6 +87,28 @@ impl CachedEvent {
 
     pub fn prev(&self) -> Option<&Value> {
         self.prev.get_or_init(|| self.prev_stored.as_ref().and_then(|p| objects::parse_stored(p).ok())).as_ref()
+    }
+
+    /// The members at `pointers` of the object and of the one before, cut from their text,
+    /// once for every watcher whose selection reads them: a thousand kubelets watch pods by
+    /// `spec.nodeName`, and none needs the pod decoded to know whether it is theirs. `None`
+    /// when the text will not cut; the caller decodes the objects instead.
+    pub fn picked(&self, pointers: &[String]) -> Option<Arc<Picked>> {
+        let mut picked = self.picked.lock().unwrap();
+        if let Some((_, found)) = picked.iter().find(|(read, _)| read == pointers) {
+            return found.clone();
+        }
+        let cut = || {
+            let object = stored_json::pick(&self.json, pointers)?;
+            let prev = match &self.prev_stored {
+                Some(kv) => Some(stored_json::pick(&kv.value, pointers)?),
+                None => None,
+            };
+            Some(Arc::new(Picked { object, prev }))
+        };
+        let made = cut();
+        picked.push((pointers.to_vec(), made.clone()));
+        made
     }
 }
 

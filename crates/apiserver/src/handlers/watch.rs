@@ -96,6 +96,8 @@ impl View {
         let selects = |obj: &Value| self.selection.matches(obj);
         let (after, before) = if self.selection.is_everything() {
             (true, e.had_prev())
+        } else if let Some(picked) = e.picked(self.selection.pointers()) {
+            (selects(&picked.object), picked.prev.as_ref().is_some_and(selects))
         } else {
             (selects(e.object()), e.prev().is_some_and(selects))
         };
