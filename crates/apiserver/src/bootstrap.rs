@@ -27,7 +27,7 @@ pub async fn put(
         let Some(kv) = api.store.get(&key).await? else {
             let mut obj = desired.clone();
             object_meta::prepare_create(info, &mut obj, namespace).map_err(failed)?;
-            let mut obj = info.behaviour.admit(obj, None).map_err(failed)?;
+            let mut obj = info.behaviour.admit(obj, None, None).map_err(failed)?;
             if plural == "services" {
                 api.services.allocate(&mut obj).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             }
@@ -50,7 +50,7 @@ pub async fn put(
                 None => return Err(anyhow::anyhow!("{plural}/{name} has no {parent} to set {field} in")),
             };
         }
-        let next = info.behaviour.admit(next, Some(&current)).map_err(failed)?;
+        let next = info.behaviour.admit(next, Some(&current), None).map_err(failed)?;
         if owned.iter().all(|p| next.pointer(p) == current.pointer(p)) {
             return Ok(());
         }

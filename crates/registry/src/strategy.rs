@@ -43,8 +43,9 @@ pub enum AdmitError {
 /// The type-erased strategy the API server uses.
 pub trait Behaviour: Send + Sync {
     /// Decodes `value` as this kind, defaults it, applies create preparation when `old` is
-    /// `None`, validates it, and returns it re-encoded.
-    fn admit(&self, value: Value, old: Option<&Value>) -> Result<Value, AdmitError>;
+    /// `None`, validates it, and returns it re-encoded. With `unknown`, the fields of `value`
+    /// that the schema does not have are noted there as it is decoded, even if it is refused.
+    fn admit(&self, value: Value, old: Option<&Value>, unknown: Option<&mut Vec<String>>) -> Result<Value, AdmitError>;
 
     /// The fields of `value` that this kind's schema does not have.
     fn unknown_fields(&self, value: &Value) -> Vec<String>;
@@ -54,14 +55,18 @@ pub trait Behaviour: Send + Sync {
 pub struct Typed<S>(pub S);
 
 impl<S: Strategy> Typed<S> {
-    fn decode(value: Value) -> Result<S::Object, AdmitError> {
-        serde_json::from_value(value).map_err(|e| AdmitError::BadRequest(e.to_string()))
+    fn decode(value: Value, unknown: Option<&mut Vec<String>>) -> Result<S::Object, AdmitError> {
+        match unknown {
+            Some(unknown) => crate::unknown_fields::decode_noting_unknown(value, unknown),
+            None => serde_json::from_value(value),
+        }
+        .map_err(|e| AdmitError::BadRequest(e.to_string()))
     }
 }
 
 impl<S: Strategy> Behaviour for Typed<S> {
-    fn admit(&self, value: Value, old: Option<&Value>) -> Result<Value, AdmitError> {
-        let mut obj = Self::decode(value)?;
+    fn admit(&self, value: Value, old: Option<&Value>, unknown: Option<&mut Vec<String>>) -> Result<Value, AdmitError> {
+        let mut obj = Self::decode(value, unknown)?;
         self.0.apply_defaults(&mut obj);
         let errors = match old {
             None => {

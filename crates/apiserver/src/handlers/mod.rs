@@ -21,6 +21,7 @@ use crate::request_info::{Query, ResourceRequest};
 use http::{HeaderMap, Request, Response};
 use registry::object_meta::UpdateScope;
 use registry::{ResourceInfo, Verbs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct Ctx {
@@ -33,6 +34,9 @@ pub struct Ctx {
     pub dry_run: bool,
     /// Warnings for the response's `Warning` headers (deprecations, unknown fields).
     pub warnings: Arc<Mutex<Vec<String>>>,
+    /// Unknown fields are to be warned of as admission decodes the object (see
+    /// [`Ctx::check_fields`]).
+    warn_unknown_at_admission: AtomicBool,
 }
 
 impl Ctx {
@@ -61,7 +65,7 @@ impl Ctx {
             }
         };
         let warnings = Arc::new(Mutex::new(info.deprecation.map(String::from).into_iter().collect()));
-        Ok(Ctx { api, index, req, query, headers, user, dry_run, warnings })
+        Ok(Ctx { api, index, req, query, headers, user, dry_run, warnings, warn_unknown_at_admission: AtomicBool::new(false) })
     }
 
     pub fn info(&self) -> &ResourceInfo {
@@ -116,9 +120,34 @@ impl Ctx {
 
     /// Applies `fieldValidation` to what the client sent: Strict refuses unknown fields,
     /// Warn (the default) reports each in a warning, Ignore drops them silently.
+    ///
+    /// Strict checks at once, for the error to come before any other. Warn leaves it to
+    /// admission, which decodes the object anyway (a second decoding pass would cost every
+    /// write): see [`Ctx::unknown_fields_wanted`] and [`Ctx::warn_unknown`].
     pub fn check_fields(&self, sent: &serde_json::Value) -> ApiResult<()> {
-        let unknown = self.info().behaviour.unknown_fields(sent).into_iter().map(|f| format!("unknown field \"{f}\""));
-        self.field_problems(unknown.collect())
+        match self.field_validation()? {
+            "Strict" => {
+                let unknown = self.info().behaviour.unknown_fields(sent);
+                self.field_problems(unknown.into_iter().map(|f| format!("unknown field \"{f}\"")).collect())
+            }
+            "Warn" => {
+                self.warn_unknown_at_admission.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Where admission is to note the unknown fields of the object it decodes, if anywhere.
+    pub fn unknown_fields_wanted(&self) -> Option<Vec<String>> {
+        self.warn_unknown_at_admission.load(Ordering::Relaxed).then(Vec::new)
+    }
+
+    /// Warns of the unknown fields admission noted.
+    pub fn warn_unknown(&self, unknown: Option<Vec<String>>) {
+        let unknown = unknown.unwrap_or_default().into_iter().map(|f| format!("unknown field \"{f}\""));
+        // Only Warn asks admission to note them.
+        let _ = self.field_problems(unknown.collect());
     }
 
     /// The same for keys a JSON body repeats (decoding keeps the last).
@@ -137,13 +166,19 @@ impl Ctx {
         self.field_problems(repeated.collect())
     }
 
-    fn field_problems(&self, problems: Vec<String>) -> ApiResult<()> {
+    /// `fieldValidation`: Strict, Warn (the default) or Ignore.
+    fn field_validation(&self) -> ApiResult<&str> {
         let mode = self.query.get("fieldValidation").unwrap_or("Warn");
         if !matches!(mode, "Strict" | "Warn" | "Ignore") {
             return Err(ApiError::bad_request(format!(
                 "fieldValidation: Unsupported value: \"{mode}\": supported values: \"Ignore\", \"Warn\", \"Strict\""
             )));
         }
+        Ok(mode)
+    }
+
+    fn field_problems(&self, problems: Vec<String>) -> ApiResult<()> {
+        let mode = self.field_validation()?;
         if mode == "Ignore" || problems.is_empty() {
             return Ok(());
         }

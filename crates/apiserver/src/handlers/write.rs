@@ -136,7 +136,10 @@ async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> A
     if let Some(ns) = ctx.namespace().filter(|_| info.namespaced && info.group.is_empty()) {
         crate::limit_ranger::admit(&ctx.api.limit_ranges, info.plural, ns, &mut obj, &name).await?;
     }
-    let mut obj = info.behaviour.admit(obj, None).map_err(|e| admit_error(ctx, &name, e))?;
+    let mut unknown = ctx.unknown_fields_wanted();
+    let admitted = info.behaviour.admit(obj, None, unknown.as_mut());
+    ctx.warn_unknown(unknown);
+    let mut obj = admitted.map_err(|e| admit_error(ctx, &name, e))?;
     if let Ownership::Update(writer) = ownership {
         apply::record_update(writer, None, &mut obj);
     }
@@ -243,7 +246,10 @@ pub async fn update_with(
         if is_service {
             ServiceAllocator::carry_over(&mut new, &current);
         }
-        let mut new = info.behaviour.admit(new, Some(&current)).map_err(|e| admit_error(ctx, name, e))?;
+        let mut unknown = ctx.unknown_fields_wanted();
+        let admitted = info.behaviour.admit(new, Some(&current), unknown.as_mut());
+        ctx.warn_unknown(unknown);
+        let mut new = admitted.map_err(|e| admit_error(ctx, name, e))?;
         object_meta::bump_generation(info, &mut new, &current);
         objects::set_resource_version(&mut new, current_kv.mod_revision);
         match ownership {
