@@ -88,6 +88,16 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, pods: Arc<Pods
             tokio::spawn(async move { cancel.cancel(&pod).await });
         }
     });
+    // Most pods are on nodes without NoExecute taints and have no eviction to cancel: their
+    // reconcile would do nothing, and a cluster's pods change thousands of times a second.
+    let watched = ctx.clone();
+    let pod_changes = pod_changes.filter(move |change| {
+        let pod = &change.object;
+        let tainted = |node: &str| watched.informers.nodes.get("", node).is_some_and(|n| !no_execute(&n).is_empty());
+        let relevant = watched.scheduled.lock().unwrap().contains_key(&key_of(pod))
+            || tainted(crate::pods::node_name(pod));
+        std::future::ready(relevant)
+    });
     // A node's pods are looked at again when its NoExecute taints change (or it goes).
     let last_taints: Mutex<HashMap<String, Vec<Taint>>> = Mutex::default();
     let nodes = informers.nodes.clone();
