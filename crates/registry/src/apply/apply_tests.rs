@@ -230,3 +230,31 @@ fn a_status_write_owns_what_it_changed_in_status_and_removed_fields_leave_every_
     let owners: Vec<String> = managers(&unlabelled).into_iter().map(|(m, _)| m).collect();
     assert!(!owners.contains(&"kubectl".to_string()), "{owners:?}");
 }
+
+#[test]
+fn an_update_keeps_the_entries_it_does_not_change_and_rewrites_those_it_does() {
+    let mut live = deployment(2, json!([{"name": "app", "image": "nginx"}]));
+    record_update(&writer("alice"), None, &mut live);
+    let mut scaled = live.clone();
+    scaled["spec"]["replicas"] = json!(3);
+    record_update(&writer("bob"), Some(&live), &mut scaled);
+    let alice = fields_of(&live, "alice").clone();
+    assert_eq!(managers(&scaled), [("alice".into(), "Update".into()), ("bob".into(), "Update".into())]);
+    assert!(fields_of(&scaled, "alice")["f:spec"].get("f:replicas").is_none());
+
+    // bob's write of another field leaves alice's entry as it was, to the byte.
+    let mut relabeled = scaled.clone();
+    relabeled["metadata"]["labels"] = json!({"team": "b"});
+    record_update(&writer("bob"), Some(&scaled), &mut relabeled);
+    assert_eq!(relabeled["metadata"]["managedFields"][0], scaled["metadata"]["managedFields"][0]);
+    assert_eq!(fields_of(&relabeled, "bob")["f:metadata"]["f:labels"], json!({".": {}, "f:team": {}}));
+    assert_eq!(fields_of(&relabeled, "bob")["f:spec"]["f:replicas"], json!({}));
+
+    // Removing a field alice owns takes it out of her entry.
+    let mut no_image = relabeled.clone();
+    no_image["spec"]["template"]["spec"]["containers"][0].as_object_mut().unwrap().remove("image");
+    record_update(&writer("bob"), Some(&relabeled), &mut no_image);
+    let containers = &fields_of(&no_image, "alice")["f:spec"]["f:template"]["f:spec"]["f:containers"];
+    assert!(containers["k:{\"name\":\"app\"}"].get("f:image").is_none());
+    assert_ne!(fields_of(&no_image, "alice"), &alice);
+}

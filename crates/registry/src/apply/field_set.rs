@@ -31,6 +31,11 @@ impl FieldSet {
         !self.member && self.children.is_empty()
     }
 
+    /// How many paths the set has.
+    pub fn len(&self) -> usize {
+        usize::from(self.member) + self.children.values().map(FieldSet::len).sum::<usize>()
+    }
+
     pub fn insert(&mut self, path: &[Elem]) {
         match path.split_first() {
             None => self.member = true,

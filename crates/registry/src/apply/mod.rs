@@ -51,6 +51,9 @@ struct Entry {
     subresource: Option<String>,
     time: Option<String>,
     fields: FieldSet,
+    /// The entry as stored, while it still says the same: most writes change one manager's
+    /// fields, and the others' need not be encoded again.
+    stored: Option<Value>,
 }
 
 impl Entry {
@@ -62,6 +65,7 @@ impl Entry {
             subresource: writer.subresource.clone(),
             time: Some(writer.time.clone()),
             fields,
+            stored: None,
         }
     }
 
@@ -98,24 +102,36 @@ impl Entry {
     }
 }
 
-fn read_entries(obj: &Value) -> Vec<Entry> {
+/// The object's entries.
+fn entries_of(obj: &Value) -> Vec<Entry> {
     let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else { return Vec::new() };
-    list.iter()
-        .filter_map(|e| {
-            Some(Entry {
-                manager: e.get("manager")?.as_str()?.to_string(),
-                operation: e.get("operation").and_then(Value::as_str).unwrap_or(UPDATE).to_string(),
-                api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string(),
-                subresource: e.get("subresource").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-                time: e.get("time").and_then(Value::as_str).map(str::to_string),
-                fields: FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&json!({}))).ok()?,
-            })
-        })
-        .collect()
+    list.iter().filter_map(read_entry).collect()
 }
 
-fn write_entries(obj: &mut Value, entries: &[Entry]) {
-    let list: Vec<Value> = entries.iter().filter(|e| !e.fields.is_empty()).map(Entry::to_json).collect();
+/// Entries the server wrote, each kept as stored until it changes.
+fn read_stored_entries(list: Vec<Value>) -> Vec<Entry> {
+    let read = |stored: Value| read_entry(&stored).map(|entry| Entry { stored: Some(stored), ..entry });
+    list.into_iter().filter_map(read).collect()
+}
+
+fn read_entry(e: &Value) -> Option<Entry> {
+    Some(Entry {
+        manager: e.get("manager")?.as_str()?.to_string(),
+        operation: e.get("operation").and_then(Value::as_str).unwrap_or(UPDATE).to_string(),
+        api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string(),
+        subresource: e.get("subresource").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+        time: e.get("time").and_then(Value::as_str).map(str::to_string),
+        fields: FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&json!({}))).ok()?,
+        stored: None,
+    })
+}
+
+fn write_entries(obj: &mut Value, entries: Vec<Entry>) {
+    let encode = |e: Entry| match e.stored {
+        Some(stored) => stored,
+        None => e.to_json(),
+    };
+    let list: Vec<Value> = entries.into_iter().filter(|e| !e.fields.is_empty()).map(encode).collect();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
             meta.remove("managedFields");
@@ -163,15 +179,17 @@ fn strip(writer: &Writer, set: &mut FieldSet) {
     set.subtract(&root);
 }
 
-/// The entries an incoming object starts from: the live ones, unless the client sent its
-/// own (`[{}]` clears them, as in Kubernetes).
-fn starting_entries(old: Option<&Value>, new: &Value) -> Vec<Entry> {
-    let sent = new.pointer("/metadata/managedFields");
+/// The entries an incoming object starts from, taken out of it: the live ones, unless the
+/// client sent its own (`[{}]` clears them, as in Kubernetes).
+fn starting_entries(old: Option<&Value>, new: &mut Value) -> Vec<Entry> {
+    let sent = new.pointer_mut("/metadata/managedFields").map(Value::take);
     let live = old.and_then(|o| o.pointer("/metadata/managedFields"));
     match sent {
         Some(Value::Array(list)) if list.len() == 1 && list[0] == json!({}) => Vec::new(),
-        Some(Value::Array(list)) if !list.is_empty() && sent != live => read_entries(new),
-        _ => old.map(read_entries).unwrap_or_default(),
+        // The live entries, sent back as read (a patch, or an update of what was read).
+        Some(Value::Array(list)) if live.and_then(Value::as_array) == Some(&list) => read_stored_entries(list),
+        Some(Value::Array(list)) if !list.is_empty() => list.iter().filter_map(read_entry).collect(),
+        _ => old.map(entries_of).unwrap_or_default(),
     }
 }
 
@@ -196,8 +214,13 @@ pub fn record_update(writer: &Writer, old: Option<&Value>, new: &mut Value) {
     }
     strip(writer, &mut changed);
     for entry in &mut entries {
+        // Both only take fields away: an entry that has as many as before is unchanged.
+        let before = entry.fields.len();
         entry.fields.subtract(&changed);
         typed.retain_present(&mut entry.fields, new, kind);
+        if entry.fields.len() != before {
+            entry.stored = None;
+        }
     }
     if !changed.is_empty() {
         match entries.iter_mut().find(|e| e.is(writer, UPDATE)) {
@@ -205,11 +228,12 @@ pub fn record_update(writer: &Writer, old: Option<&Value>, new: &mut Value) {
                 entry.fields.union(&changed);
                 entry.time = Some(writer.time.clone());
                 entry.api_version = writer.api_version.clone();
+                entry.stored = None;
             }
             None => entries.push(Entry::new(writer, UPDATE, changed)),
         }
     }
-    write_entries(new, &entries);
+    write_entries(new, entries);
 }
 
 /// Server-side apply of `applied` over `live` (absent on create). Returns the object to
@@ -220,7 +244,7 @@ pub fn apply(writer: &Writer, live: Option<&Value>, applied: &Value, force: bool
     if let Some(problem) = typed::missing_keys(&typed, applied, kind, &mut Vec::new()) {
         return Err(ApplyError::Invalid(problem));
     }
-    let mut entries = live.map(read_entries).unwrap_or_default();
+    let mut entries = live.map(entries_of).unwrap_or_default();
     let mut applying = FieldSet::default();
     typed.leaves(applied, kind, &mut Vec::new(), &mut applying);
     strip(writer, &mut applying);
@@ -272,7 +296,7 @@ pub fn apply(writer: &Writer, live: Option<&Value>, applied: &Value, force: bool
     for entry in &mut entries {
         typed.retain_present(&mut entry.fields, &merged, kind);
     }
-    write_entries(&mut merged, &entries);
+    write_entries(&mut merged, entries);
     Ok(merged)
 }
 

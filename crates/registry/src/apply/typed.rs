@@ -111,8 +111,13 @@ impl<'a> Typed<'a> {
                     out.insert(path);
                 }
                 for (name, child) in map.iter().filter(|(_, v)| !v.is_null()) {
-                    path.push(Elem::Field(name.clone()));
                     let before = old_map.and_then(|m| m.get(name)).filter(|v| !v.is_null());
+                    // Nothing in an unchanged member changed: most writes change a few
+                    // fields of a large object.
+                    if before == Some(child) {
+                        continue;
+                    }
+                    path.push(Elem::Field(name.clone()));
                     self.changed(before, child, self.member(kind, name), path, out);
                     path.pop();
                 }
@@ -136,6 +141,9 @@ impl<'a> Typed<'a> {
                 for item in items {
                     let key = key_of(item, keys);
                     let old_item = before.and_then(|b| b.iter().find(|o| key_of(o, keys) == key));
+                    if old_item == Some(item) {
+                        continue;
+                    }
                     path.push(Elem::Key(key));
                     if old_item.is_none() {
                         out.insert(path);
