@@ -6,7 +6,7 @@ out; publishNotReadyAddresses; headless Services; EndpointSlices with their labe
 ports and ready/serving/terminating conditions, at most 100 endpoints each, and a placeholder
 for a Service without pods; pods on nodes not yet known; trafficDistribution hints; the
 mirroring of user-written Endpoints of Services without a selector; and both following
-pods, selectors and the Service's deletion."""
+pods, selectors and the Service's deletion; and the time of the change each write follows."""
 
 import json
 import time
@@ -20,6 +20,7 @@ HEADLESS = "service.kubernetes.io/headless"
 SERVICE_NAME = "kubernetes.io/service-name"
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 HOLD = "e2e.skiff.io/hold"
+TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 
 HTTP = {"name": "http", "port": 80, "targetPort": 8080}
 HTTP_ENDPOINT = {"name": "http", "port": 8080, "protocol": "TCP"}
@@ -213,6 +214,32 @@ def test_a_pod_that_turns_unready_moves_to_not_ready_and_back(kubectl):
     endpoints_listing(kubectl, "flip", ready=pods.values())
     settle("flip-1's endpoint to be ready again", lambda: sliced(slices(kubectl, "flip")).get(flip),
            lambda e: e is not None and e["conditions"] == {"ready": True, "serving": True, "terminating": False})
+
+
+def ready_transition(pod):
+    return next(c["lastTransitionTime"] for c in pod["status"]["conditions"] if c["type"] == "Ready")
+
+
+def test_writes_carry_the_time_of_the_change_that_triggered_them(kubectl):
+    apply(kubectl, pod("when-0", "when", 0))
+    running(kubectl, "when-0")
+    apply(kubectl, service("when", "when"))
+    created = get(kubectl, "service", "when")["metadata"]["creationTimestamp"]
+    first = endpoints_listing(kubectl, "when", ready=[get(kubectl, "pod", "when-0")])
+    # The Service's creation, or the pod's readiness if the controller saw the Service first.
+    assert first["metadata"]["annotations"][TRIGGER_TIME] in (created, ready_transition(get(kubectl, "pod", "when-0")))
+
+    # Condition times are in seconds: a change in the same second as the last is no later.
+    time.sleep(1.1)
+    kubectl("annotate", "pod", "when-0", "sim.skiff.io/ready=false")
+    unready = settle("when-0 to turn unready", lambda: get(kubectl, "pod", "when-0"),
+                     lambda p: any(c["type"] == "Ready" and c["status"] == "False" for c in p["status"]["conditions"]))
+    endpoints_listing(kubectl, "when", not_ready=[unready])
+    settle("the Endpoints to carry the pod's change", lambda: endpoints(kubectl, "when"),
+           lambda ep: ep["metadata"].get("annotations", {}).get(TRIGGER_TIME) == ready_transition(unready))
+    settle("the slice to carry the pod's change", lambda: slices(kubectl, "when"),
+           lambda items: [s["metadata"].get("annotations", {}).get(TRIGGER_TIME) for s in items] == [ready_transition(unready)]
+           and sliced(items)[ip(unready)]["conditions"]["ready"] is False)
 
 
 def test_publish_not_ready_addresses_lists_unready_pods_as_ready(kubectl):

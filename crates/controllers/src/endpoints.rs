@@ -5,9 +5,11 @@
 //! Service port resolves to the pod's port (a named targetPort may be missing from some
 //! pods); pods with the same ports share a subset. A headless Service without ports still
 //! lists its addresses. At most 1000 addresses are kept, ready ones first, and the object
-//! is then annotated as truncated. Endpoints of a Service that is gone are deleted.
+//! is then annotated as truncated. Each write carries the [`trigger_time`] of the change
+//! that made it. Endpoints of a Service that is gone are deleted.
 
 use crate::service_pods::{self, ServicesOfPods};
+use crate::trigger_time::{self, TriggerTimes};
 use crate::{Error, Informers, drive, triggers};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Pod, Service};
@@ -28,19 +30,22 @@ struct Context {
     client: kube::Client,
     informers: Arc<Informers>,
     pods_of_services: Arc<ServicesOfPods>,
+    trigger_times: Arc<TriggerTimes>,
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let services = &informers.services;
     let pods = informers.pods.subscribe().map(|c| c.object);
     let pods_of_services = Arc::new(ServicesOfPods::default());
+    let trigger_times = Arc::new(TriggerTimes::default());
     let endpoints = informers.endpoints.subscribe().map(|c| c.object);
-    let controller = Controller::for_shared_stream(triggers(services.subscribe()), services.store())
-        .watches_shared_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
-        .watches_shared_stream(endpoints, |e: Arc<Endpoints>| {
-            Some(ObjectRef::<Service>::new(e.metadata.name.as_deref()?).within(e.metadata.namespace.as_deref()?))
-        });
-    let ctx = Arc::new(Context { client, informers: informers.clone(), pods_of_services });
+    let controller =
+        Controller::for_shared_stream(triggers(trigger_times.forgetting(services.subscribe())), services.store())
+            .watches_shared_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
+            .watches_shared_stream(endpoints, |e: Arc<Endpoints>| {
+                Some(ObjectRef::<Service>::new(e.metadata.name.as_deref()?).within(e.metadata.namespace.as_deref()?))
+            });
+    let ctx = Arc::new(Context { client, informers: informers.clone(), pods_of_services, trigger_times });
     tokio::join!(drive("endpoint-controller", controller, reconcile, ctx.clone()), delete_leftovers(ctx));
 }
 
@@ -54,6 +59,7 @@ async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
     let name = service.metadata.name.clone().unwrap_or_default();
     let pods = service_pods::selected(&service, &ctx.informers.pods);
     ctx.pods_of_services.remember(&service, &pods);
+    let trigger_time = ctx.trigger_times.sync(&service, &pods);
     let (subsets, truncated) = subsets(&service, &pods);
     let current = ctx.informers.endpoints.get(&namespace, &name);
     let mut desired = current.as_deref().cloned().unwrap_or_default();
@@ -72,15 +78,15 @@ async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
     desired.metadata.annotations = Some(annotations).filter(|a| !a.is_empty());
     desired.subsets = Some(subsets).filter(|s| !s.is_empty());
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), &namespace);
-    match current {
-        Some(current) if *current == desired => {}
-        Some(_) => {
-            api.replace(&name, &PostParams::default(), &desired).await?;
-        }
-        None => {
-            api.create(&PostParams::default(), &desired).await?;
-        }
+    // The trigger time goes with a write, and makes none.
+    if current.as_deref() == Some(&desired) {
+        return Ok(Action::await_change());
     }
+    trigger_time::annotate(&mut desired.metadata.annotations, trigger_time);
+    match current {
+        Some(_) => api.replace(&name, &PostParams::default(), &desired).await?,
+        None => api.create(&PostParams::default(), &desired).await?,
+    };
     Ok(Action::await_change())
 }
 

@@ -43,6 +43,7 @@ pub mod service_pods;
 pub mod statefulset;
 mod status;
 pub mod taint_eviction;
+pub mod trigger_time;
 pub mod ttl_after_finished;
 
 use futures::StreamExt;

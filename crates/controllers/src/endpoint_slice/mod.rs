@@ -5,7 +5,8 @@
 //! when Ready, terminating while being deleted, ready when serving and not terminating
 //! (always ready when the Service publishes not-ready addresses); with its node,
 //! the node's zone, its hostname under the Service, and the routing [`hints`] its Service's
-//! trafficDistribution asks for. Pods on nodes that do not exist are left out. While there
+//! trafficDistribution asks for. The slices each sync writes carry its [`trigger_time`].
+//! Pods on nodes that do not exist are left out. While there
 //! are no endpoints, one empty placeholder slice remains. Slices of a Service that loses its
 //! selector are deleted (the Service's endpoints become the user's).
 
@@ -13,6 +14,7 @@ mod hints;
 pub mod reconciler;
 
 use crate::service_pods::{self, ServicesOfPods};
+use crate::trigger_time::{self, TriggerTimes};
 use crate::{Error, Informers, drive, triggers};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -32,6 +34,7 @@ struct Context {
     informers: Arc<Informers>,
     writer: Writer,
     pods_of_services: Arc<ServicesOfPods>,
+    trigger_times: Arc<TriggerTimes>,
 }
 
 pub async fn run(client: kube::Client, informers: Arc<Informers>) {
@@ -39,17 +42,14 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>) {
     let pods = informers.pods.subscribe().map(|c| c.object);
     let pods_of_services = Arc::new(ServicesOfPods::default());
     let slices = informers.endpoint_slices.subscribe().map(|c| c.object);
-    let controller = Controller::for_shared_stream(triggers(services.subscribe()), services.store())
-        .watches_shared_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
-        .watches_shared_stream(slices, service_of);
+    let trigger_times = Arc::new(TriggerTimes::default());
+    let controller =
+        Controller::for_shared_stream(triggers(trigger_times.forgetting(services.subscribe())), services.store())
+            .watches_shared_stream(pods, pods_of_services.mapper(informers.pods.store(), services.store()))
+            .watches_shared_stream(slices, service_of);
     let writer = Writer::new(client, informers.endpoint_slices.clone());
-    drive(
-        "endpointslice-controller",
-        controller,
-        reconcile,
-        Arc::new(Context { informers: informers.clone(), writer, pods_of_services }),
-    )
-    .await;
+    let ctx = Context { informers: informers.clone(), writer, pods_of_services, trigger_times };
+    drive("endpointslice-controller", controller, reconcile, Arc::new(ctx)).await;
 }
 
 /// The Service a slice this controller manages belongs to.
@@ -73,15 +73,20 @@ async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
     let Some(existing) = ctx.writer.existing(uid, MANAGER) else {
         return Ok(Action::requeue(Duration::from_millis(200)));
     };
-    let (template, Grouped { groups, nodes_missing }) = match service_pods::selector(&service) {
+    let (template, Grouped { groups, nodes_missing }, trigger_time) = match service_pods::selector(&service) {
         Some(_) => {
             let pods = service_pods::selected(&service, &informers.pods);
             ctx.pods_of_services.remember(&service, &pods);
-            (template(&service), groups(&service, &pods, informers))
+            let trigger_time = ctx.trigger_times.sync(&service, &pods);
+            (template(&service), groups(&service, &pods, informers), trigger_time)
         }
-        None => (Template { placeholder: None, ..template(&service) }, Grouped::default()),
+        None => (Template { placeholder: None, ..template(&service) }, Grouped::default(), None),
     };
-    let plan = reconciler::plan(&template, existing, groups);
+    let mut plan = reconciler::plan(&template, existing, groups);
+    // The slices written carry the trigger time; the others keep theirs.
+    for slice in plan.create.iter_mut().chain(&mut plan.update) {
+        trigger_time::annotate(&mut slice.metadata.annotations, trigger_time);
+    }
     ctx.writer.write(&template.namespace, plan).await?;
     // A pod left out because its node is not known yet is looked at again: nodes do not
     // trigger this controller.

@@ -8,6 +8,7 @@
 //! mirroring controller (owner: an Endpoints object).
 
 use crate::informer::Informer;
+use crate::trigger_time;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
@@ -156,7 +157,11 @@ fn slice(
         ..Default::default()
     });
     metadata.labels = Some(template.labels.clone());
-    metadata.annotations = Some(template.annotations.clone()).filter(|a| !a.is_empty());
+    // The trigger time is written with the slices that change for other reasons: a slice
+    // whose endpoints are as wanted keeps the one it has.
+    let trigger_time = existing.and_then(|s| s.metadata.annotations.as_ref()?.get_key_value(trigger_time::ANNOTATION));
+    let annotations = template.annotations.clone().into_iter().chain(trigger_time.map(|(k, v)| (k.clone(), v.clone())));
+    metadata.annotations = Some(annotations.collect::<BTreeMap<_, _>>()).filter(|a| !a.is_empty());
     metadata.owner_references = Some(vec![template.owner.clone()]);
     EndpointSlice {
         metadata,
@@ -290,10 +295,24 @@ mod tests {
         let slices = apply(Vec::new(), plan(&template(None), Vec::new(), vec![group(all.clone())]));
         let again = plan(&template(None), slices.clone(), vec![group(all.clone())]);
         assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty());
-        let mut changed = all;
+        let mut changed = all.clone();
         changed[4] = endpoint(4, false);
-        let one = plan(&template(None), slices, vec![group(changed)]);
+        let one = plan(&template(None), slices.clone(), vec![group(changed)]);
         assert_eq!((one.create.len(), one.update.len(), one.delete.len()), (0, 1, 0));
+        // A trigger time on a slice is no reason to rewrite it, and is kept when it is.
+        let mut timed = slices.clone();
+        let stamped = |s: &Arc<EndpointSlice>| {
+            let mut s = (**s).clone();
+            trigger_time::annotate(&mut s.metadata.annotations, Some(chrono::Utc::now()));
+            Arc::new(s)
+        };
+        timed[1] = stamped(&timed[1]);
+        let again = plan(&template(None), timed.clone(), vec![group(all)]);
+        assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty());
+        let mut changed: Vec<_> = (0..7).map(|i| endpoint(i, true)).collect();
+        changed[4] = endpoint(4, false);
+        let one = plan(&template(None), timed.clone(), vec![group(changed)]);
+        assert_eq!(one.update[0].metadata.annotations, timed[1].metadata.annotations);
     }
 
     #[test]
