@@ -23,14 +23,40 @@ pub fn key(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> String {
 
 /// The stored bytes of an object (in its storage version, without a resourceVersion).
 pub fn encode(info: &ResourceInfo, obj: &Value) -> ApiResult<Bytes> {
-    let mut stored = match &info.conversion {
-        Some(c) => (c.to_storage)(obj.clone()),
-        None => obj.clone(),
+    let encoded = match &info.conversion {
+        Some(c) => serde_json::to_vec(&WithoutResourceVersion(&(c.to_storage)(obj.clone()))),
+        // Every write encodes its object: written as it is, leaving one member out, rather
+        // than copied to take it out.
+        None => serde_json::to_vec(&WithoutResourceVersion(obj)),
     };
-    if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
+    encoded.map(Bytes::from).map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+}
+
+/// An object serialized without `metadata.resourceVersion`.
+struct WithoutResourceVersion<'a>(&'a Value);
+
+/// An object's members but one.
+struct Without<'a>(&'a serde_json::Map<String, Value>, &'static str);
+
+impl serde::Serialize for WithoutResourceVersion<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(members) = self.0 else { return self.0.serialize(serializer) };
+        let mut map = serializer.serialize_map(Some(members.len()))?;
+        for (name, value) in members {
+            match value {
+                Value::Object(meta) if name == "metadata" => map.serialize_entry(name, &Without(meta, "resourceVersion"))?,
+                _ => map.serialize_entry(name, value)?,
+            }
+        }
+        map.end()
     }
-    serde_json::to_vec(&stored).map(Bytes::from).map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+}
+
+impl serde::Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().filter(|(name, _)| name.as_str() != self.1))
+    }
 }
 
 /// Parses stored bytes, as stored (the watch cache keeps this form).
@@ -80,4 +106,21 @@ pub fn partial_metadata(obj: &Value) -> Value {
         "apiVersion": "meta.k8s.io/v1",
         "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_bytes_leave_out_the_resource_version_and_nothing_else() {
+        let registry = registry::Registry::builtin();
+        let pods = registry.get("", "v1", "pods").unwrap();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"resourceVersion": "kept"},
+                         "metadata": {"name": "a", "resourceVersion": "7", "labels": {"resourceVersion": "kept"}}});
+        let mut want = pod.clone();
+        want["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        assert_eq!(encode(pods, &pod).unwrap(), serde_json::to_vec(&want).unwrap());
+        assert_eq!(encode(pods, &want).unwrap(), serde_json::to_vec(&want).unwrap());
+    }
 }

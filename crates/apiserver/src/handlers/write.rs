@@ -511,20 +511,24 @@ fn apply_error(ctx: &Ctx, name: &str, e: apply::ApplyError) -> ApiError {
     }
 }
 
-/// Writes what `change` makes of the current object, bypassing the kind's update rules: for
-/// the dedicated subresources (binding, finalize) that set fields an update may not touch.
-async fn write_through(ctx: &Ctx, name: &str, change: &Mutation<'_>) -> ApiResult<Value> {
+/// Writes what `change` makes of the current object (given to it, as nothing else needs it),
+/// bypassing the kind's update rules: for the dedicated subresources (binding, finalize) that
+/// set fields an update may not touch.
+async fn write_through(
+    ctx: &Ctx,
+    name: &str,
+    change: &(dyn Fn(Value) -> ApiResult<Value> + Send + Sync),
+) -> ApiResult<Value> {
     let info = ctx.info();
     let key = ctx.key(name);
     loop {
         let kv = ctx.api.store.get(&key).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
-        let current = objects::decode(info, &kv)?;
-        let next = change(&current)?;
+        let next = change(objects::decode(info, &kv)?)?;
         if ctx.dry_run {
             return Ok(next);
         }
         if super::delete::ready_to_go(&next) {
-            return super::delete::remove(ctx, name, &current, kv.mod_revision).await;
+            return super::delete::remove(ctx, name, &next, kv.mod_revision).await;
         }
         if let Some(stored) = guarded_update(ctx, name, next, kv.mod_revision).await? {
             return Ok(stored);
@@ -549,7 +553,7 @@ pub async fn bind(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Bod
         if current.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(ApiError::conflict(ctx.subject(&name), &format!("pod {name} is being deleted, cannot be assigned to a host")));
         }
-        let mut next = current.clone();
+        let mut next = current;
         next["spec"]["nodeName"] = Value::String(node.clone());
         let conditions = next["status"].get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
@@ -578,8 +582,7 @@ pub async fn finalize_namespace(ctx: Ctx, req: Request<RequestBody>) -> ApiResul
             return Err(ApiError::invalid(ctx.subject(ctx.name()), &[e]));
         }
     };
-    let updated = write_through(&ctx, &name, &|current| {
-        let mut next = current.clone();
+    let updated = write_through(&ctx, &name, &|mut next| {
         next["spec"]["finalizers"] = finalizers.clone();
         Ok(next)
     })
