@@ -45,7 +45,9 @@ impl serde::Serialize for WithoutResourceVersion<'_> {
         let mut map = serializer.serialize_map(Some(members.len()))?;
         for (name, value) in members {
             match value {
-                Value::Object(meta) if name == "metadata" => map.serialize_entry(name, &Without(meta, "resourceVersion"))?,
+                Value::Object(meta) if name == "metadata" => {
+                    map.serialize_entry(name, &Without(meta, "resourceVersion"))?
+                }
                 _ => map.serialize_entry(name, value)?,
             }
         }

@@ -267,7 +267,8 @@ mod tests {
                          "metadata": {"name": "a", "resourceVersion": "9", "annotations": {"q": "}"}},
                          "spec": {"containers": []}});
         let cut = partial_metadata(&serde_json::to_vec(&pod).unwrap()).expect("cut");
-        let want = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": pod["metadata"]});
+        let want =
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": pod["metadata"]});
         assert_eq!(serde_json::from_slice::<Value>(&cut).unwrap(), want);
         assert_eq!(partial_metadata(br#"{"kind":"X"}"#), None);
     }
@@ -317,9 +318,8 @@ mod tests {
                          "spec": {"containers": [{"name": "c"}], "nodeName": "n1", "hostNetwork": true},
                          "status": {"phase": "Running"}});
         let text = serde_json::to_vec(&pod).unwrap();
-        let pointers: Vec<String> = ["/metadata/labels", "/spec/nodeName", "/spec/hostNetwork", "/status/podIP"]
-            .map(String::from)
-            .to_vec();
+        let pointers: Vec<String> =
+            ["/metadata/labels", "/spec/nodeName", "/spec/hostNetwork", "/status/podIP"].map(String::from).to_vec();
         let want = json!({"metadata": {"labels": pod["metadata"]["labels"]},
                           "spec": {"nodeName": "n1", "hostNetwork": true}});
         assert_eq!(pick(&text, &pointers), Some(want));

@@ -94,8 +94,8 @@ pub async fn run(client: kube::Client, informers: Arc<Informers>, pods: Arc<Pods
     let pod_changes = pod_changes.filter(move |change| {
         let pod = &change.object;
         let tainted = |node: &str| watched.informers.nodes.get("", node).is_some_and(|n| !no_execute(&n).is_empty());
-        let relevant = watched.scheduled.lock().unwrap().contains_key(&key_of(pod))
-            || tainted(crate::pods::node_name(pod));
+        let relevant =
+            watched.scheduled.lock().unwrap().contains_key(&key_of(pod)) || tainted(crate::pods::node_name(pod));
         std::future::ready(relevant)
     });
     // A node's pods are looked at again when its NoExecute taints change (or it goes).

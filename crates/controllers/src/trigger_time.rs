@@ -8,8 +8,8 @@
 
 use crate::informer::Change;
 use crate::pods::timestamp;
-use futures::{Stream, StreamExt};
 use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,10 +33,8 @@ impl TriggerTimes {
     /// what it saw for the next.
     pub fn sync(&self, service: &Service, pods: &[Arc<Pod>]) -> Option<DateTime<Utc>> {
         let created = service.metadata.creation_timestamp.as_ref().map(timestamp);
-        let pods: HashMap<String, DateTime<Utc>> = pods
-            .iter()
-            .filter_map(|pod| Some((pod.metadata.name.clone()?, ready_transition(pod)?)))
-            .collect();
+        let pods: HashMap<String, DateTime<Utc>> =
+            pods.iter().filter_map(|pod| Some((pod.metadata.name.clone()?, ready_transition(pod)?))).collect();
         let mut services = self.services.lock().unwrap();
         let time = match services.get(&key(service)) {
             None => created,
@@ -108,8 +106,10 @@ mod tests {
     use serde_json::json;
 
     fn service(created: &str) -> Service {
-        serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "default", "creationTimestamp": created}}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "web", "namespace": "default", "creationTimestamp": created}}),
+        )
+        .unwrap()
     }
 
     fn pod(name: &str, ready_since: &str) -> Arc<Pod> {

@@ -65,7 +65,17 @@ impl Ctx {
             }
         };
         let warnings = Arc::new(Mutex::new(info.deprecation.map(String::from).into_iter().collect()));
-        Ok(Ctx { api, index, req, query, headers, user, dry_run, warnings, warn_unknown_at_admission: AtomicBool::new(false) })
+        Ok(Ctx {
+            api,
+            index,
+            req,
+            query,
+            headers,
+            user,
+            dry_run,
+            warnings,
+            warn_unknown_at_admission: AtomicBool::new(false),
+        })
     }
 
     pub fn info(&self) -> &ResourceInfo {
