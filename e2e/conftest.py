@@ -3,8 +3,9 @@
 Every test module gets its own `skiff server` on a free port in a fresh temporary folder
 (the `skiff` fixture), driven with the real kubectl (`kubectl`) and the official Python
 client (`k8s`). A module can pass extra server flags with a module-level `SKIFF_ARGS`
-list and files they name with `SKIFF_FILES`. Nothing here mocks anything: these are the
-binary and the tools a user runs.
+list and files they name with `SKIFF_FILES`. Servers run without their node agent (which
+would run real containers) unless a module sets `SKIFF_AGENT = True`. Nothing here mocks
+anything: these are the binary and the tools a user runs.
 
 Environment:
   SKIFF_BIN   the skiff binary (default: target/release/skiff in this checkout)
@@ -65,9 +66,11 @@ def free_port():
 class Skiff:
     """One `skiff server` process over a data directory, and ways to talk to it."""
 
-    def __init__(self, data_dir, port=None, extra_args=()):
+    def __init__(self, data_dir, port=None, extra_args=(), agent=False):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
+        self.agent = agent
+        self.kubelet_port = free_port() if agent else None
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
@@ -96,6 +99,7 @@ class Skiff:
             "--data-dir", str(self.data_dir),
             "--https-port", str(self.port),
             "--bind-address", "127.0.0.1",
+            *(["--kubelet-port", str(self.kubelet_port)] if self.agent else ["--disable-agent"]),
             *self.extra_args,
         ]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)
@@ -256,7 +260,7 @@ def skiff(request, tmp_path_factory):
     for name, text in getattr(request.module, "SKIFF_FILES", {}).items():
         (root / name).write_text(text)
     extra = [a.replace("{root}", str(root)) for a in getattr(request.module, "SKIFF_ARGS", [])]
-    server = Skiff(root / "data", extra_args=extra)
+    server = Skiff(root / "data", extra_args=extra, agent=getattr(request.module, "SKIFF_AGENT", False))
     server.start()
     yield server
     crashed = server.proc is not None and server.proc.poll() is not None

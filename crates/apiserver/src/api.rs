@@ -34,6 +34,8 @@ pub struct Api {
     /// The ResourceQuotas and LimitRanges, which admission looks up for every create.
     pub quotas: crate::mirror::Mirror,
     pub limit_ranges: crate::mirror::Mirror,
+    /// The way to the nodes' kubelets, for the pod subresources they serve (pods/log).
+    pub kubelet: crate::kubelet_client::KubeletClient,
 }
 
 impl Api {

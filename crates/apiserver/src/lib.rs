@@ -9,6 +9,7 @@ mod error;
 mod handlers;
 mod http_util;
 mod inflight;
+mod kubelet_client;
 mod kubernetes_service;
 mod limit_ranger;
 mod loopback;
@@ -49,6 +50,10 @@ pub struct Config {
     pub serving_key: PathBuf,
     pub token_auth_file: Option<PathBuf>,
     pub service_cidr: String,
+    /// The client certificate and key the server presents to kubelets (pods/log), signed by
+    /// the cluster CA (kube-apiserver's --kubelet-client-certificate and -key).
+    pub kubelet_client_cert: PathBuf,
+    pub kubelet_client_key: PathBuf,
 }
 
 /// The address of the `kubernetes` Service in a service CIDR (its first usable address),
@@ -97,6 +102,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Serv
         priorities: Default::default(),
         quotas,
         limit_ranges,
+        kubelet: kubelet_client::KubeletClient::new(&config.kubelet_client_cert, &config.kubelet_client_key)?,
     });
     bootstrap::run(&api, config.advertise).await?;
     api.priorities.start(api.store.clone()).await?;

@@ -9,6 +9,7 @@
 //!     root_ca: std::fs::read_to_string("ca.crt")?,
 //!     node_lifecycle: controllers::node_lifecycle::Settings::default(),
 //!     terminated_pod_gc_threshold: 12500,
+//!     cluster_cidr: "10.42.0.0/16".parse().unwrap(),
 //! };
 //! controllers::run(client, std::sync::Arc::new(settings)).await
 //! # }
@@ -28,6 +29,7 @@ pub mod informer;
 pub mod int_or_percent;
 pub mod job;
 pub mod namespace;
+pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod owner;
 pub mod persistent_volume_binder;
@@ -123,6 +125,8 @@ pub struct Settings {
     pub node_lifecycle: node_lifecycle::Settings,
     /// Finished pods kept before PodGC deletes the oldest (0 keeps them all).
     pub terminated_pod_gc_threshold: usize,
+    /// The range node podCIDRs are allocated from.
+    pub cluster_cidr: node_ipam::Range,
 }
 
 /// Runs every controller until one stops (which is an error).
@@ -174,6 +178,7 @@ pub async fn run(client: kube::Client, settings: Arc<Settings>) -> anyhow::Resul
         pods_by_node.clone(),
         settings.node_lifecycle.clone(),
     ));
+    tasks.spawn(node_ipam::run(client.clone(), informers.clone(), settings.cluster_cidr));
     tasks.spawn(taint_eviction::run(client.clone(), informers.clone(), pods_by_node));
     tasks.spawn(pod_gc::run(client.clone(), informers.clone(), settings.terminated_pod_gc_threshold));
     tasks.spawn(service_accounts::run(client.clone(), settings.root_ca.clone()));

@@ -30,7 +30,9 @@ pub fn client(loopback: &apiserver::Loopback, user: &str) -> kube::Client {
             // A watch sends each event as a chunk of its own; text that is not a whole object,
             // list or event is passed on as it is.
             let response = response.map(|body| {
-                body.map_frame(|frame| frame.map_data(|data| apiserver::without_managed_fields(&data).map_or(data, Bytes::from)))
+                body.map_frame(|frame| {
+                    frame.map_data(|data| apiserver::without_managed_fields(&data).map_or(data, Bytes::from))
+                })
             });
             Ok::<_, BoxError>(response)
         }

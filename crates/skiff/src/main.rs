@@ -1,8 +1,10 @@
 //! skiff: Kubernetes, whole, in one binary. This is the command line; the parts live in
 //! their own crates.
 
+mod agent;
 mod bench;
 mod files;
+mod image;
 mod kubeconfig;
 mod loopback_client;
 mod pki;
@@ -33,6 +35,11 @@ enum Command {
     /// Measure a component and print its figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Manage this node's container images: import archives, list, remove.
+    Image(image::ImageArgs),
+    /// Supervise one container (the node agent runs this; not for people).
+    #[command(hide = true)]
+    Shim { run_dir: std::path::PathBuf },
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +48,16 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // The shim forks: it must do so before any other thread exists.
+    if let Command::Shim { run_dir } = &cli.command {
+        return match runtime::shim::run(run_dir) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("skiff shim: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -53,6 +70,8 @@ fn main() -> std::process::ExitCode {
             Command::Server(args) => server::run(args).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Image(args) => image::run(args),
+            Command::Shim { .. } => unreachable!("the shim ran before the async runtime started"),
         }
     });
     // Dropping the runtime would cancel every task, and kube-runtime's controllers panic when

@@ -1,6 +1,6 @@
 //! The cluster's certificates: a CA made on first start, the server's serving certificate
-//! (reissued when the names it must cover change), and the admin client certificate.
-//! Later starts reuse what is on disk.
+//! (reissued when the names it must cover change), the admin client certificate, and the
+//! client certificate the API server shows kubelets. Later starts reuse what is on disk.
 
 use crate::files::write_private;
 use anyhow::Context;
@@ -17,6 +17,9 @@ pub struct Pki {
     pub serving_key: PathBuf,
     pub admin_cert: PathBuf,
     pub admin_key: PathBuf,
+    /// What the API server presents to kubelets (kubeadm's apiserver-kubelet-client).
+    pub kubelet_client_cert: PathBuf,
+    pub kubelet_client_key: PathBuf,
 }
 
 const CA_YEARS: i64 = 10;
@@ -102,6 +105,8 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
         serving_key: dir.join("serving.key"),
         admin_cert: dir.join("admin.crt"),
         admin_key: dir.join("admin.key"),
+        kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
+        kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
     };
     let (ca_pem, ca_key) = ca(dir)?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("loading the cluster CA")?;
@@ -129,6 +134,17 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
             ExtendedKeyUsagePurpose::ClientAuth,
             &pki.admin_cert,
             &pki.admin_key,
+        )?;
+    }
+    if !pki.kubelet_client_key.exists() || needs_renewal(&pki.kubelet_client_cert) {
+        issue(
+            &issuer,
+            "kube-apiserver-kubelet-client",
+            Some("system:masters"),
+            &[],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &pki.kubelet_client_cert,
+            &pki.kubelet_client_key,
         )?;
     }
     Ok(pki)

@@ -74,6 +74,14 @@ pub struct ServerArgs {
     /// Finished pods kept before the oldest are deleted (0: keep them all).
     #[arg(long, default_value_t = 12500)]
     pub terminated_pod_gc_threshold: usize,
+    /// The range nodes' podCIDRs are allocated from, one /24 each.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    /// Run the control plane only, without this machine's node agent.
+    #[arg(long)]
+    pub disable_agent: bool,
+    #[command(flatten)]
+    pub agent: crate::agent::AgentArgs,
 }
 
 /// A positive duration as kube-controller-manager's flags take them: 40s, 1m30s, 500ms.
@@ -119,7 +127,7 @@ fn advertise_address(args: &ServerArgs) -> IpAddr {
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
-fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
     if root {
         return PathBuf::from("/var/lib/skiff");
@@ -154,6 +162,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         serving_key: pki.serving_key.clone(),
         token_auth_file: args.token_auth_file.clone(),
         service_cidr: args.service_cidr.clone(),
+        kubelet_client_cert: pki.kubelet_client_cert.clone(),
+        kubelet_client_key: pki.kubelet_client_key.clone(),
     };
     let config_advertise = config.advertise;
     let serving = apiserver::start(config, store).await?;
@@ -186,12 +196,27 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             large_cluster_size_threshold: args.large_cluster_size_threshold,
         };
         let terminated_pod_gc_threshold = args.terminated_pod_gc_threshold;
-        let settings =
-            std::sync::Arc::new(controllers::Settings { root_ca, node_lifecycle, terminated_pod_gc_threshold });
+        let cluster_cidr = args.cluster_cidr.parse().map_err(|e: String| anyhow::anyhow!("--cluster-cidr: {e}"))?;
+        let settings = std::sync::Arc::new(controllers::Settings {
+            root_ca,
+            node_lifecycle,
+            terminated_pod_gc_threshold,
+            cluster_cidr,
+        });
         let client = loopback_client::client(&serving.loopback, "system:kube-controller-manager");
         tokio::spawn(run_leading(client, "kube-controller-manager", identity, move |client| {
             controllers::run(client, settings.clone())
         }));
+    }
+    if !args.disable_agent {
+        let client = loopback_client::client(&serving.loopback, &format!("system:node:{}", args.agent.node_name()));
+        let ca = std::fs::read_to_string(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
+        let config = args.agent.config(&data_dir, config_advertise.ip(), ca)?;
+        tokio::spawn(async move {
+            if let Err(e) = kubelet::run(client, config).await {
+                tracing::error!(error = format!("{e:#}"), "the node agent stopped");
+            }
+        });
     }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

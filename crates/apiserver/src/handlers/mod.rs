@@ -6,6 +6,7 @@ pub mod delete;
 pub mod discovery;
 pub mod eviction;
 pub mod ops;
+pub mod pod_log;
 pub mod read;
 pub mod review;
 pub mod scale;
@@ -237,6 +238,12 @@ async fn serve(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>>
         Some("scale") if info.scale => {}
         Some("binding" | "eviction") if info.plural == "pods" => {}
         Some("finalize") if info.plural == "namespaces" => {}
+        Some("log") if info.plural == "pods" && ctx.req.verb == "get" => return pod_log::get(ctx).await,
+        Some("log") if info.plural == "pods" => {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
         Some(s) if info.connect_subresources.contains(&s) => {
             return Err(ApiError::service_unavailable(format!(
                 "pods/{s} is not available yet: skiff's node agent, which serves it, is not running on this cluster"

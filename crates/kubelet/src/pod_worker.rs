@@ -1,0 +1,394 @@
+//! One pod on this node, from its sandbox to its deletion. Each sync looks at the pod as
+//! the API has it and at its containers' runs on disk, and does the next thing due:
+//! make the sandbox and volumes, run the init containers in order (sidecars stay running),
+//! start the containers, restart those that end as the restartPolicy says (with
+//! CrashLoopBackOff back-off), report the status, and on deletion stop everything within
+//! the grace period and remove the pod.
+
+use crate::runs::{History, Run, history};
+use crate::{Agent, env, images, pod_status};
+use anyhow::Context;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use runtime::container::{self, RunState};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// CrashLoopBackOff's first delay and its cap, as the kubelet's.
+const BACKOFF_START: Duration = Duration::from_secs(10);
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// A run this long resets the back-off.
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How often a pod with running containers looks for their exit.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Why a container is not running and will not start on this sync.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waiting {
+    pub reason: String,
+    pub message: String,
+}
+
+/// What one sync found, for the status report.
+#[derive(Default)]
+pub struct Observed {
+    pub pod_ip: Option<String>,
+    pub sandbox_ready: bool,
+    /// Reasons containers wait, by name (those not here and not running wait to be created).
+    pub waiting: BTreeMap<String, Waiting>,
+    pub initialized: bool,
+}
+
+pub struct Worker {
+    agent: Arc<Agent>,
+    uid: String,
+    pod_dir: PathBuf,
+    /// Failures to get an image or a config, by container, for their back-off.
+    failures: BTreeMap<String, Failure>,
+}
+
+/// A container that could not be started, and when to try again.
+struct Failure {
+    count: u32,
+    until: tokio::time::Instant,
+    waiting: Waiting,
+}
+
+impl Failure {
+    /// What the container shows while it waits to try again: a failed pull becomes
+    /// ImagePullBackOff, as in Kubernetes; other reasons stay.
+    fn backing_off(&self, container: &Container) -> Waiting {
+        match self.waiting.reason.as_str() {
+            "ErrImagePull" => Waiting {
+                reason: "ImagePullBackOff".into(),
+                message: format!(
+                    "Back-off pulling image \"{}\": {}",
+                    container.image.as_deref().unwrap_or(""),
+                    self.waiting.message
+                ),
+            },
+            _ => self.waiting.clone(),
+        }
+    }
+}
+
+/// When to sync again, or that the pod is gone from the node.
+pub enum Next {
+    After(Duration),
+    Done,
+}
+
+impl Worker {
+    pub fn new(agent: Arc<Agent>, uid: String) -> Worker {
+        let pod_dir = runtime::paths::pod_dir(&agent.config.root, &uid);
+        Worker { agent, uid, pod_dir, failures: BTreeMap::new() }
+    }
+
+    /// Runs the pod's syncs: on each change of the pod, and when the last sync asked.
+    pub async fn run(mut self, mut updates: tokio::sync::watch::Receiver<Option<Pod>>) {
+        let mut wait = Duration::ZERO;
+        loop {
+            tokio::select! {
+                changed = updates.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let pod = updates.borrow_and_update().clone();
+            let next = match pod {
+                Some(pod) if pod.metadata.deletion_timestamp.is_none() => self.sync(&pod).await,
+                terminating => self.terminate(terminating.as_ref()).await,
+            };
+            match next {
+                Ok(Next::After(after)) => wait = after,
+                Ok(Next::Done) => {
+                    self.agent.forget(&self.uid);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(pod = self.uid, error = format!("{e:#}"), "pod sync failed; retrying");
+                    wait = Duration::from_secs(2);
+                }
+            }
+        }
+    }
+
+    async fn sync(&mut self, pod: &Pod) -> anyhow::Result<Next> {
+        let mut observed = Observed::default();
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            // A finished pod keeps its record until it is deleted; its containers are gone.
+            return Ok(Next::After(Duration::from_secs(3600)));
+        }
+        let pod_ip = self.agent.ensure_sandbox(pod, &self.pod_dir).await?;
+        observed.pod_ip = Some(pod_ip);
+        observed.sandbox_ready = true;
+        if let Err(e) = tokio::task::block_in_place(|| crate::volumes::prepare(&self.pod_dir, pod)) {
+            for c in all_containers(pod) {
+                observed
+                    .waiting
+                    .insert(c.name.clone(), Waiting { reason: "ContainerCreating".into(), message: format!("{e:#}") });
+            }
+            self.report(pod, &observed).await?;
+            return Ok(Next::After(Duration::from_secs(2)));
+        }
+        let spec = pod.spec.as_ref().context("the pod has no spec")?;
+        let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+        let mut wake = Duration::from_secs(60);
+        let mut any_running = false;
+        observed.initialized = true;
+        for init in spec.init_containers.iter().flatten() {
+            let sidecar = init.restart_policy.as_deref() == Some("Always");
+            let history = history(&self.pod_dir, &init.name);
+            let latest = history.latest.as_ref();
+            let done = latest.is_some_and(|r| r.exit_code() == Some(0)) && !sidecar;
+            if done {
+                continue;
+            }
+            let restart = sidecar || policy != "Never";
+            if let Some(after) = self.advance(pod, init, &history, restart, &mut observed).await? {
+                wake = wake.min(after);
+            }
+            let now_running = is_running(&self.pod_dir, &init.name);
+            any_running |= now_running;
+            if sidecar && now_running {
+                continue;
+            }
+            observed.initialized = false;
+            break;
+        }
+        if observed.initialized {
+            for c in &spec.containers {
+                let history = history(&self.pod_dir, &c.name);
+                let restart = match policy {
+                    "Always" => true,
+                    "OnFailure" => history.latest.as_ref().is_none_or(|r| r.exit_code() != Some(0)),
+                    _ => false,
+                };
+                if let Some(after) = self.advance(pod, c, &history, restart, &mut observed).await? {
+                    wake = wake.min(after);
+                }
+                any_running |= is_running(&self.pod_dir, &c.name);
+            }
+        } else {
+            for c in &spec.containers {
+                observed
+                    .waiting
+                    .insert(c.name.clone(), Waiting { reason: "PodInitializing".into(), message: String::new() });
+            }
+        }
+        self.report(pod, &observed).await?;
+        if any_running {
+            wake = wake.min(POLL);
+        }
+        Ok(Next::After(wake))
+    }
+
+    /// Starts or restarts one container if it is due; returns when to look again if it is
+    /// waiting for a back-off.
+    async fn advance(
+        &mut self,
+        pod: &Pod,
+        container: &Container,
+        history: &History,
+        restart: bool,
+        observed: &mut Observed,
+    ) -> anyhow::Result<Option<Duration>> {
+        let attempt = match &history.latest {
+            None => 0,
+            Some(Run { state: RunState::Running(_) | RunState::Created, .. }) => return Ok(None),
+            Some(_) if !restart => return Ok(None),
+            Some(Run { attempt, state: RunState::Exited(exited), .. }) => {
+                let lasted =
+                    exited.started_at.map(|s| exited.finished_at - s).and_then(|d| d.to_std().ok()).unwrap_or_default();
+                let delay = if lasted >= BACKOFF_RESET { BACKOFF_START } else { backoff(*attempt + 1) };
+                let due = exited.finished_at + chrono::Duration::from_std(delay)?;
+                let left = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+                if !left.is_zero() {
+                    observed.waiting.insert(
+                        container.name.clone(),
+                        Waiting {
+                            reason: "CrashLoopBackOff".into(),
+                            message: format!(
+                                "back-off {} restarting failed container={} pod={}_{}({})",
+                                humanize(delay),
+                                container.name,
+                                pod.metadata.name.as_deref().unwrap_or(""),
+                                pod.metadata.namespace.as_deref().unwrap_or(""),
+                                self.uid
+                            ),
+                        },
+                    );
+                    return Ok(Some(left));
+                }
+                attempt + 1
+            }
+        };
+        if let Some(failure) = self.failures.get(&container.name)
+            && tokio::time::Instant::now() < failure.until
+        {
+            observed.waiting.insert(container.name.clone(), failure.backing_off(container));
+            return Ok(Some(failure.until - tokio::time::Instant::now()));
+        }
+        match self.start(pod, container, attempt).await {
+            Ok(()) => {
+                self.failures.remove(&container.name);
+                Ok(None)
+            }
+            Err(waiting) => {
+                let count = self.failures.get(&container.name).map_or(0, |f| f.count) + 1;
+                let delay = backoff(count);
+                observed.waiting.insert(container.name.clone(), waiting.clone());
+                self.failures.insert(
+                    container.name.clone(),
+                    Failure { count, until: tokio::time::Instant::now() + delay, waiting },
+                );
+                Ok(Some(delay))
+            }
+        }
+    }
+
+    /// Starts run `attempt` of a container: its image, its environment, then the runtime.
+    async fn start(&self, pod: &Pod, container: &Container, attempt: u32) -> Result<(), Waiting> {
+        let image_name = container.image.clone().unwrap_or_default();
+        let policy = container.image_pull_policy.clone().unwrap_or_else(|| "IfNotPresent".into());
+        let image = images::resolve(&self.agent.images, &image_name, &policy)
+            .map_err(|u| Waiting { reason: u.reason.into(), message: u.message })?;
+        let config_error = |message: String| Waiting { reason: "CreateContainerConfigError".into(), message };
+        let sources = self.agent.env_sources(pod, container).await.map_err(config_error)?;
+        let env =
+            env::build(pod, container, &image.config.env, &sources, &self.agent.allocatable).map_err(config_error)?;
+        let layers = self.agent.images.layer_dirs(&image);
+        let spec = crate::container_config::spec(pod, container, &image, layers, env, &self.pod_dir, attempt);
+        let run_dir = runtime::paths::container_dir(&self.pod_dir, &container.name, attempt);
+        let shim = self.agent.config.shim_program.clone();
+        let started = tokio::task::block_in_place(|| -> anyhow::Result<RunState> {
+            std::fs::create_dir_all(&run_dir)?;
+            std::fs::File::create(crate::container_config::termination_message_file(&run_dir))?;
+            container::start(&shim, &run_dir, &spec)
+        });
+        match started {
+            Ok(state) => {
+                tracing::info!(pod = self.uid, container = container.name, attempt, ?state, "container started");
+                Ok(())
+            }
+            Err(e) => Err(Waiting { reason: "RunContainerError".into(), message: format!("{e:#}") }),
+        }
+    }
+
+    async fn report(&self, pod: &Pod, observed: &Observed) -> anyhow::Result<()> {
+        let status = pod_status::build(pod, &self.pod_dir, observed, &self.agent.config.node_ip.to_string());
+        if pod_status::same(pod, &status) {
+            return Ok(());
+        }
+        let api: Api<Pod> =
+            Api::namespaced(self.agent.client.clone(), pod.metadata.namespace.as_deref().unwrap_or("default"));
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status})))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops the pod's containers within its grace period, removes its sandbox, and, if the
+    /// API still has the pod, reports the containers' ends and deletes it for good.
+    async fn terminate(&mut self, pod: Option<&Pod>) -> anyhow::Result<Next> {
+        let grace = pod.map_or(Duration::ZERO, grace_left);
+        stop_all(&self.pod_dir, grace).await;
+        self.agent.remove_sandbox(&self.uid, &self.pod_dir).await?;
+        let Some(pod) = pod else { return Ok(Next::Done) };
+        let api: Api<Pod> =
+            Api::namespaced(self.agent.client.clone(), pod.metadata.namespace.as_deref().unwrap_or("default"));
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let preconditions = Preconditions { uid: pod.metadata.uid.clone(), resource_version: None };
+        let params =
+            DeleteParams { grace_period_seconds: Some(0), preconditions: Some(preconditions), ..Default::default() };
+        match api.delete(&name, &params).await {
+            Ok(_) => Ok(Next::Done),
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(Next::Done),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn is_running(pod_dir: &Path, container: &str) -> bool {
+    history(pod_dir, container).latest.is_some_and(|r| r.running())
+}
+
+/// Every container of the pod, init containers first.
+pub fn all_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
+    let spec = pod.spec.as_ref();
+    spec.into_iter().flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+}
+
+/// The back-off before the `n`th retry: 10 s doubling to 5 min.
+fn backoff(n: u32) -> Duration {
+    let doubled = BACKOFF_START.saturating_mul(1u32 << n.saturating_sub(1).min(16));
+    doubled.min(BACKOFF_CAP)
+}
+
+/// A duration as the kubelet's messages write them: 10s, 1m20s, 5m0s.
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 { format!("{s}s") } else { format!("{}m{}s", s / 60, s % 60) }
+}
+
+/// What is left of a deleted pod's grace period.
+fn grace_left(pod: &Pod) -> Duration {
+    pod.metadata.deletion_timestamp.as_ref().map_or(Duration::ZERO, |t| {
+        Duration::from_secs(t.0.as_second().saturating_sub(chrono::Utc::now().timestamp()).max(0) as u64)
+    })
+}
+
+/// Every container run of the pod that is running.
+fn running_runs(pod_dir: &Path) -> Vec<container::Started> {
+    let Ok(names) = std::fs::read_dir(pod_dir.join("containers")) else { return Vec::new() };
+    names
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(|n| history(pod_dir, n)))
+        .filter_map(|h| match h.latest.map(|r| r.state) {
+            Some(RunState::Running(started)) if container::shim_alive(&started) => Some(started),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SIGTERM to every running container, SIGKILL to those still running when the grace
+/// period is over; returns once all have ended.
+pub async fn stop_all(pod_dir: &Path, grace: Duration) {
+    use nix::sys::signal::Signal;
+    for started in running_runs(pod_dir) {
+        let _ = container::signal(&started, Signal::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut killed = false;
+    loop {
+        let running = running_runs(pod_dir);
+        if running.is_empty() {
+            return;
+        }
+        if !killed && tokio::time::Instant::now() >= deadline {
+            for started in &running {
+                let _ = container::signal(started, Signal::SIGKILL);
+            }
+            killed = true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_ten_seconds_to_five_minutes() {
+        let delays: Vec<u64> = (1..=7).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(humanize(Duration::from_secs(80)), "1m20s");
+    }
+}

@@ -1,0 +1,153 @@
+//! The kubelet API (port 10250): what the API server reaches the node through for
+//! `kubectl logs` (and later exec, attach and port-forward).
+//!
+//! Like the kubelet started without a serving certificate, the server makes a self-signed one
+//! for the node's name and addresses; the API server does not check it (it does not know it).
+//! The API server, for its part, must present a client certificate signed by the cluster CA:
+//! connections without one do not get past the TLS handshake.
+//!
+//! The server does not know pods itself: it asks [`Pods`], which the agent implements over
+//! what it runs.
+
+mod container_logs;
+mod tls;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// The default port of the kubelet API.
+pub const DEFAULT_PORT: u16 = 10250;
+
+/// The pods of this node, as the server needs them.
+pub trait Pods: Send + Sync {
+    /// The log of a container of a pod (of its previous run, with `previous`), or why there is
+    /// none, in the kubelet's words.
+    fn log(&self, namespace: &str, pod: &str, container: &str, previous: bool) -> Result<LogSource, LogError>;
+}
+
+/// Where a container's log is, and how a following reader knows it is complete.
+#[derive(Clone)]
+pub struct LogSource {
+    /// The container's CRI log file.
+    pub path: PathBuf,
+    /// True once the container has exited (always, for a previous run).
+    pub exited: runtime::cri_log::Exited,
+}
+
+/// Why a log cannot be served: the HTTP status and the kubelet's message, which the API
+/// server passes on to the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl LogError {
+    /// 404 for a pod this node does not run.
+    pub fn pod_not_found(pod: &str) -> LogError {
+        LogError { status: 404, message: format!("pod {pod:?} does not exist") }
+    }
+
+    /// 404 for a container the pod's spec does not have.
+    pub fn container_not_found(container: &str, pod: &str) -> LogError {
+        LogError { status: 404, message: format!("container {container:?} not found in pod {pod:?}") }
+    }
+
+    /// 400 for a container that has not started yet; `reason` is its waiting reason
+    /// (`ContainerCreating`, `PodInitializing`, `ImagePullBackOff`...).
+    pub fn waiting(container: &str, pod: &str, reason: &str) -> LogError {
+        LogError {
+            status: 400,
+            message: format!("container {container:?} in pod {pod:?} is waiting to start: {reason}"),
+        }
+    }
+
+    /// 400 for `previous` when the container has not been restarted.
+    pub fn no_previous(container: &str, pod: &str) -> LogError {
+        LogError {
+            status: 400,
+            message: format!("previous terminated container {container:?} in pod {pod:?} not found"),
+        }
+    }
+}
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+fn text(status: u16, message: impl Into<String>) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(message.into())).map_err(|never| match never {}).boxed())
+        .expect("static response parts are valid")
+}
+
+/// Listens on `listen` and serves the kubelet API until the task is dropped or aborted.
+/// Returns the address bound (for port 0) and the serving task.
+pub async fn serve(
+    listen: SocketAddr,
+    node_name: &str,
+    addresses: &[IpAddr],
+    client_ca_pem: &str,
+    pods: Arc<dyn Pods>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let acceptor = TlsAcceptor::from(tls::server_config(node_name, addresses, client_ca_pem)?);
+    let listener = TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {listen} for the kubelet API: {e} (choose another --kubelet-port)")
+    })?;
+    let bound = listener.local_addr()?;
+    Ok((bound, tokio::spawn(accept(listener, acceptor, pods))))
+}
+
+async fn accept(listener: TcpListener, acceptor: TlsAcceptor, pods: Arc<dyn Pods>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "kubelet API: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, pods) = (acceptor.clone(), pods.clone());
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "kubelet API: TLS handshake refused");
+                    return;
+                }
+            };
+            let service = service_fn(move |req| {
+                let pods = pods.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(req, pods.as_ref()).await) }
+            });
+            if let Err(e) = Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await {
+                tracing::debug!(%peer, error = %e, "kubelet API: connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Routes a request by its path, as the kubelet's web services do.
+async fn route(req: Request<Incoming>, pods: &dyn Pods) -> Response<Body> {
+    let segments: Vec<&str> = req.uri().path().trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["containerLogs", namespace, pod, container] if req.method() == Method::GET => {
+            container_logs::serve(pods, namespace, pod, container, req.uri().query()).await
+        }
+        ["containerLogs", ..] if req.method() != Method::GET => text(405, "405: Method Not Allowed"),
+        _ => text(404, "404 page not found"),
+    }
+}

@@ -1,0 +1,222 @@
+//! Inside the container's first process, between fork and exec: join the cgroup and the
+//! pod's namespaces, build the container's filesystem (an overlay of the image's layers,
+//! /proc, /dev, /sys and the volumes), pivot into it, become the container's user and exec.
+
+use crate::cgroup::Cgroup;
+use crate::container::{ContainerSpec, Mount};
+use anyhow::{Context, bail};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::CloneFlags;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// PATH when the image sets none, as container runtimes default it.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Device nodes every container gets, bound from the host's.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Where the run's writable layer and its mounted root live.
+pub fn rootfs_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("rootfs")
+}
+
+/// Sets the container up and execs its command. Returns only with the reason it could not.
+pub fn enter_and_exec(
+    run_dir: &Path,
+    spec: &ContainerSpec,
+    cgroup: &Cgroup,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> anyhow::Error {
+    match prepare(run_dir, spec, cgroup, stdout, stderr).and_then(|()| exec(spec)) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn prepare(
+    run_dir: &Path,
+    spec: &ContainerSpec,
+    cgroup: &Cgroup,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> anyhow::Result<()> {
+    let null = std::fs::File::open("/dev/null")?;
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&stdout)?;
+    nix::unistd::dup2_stderr(&stderr)?;
+    cgroup.join_self().context("joining the container's cgroup")?;
+    for (path, kind) in [
+        (&spec.ipc_ns, CloneFlags::CLONE_NEWIPC),
+        (&spec.uts_ns, CloneFlags::CLONE_NEWUTS),
+        (&spec.net_ns, CloneFlags::CLONE_NEWNET),
+    ] {
+        if let Some(path) = path {
+            let ns =
+                std::fs::File::open(path).with_context(|| format!("opening the pod's namespace {}", path.display()))?;
+            nix::sched::setns(&ns, kind).with_context(|| format!("joining the pod's namespace {}", path.display()))?;
+        }
+    }
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
+    // Nothing mounted from here on may leak back to the host.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+    let root = rootfs_dir(run_dir);
+    mount_overlay(run_dir, &root, &spec.layers)?;
+    mount_system(&root)?;
+    for m in &spec.mounts {
+        mount_volume(&root, m).with_context(|| format!("mounting {}", m.destination))?;
+    }
+    pivot(&root)?;
+    if spec.read_only_root {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )?;
+    }
+    let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
+    // A working directory the image lacks is made, as runc does.
+    if !spec.read_only_root {
+        let _ = std::fs::create_dir_all(cwd);
+    }
+    nix::unistd::chdir(cwd).with_context(|| format!("changing to the working directory {cwd}"))?;
+    let groups: Vec<nix::unistd::Gid> =
+        spec.supplemental_groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&groups)?;
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(spec.gid))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(spec.uid))?;
+    Ok(())
+}
+
+/// The image's layers as overlayfs lower directories (the top one first, as overlayfs
+/// lists them) under the run's own writable layer.
+fn mount_overlay(run_dir: &Path, root: &Path, layers: &[PathBuf]) -> anyhow::Result<()> {
+    if layers.is_empty() {
+        bail!("the image has no layers");
+    }
+    let (upper, work) = (run_dir.join("upper"), run_dir.join("work"));
+    for dir in [root, &upper, &work] {
+        std::fs::create_dir_all(dir)?;
+    }
+    let lower: Vec<String> = layers.iter().rev().map(|l| l.display().to_string()).collect();
+    let options = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), upper.display(), work.display());
+    mount(Some("overlay"), root, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
+        .with_context(|| format!("mounting the container's root ({} layers)", layers.len()))
+}
+
+/// /proc, /dev (with its usual devices, pts and shm) and a read-only /sys.
+fn mount_system(root: &Path) -> anyhow::Result<()> {
+    let secure = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let at = |p: &str| root.join(p);
+    std::fs::create_dir_all(at("proc"))?;
+    mount(Some("proc"), &at("proc"), Some("proc"), secure, None::<&str>).context("mounting /proc")?;
+    std::fs::create_dir_all(at("dev"))?;
+    mount(
+        Some("tmpfs"),
+        &at("dev"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )
+    .context("mounting /dev")?;
+    for device in DEVICES {
+        let target = at("dev").join(device);
+        std::fs::File::create(&target)?;
+        mount(Some(&Path::new("/dev").join(device)), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .with_context(|| format!("binding /dev/{device}"))?;
+    }
+    std::fs::create_dir_all(at("dev/pts"))?;
+    mount(
+        Some("devpts"),
+        &at("dev/pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .context("mounting /dev/pts")?;
+    std::os::unix::fs::symlink("pts/ptmx", at("dev/ptmx"))?;
+    std::fs::create_dir_all(at("dev/shm"))?;
+    mount(Some("shm"), &at("dev/shm"), Some("tmpfs"), secure, Some("mode=1777,size=65536k"))
+        .context("mounting /dev/shm")?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, at("dev").join(link))?;
+    }
+    std::fs::create_dir_all(at("sys"))?;
+    mount(Some("sysfs"), &at("sys"), Some("sysfs"), secure | MsFlags::MS_RDONLY, None::<&str>)
+        .context("mounting /sys")?;
+    Ok(())
+}
+
+/// One volume: a bind of a host path (a file onto a file, a folder onto a folder) or a tmpfs.
+fn mount_volume(root: &Path, m: &Mount) -> anyhow::Result<()> {
+    let target = root.join(m.destination.trim_start_matches('/'));
+    let mut flags = MsFlags::empty();
+    match &m.source {
+        Some(source) => {
+            if source.is_dir() {
+                std::fs::create_dir_all(&target)?;
+            } else {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                if !target.exists() {
+                    std::fs::File::create(&target)?;
+                }
+            }
+            flags |= MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(Some(source.as_path()), &target, None::<&str>, flags, None::<&str>)?;
+        }
+        None => {
+            std::fs::create_dir_all(&target)?;
+            let options = m.tmpfs_size.map(|size| format!("size={size}"));
+            mount(Some("tmpfs"), &target, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, options.as_deref())?;
+            flags |= MsFlags::MS_BIND;
+        }
+    }
+    if m.read_only {
+        mount(None::<&str>, &target, None::<&str>, flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)?;
+    }
+    Ok(())
+}
+
+/// Makes `root` the process's `/` and lets go of the host's root.
+fn pivot(root: &Path) -> anyhow::Result<()> {
+    nix::unistd::chdir(root)?;
+    // Stacking the old root under the new one, then detaching it, needs no spare folder.
+    nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+    umount2(".", MntFlags::MNT_DETACH)?;
+    nix::unistd::chdir("/")?;
+    Ok(())
+}
+
+/// Execs the command, looking its first word up in the container's PATH.
+fn exec(spec: &ContainerSpec) -> anyhow::Result<std::convert::Infallible> {
+    use std::ffi::CString;
+    let Some(program) = spec.args.first() else { bail!("no command specified") };
+    let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let resolved = resolve(program, path)?;
+    let args: Vec<CString> = spec.args.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>()?;
+    let env: Vec<CString> = spec.env.iter().map(|e| CString::new(e.as_str())).collect::<Result<_, _>>()?;
+    let err = nix::unistd::execve(&CString::new(resolved.as_os_str().as_encoded_bytes())?, &args, &env).unwrap_err();
+    bail!("exec: {program:?}: {}", err.desc())
+}
+
+/// Finds an executable as a shell would: a name with a slash as it is, else in PATH.
+fn resolve(program: &str, path: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    path.split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .ok_or_else(|| anyhow::anyhow!("exec: {program:?}: executable file not found in $PATH"))
+}

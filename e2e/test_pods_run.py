@@ -1,0 +1,229 @@
+"""The node agent runs real containers: `skiff server` with its agent, pods of a busybox
+image built from Debian's busybox-static and imported with `skiff image import`, driven with
+kubectl. Needs root (namespaces, cgroups, overlayfs, veths)."""
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import images
+from conftest import SKIFF_BIN, wait_for
+
+SKIFF_AGENT = True
+IMAGE = "busybox:e2e"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def busybox(skiff, tmp_path_factory):
+    """The busybox image, imported into the node's image store; and at the end, every pod
+    deleted (so that no container outlives the module) and the bridge removed."""
+    archive = images.docker_save_archive(
+        tmp_path_factory.mktemp("images") / "busybox.tar", IMAGE, images.busybox_layer(), cmd=["sh"])
+    res = subprocess.run([SKIFF_BIN, "image", "import", "--data-dir", str(skiff.data_dir), str(archive)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "docker.io/library/busybox:e2e" in res.stdout, res.stdout
+    yield
+    skiff.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s", check=False)
+    subprocess.run(["ip", "link", "del", "skiff0"], capture_output=True)
+
+
+def pod(name, command, restart="Never", **spec):
+    container = {"name": spec.pop("container_name", "main"), "image": IMAGE, "command": command}
+    container.update(spec.pop("container", {}))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"restartPolicy": restart, "terminationGracePeriodSeconds": 5, "containers": [container], **spec}}
+
+
+def create(kubectl, doc):
+    kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+
+def get(kubectl, name):
+    return json.loads(kubectl("get", "pod", name, "-o", "json"))
+
+
+def phase_of(kubectl, name, phase, timeout=60):
+    def check():
+        p = get(kubectl, name)
+        return p if p["status"].get("phase") == phase else None
+    return wait_for(f"pod {name} {phase}", check, timeout=timeout)
+
+
+def container_status(p, name="main"):
+    return next(c for c in p["status"].get("containerStatuses", []) if c["name"] == name)
+
+
+def test_the_node_registers_with_real_capacity_and_is_ready(kubectl):
+    node = wait_for("a Ready node", lambda: next(iter(json.loads(kubectl("get", "nodes", "-o", "json"))["items"]), None))
+    status = node["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", ready
+    assert status["capacity"]["pods"] == "110"
+    assert int(status["capacity"]["cpu"]) >= 1
+    assert status["capacity"]["memory"].endswith("Ki") and int(status["capacity"]["memory"][:-2]) > 100_000
+    assert status["nodeInfo"]["kernelVersion"], status["nodeInfo"]
+    assert node["spec"]["podCIDR"].startswith("10.42."), node["spec"]
+    names = [n for image in status.get("images", []) for n in image["names"]]
+    assert "docker.io/library/busybox:e2e" in names, status.get("images")
+    lease = json.loads(kubectl("get", "lease", "-n", "kube-node-lease", node["metadata"]["name"], "-o", "json"))
+    assert lease["spec"]["holderIdentity"] == node["metadata"]["name"]
+
+
+def test_a_pod_that_echoes_shows_its_output_and_succeeds(kubectl):
+    create(kubectl, pod("echo", ["sh", "-c", "echo hello from skiff; echo to stderr >&2; echo $HOSTNAME"]))
+    p = phase_of(kubectl, "echo", "Succeeded")
+    state = container_status(p)["state"]["terminated"]
+    assert state["exitCode"] == 0 and state["reason"] == "Completed", state
+    logs = kubectl("logs", "echo")
+    assert logs.splitlines() == ["hello from skiff", "to stderr", "echo"], logs
+    stamped = kubectl("logs", "echo", "--timestamps", "--tail=1")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z echo\n", stamped), stamped
+
+
+def test_a_failing_container_reports_its_exit_code(kubectl):
+    create(kubectl, pod("fails", ["sh", "-c", "echo about to fail; exit 3"]))
+    p = phase_of(kubectl, "fails", "Failed")
+    state = container_status(p)["state"]["terminated"]
+    assert state["exitCode"] == 3 and state["reason"] == "Error", state
+    ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "PodCompleted", ready
+
+
+def test_pods_reach_each_other_and_the_host_reaches_them(kubectl):
+    create(kubectl, pod("web", ["httpd", "-f", "-p", "8080", "-h", "/www"], restart="Always"))
+    web = phase_of(kubectl, "web", "Running")
+    ip = web["status"]["podIP"]
+    assert ip.startswith("10.42."), ip
+
+    def served():
+        try:
+            return urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=2).read()
+        except OSError:
+            return None
+    assert wait_for("the pod's web server, from the host", served) == b"hello from a skiff pod\n"
+    create(kubectl, pod("client", ["wget", "-q", "-O", "-", f"http://{ip}:8080/index.html"]))
+    phase_of(kubectl, "client", "Succeeded")
+    assert kubectl("logs", "client") == "hello from a skiff pod\n"
+
+
+def test_the_environment_comes_from_fields_configmaps_and_secrets(kubectl):
+    kubectl("create", "configmap", "settings", "--from-literal=color=blue")
+    kubectl("create", "secret", "generic", "creds", "--from-literal=password=hunter2")
+    env = [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "color"}}},
+        {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+        {"name": "GREETING", "value": "hi $(POD_NAME)"},
+    ]
+    create(kubectl, pod("env", ["sh", "-c", "echo $POD_NAME $COLOR $PASSWORD $GREETING; echo ip=$POD_IP"], container={"env": env}))
+    p = phase_of(kubectl, "env", "Succeeded")
+    lines = kubectl("logs", "env").splitlines()
+    assert lines[0] == "env blue hunter2 hi env", lines
+    assert lines[1] == f"ip={p['status']['podIP']}", lines
+
+
+def test_a_missing_configmap_is_a_config_error(kubectl):
+    env = [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "nowhere", "key": "k"}}}]
+    create(kubectl, pod("noconfig", ["true"], container={"env": env}))
+
+    def waiting():
+        s = get(kubectl, "noconfig")["status"].get("containerStatuses")
+        w = s and s[0]["state"].get("waiting")
+        return w if w and w.get("reason") == "CreateContainerConfigError" else None
+    w = wait_for("CreateContainerConfigError", waiting)
+    assert w["message"] == 'configmap "nowhere" not found', w
+
+
+def test_init_containers_run_in_order_before_the_containers(kubectl, tmp_path):
+    doc = pod("inits", ["sh", "-c", "cat /work/order"])
+    doc["spec"]["volumes"] = [{"name": "work", "emptyDir": {}}]
+    mount = [{"name": "work", "mountPath": "/work"}]
+    doc["spec"]["containers"][0]["volumeMounts"] = mount
+    doc["spec"]["initContainers"] = [
+        {"name": f"init-{i}", "image": IMAGE, "command": ["sh", "-c", f"echo init-{i} >> /work/order"], "volumeMounts": mount}
+        for i in (1, 2)
+    ]
+    create(kubectl, doc)
+    p = phase_of(kubectl, "inits", "Succeeded")
+    assert kubectl("logs", "inits") == "init-1\ninit-2\n"
+    inits = {c["name"]: c["state"]["terminated"]["reason"] for c in p["status"]["initContainerStatuses"]}
+    assert inits == {"init-1": "Completed", "init-2": "Completed"}
+    initialized = next(c for c in p["status"]["conditions"] if c["type"] == "Initialized")
+    assert initialized["status"] == "True"
+
+
+def test_a_crashing_container_is_restarted_with_back_off(kubectl):
+    create(kubectl, pod("crashy", ["sh", "-c", "echo run; exit 1"], restart="Always"))
+
+    def backing_off():
+        s = container_status(get(kubectl, "crashy"))
+        w = s["state"].get("waiting")
+        return s if s["restartCount"] >= 1 and w and w["reason"] == "CrashLoopBackOff" else None
+    s = wait_for("CrashLoopBackOff after a restart", backing_off, timeout=60)
+    assert "back-off 20s restarting failed container=main pod=crashy_default" in s["state"]["waiting"]["message"], s
+    assert s["lastState"]["terminated"]["exitCode"] == 1, s
+    assert kubectl("logs", "crashy", "--previous") == "run\n"
+
+
+def test_an_unknown_image_fails_to_pull_then_backs_off(kubectl):
+    doc = pod("noimage", ["true"])
+    doc["spec"]["containers"][0]["image"] = "example.invalid/nothing:1"
+
+    def reasons():
+        s = get(kubectl, "noimage")["status"].get("containerStatuses")
+        w = s and s[0]["state"].get("waiting")
+        return w if w and w["reason"] == "ImagePullBackOff" else None
+    create(kubectl, doc)
+    w = wait_for("ImagePullBackOff", reasons, timeout=30)
+    assert 'Back-off pulling image "example.invalid/nothing:1"' in w["message"], w
+
+
+def test_a_container_over_its_memory_limit_is_oom_killed(kubectl):
+    hog = ["sh", "-c", "x=0123456789; while true; do x=$x$x; done"]
+    create(kubectl, pod("hog", hog, container={"resources": {"limits": {"memory": "32Mi"}}}))
+    p = phase_of(kubectl, "hog", "Failed")
+    state = container_status(p)["state"]["terminated"]
+    assert state["reason"] == "OOMKilled" and state["exitCode"] == 137, state
+
+
+def host_leftovers(uid):
+    """What a pod could leave on the host: mounts, cgroups, its veth."""
+    mounts = [line for line in Path("/proc/mounts").read_text().splitlines() if uid in line]
+    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"**/pod{uid}")]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    veth = "veth" + uid.replace("-", "")[:8]
+    return mounts, cgroups, veth in links
+
+
+def test_deleting_a_pod_stops_it_gracefully_and_leaves_nothing_behind(kubectl):
+    script = "trap 'echo got TERM; exit 0' TERM; echo up; while true; do sleep 0.1; done"
+    create(kubectl, pod("sleeper", ["sh", "-c", script], restart="Always", terminationGracePeriodSeconds=30))
+    p = phase_of(kubectl, "sleeper", "Running")
+    uid = p["metadata"]["uid"]
+    mounts, cgroups, veth = host_leftovers(uid)
+    assert mounts and cgroups and veth, (mounts, cgroups, veth)
+    started = time.monotonic()
+    kubectl("delete", "pod", "sleeper", "--wait=true", "--timeout=60s")
+    # The container handled SIGTERM, so it did not wait out its 30 s for SIGKILL.
+    assert time.monotonic() - started < 20
+    assert host_leftovers(uid) == ([], [], False)
+
+
+def test_restarting_the_agent_leaves_containers_running(skiff, kubectl):
+    create(kubectl, pod("steady", ["sh", "-c", "while true; do sleep 1; done"], restart="Always"))
+    before = phase_of(kubectl, "steady", "Running")
+    started = container_status(before)["state"]["running"]["startedAt"]
+    skiff.kill9()
+    skiff.start()
+    time.sleep(3)
+    after = get(kubectl, "steady")
+    s = container_status(after)
+    assert s["restartCount"] == 0 and s["state"]["running"]["startedAt"] == started, s
+    assert after["status"]["podIP"] == before["status"]["podIP"]
