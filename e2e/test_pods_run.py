@@ -56,7 +56,7 @@ def phase_of(kubectl, name, phase, timeout=60):
 
 
 def container_status(p, name="main"):
-    return next(c for c in p["status"].get("containerStatuses", []) if c["name"] == name)
+    return next((c for c in p["status"].get("containerStatuses", []) if c["name"] == name), {"state": {}, "restartCount": 0})
 
 
 def test_the_node_registers_with_real_capacity_and_is_ready(kubectl):
@@ -69,14 +69,18 @@ def test_the_node_registers_with_real_capacity_and_is_ready(kubectl):
     assert status["capacity"]["memory"].endswith("Ki") and int(status["capacity"]["memory"][:-2]) > 100_000
     assert status["nodeInfo"]["kernelVersion"], status["nodeInfo"]
     assert node["spec"]["podCIDR"].startswith("10.42."), node["spec"]
-    names = [n for image in status.get("images", []) for n in image["names"]]
-    assert "docker.io/library/busybox:e2e" in names, status.get("images")
+
+    def images():
+        now = json.loads(kubectl("get", "node", node["metadata"]["name"], "-o", "json"))
+        return [n for image in now["status"].get("images", []) for n in image["names"]]
+    # The image was imported after the node registered: it shows at the next renewal.
+    wait_for("the imported image in the node's status", lambda: "docker.io/library/busybox:e2e" in images(), timeout=20)
     lease = json.loads(kubectl("get", "lease", "-n", "kube-node-lease", node["metadata"]["name"], "-o", "json"))
     assert lease["spec"]["holderIdentity"] == node["metadata"]["name"]
 
 
 def test_a_pod_that_echoes_shows_its_output_and_succeeds(kubectl):
-    create(kubectl, pod("echo", ["sh", "-c", "echo hello from skiff; echo to stderr >&2; echo $HOSTNAME"]))
+    create(kubectl, pod("echo", ["sh", "-c", "echo hello from skiff; sleep 0.2; echo to stderr >&2; sleep 0.2; echo $HOSTNAME"]))
     p = phase_of(kubectl, "echo", "Succeeded")
     state = container_status(p)["state"]["terminated"]
     assert state["exitCode"] == 0 and state["reason"] == "Completed", state
@@ -227,3 +231,75 @@ def test_restarting_the_agent_leaves_containers_running(skiff, kubectl):
     s = container_status(after)
     assert s["restartCount"] == 0 and s["state"]["running"]["startedAt"] == started, s
     assert after["status"]["podIP"] == before["status"]["podIP"]
+
+
+def ready_condition(p):
+    return next((c["status"] for c in p["status"].get("conditions", []) if c["type"] == "Ready"), None)
+
+
+def test_a_readiness_probe_gates_ready(kubectl):
+    script = "httpd -p 8080 -h /www; sleep 4; echo ok > /www/ready.html; while true; do sleep 1; done"
+    probe = {"httpGet": {"path": "/ready.html", "port": 8080}, "periodSeconds": 1}
+    create(kubectl, pod("gated", ["sh", "-c", script], restart="Always", container={"readinessProbe": probe}))
+    p = phase_of(kubectl, "gated", "Running")
+    assert ready_condition(p) == "False" and container_status(p)["ready"] is False, p["status"]
+    p = wait_for("Ready once the probe passes", lambda: (lambda p: p if ready_condition(p) == "True" else None)(get(kubectl, "gated")), timeout=20)
+    assert container_status(p)["ready"] is True and container_status(p)["restartCount"] == 0
+
+
+def test_a_failing_liveness_probe_restarts_the_container(kubectl):
+    probe = {"tcpSocket": {"port": 9999}, "periodSeconds": 1, "failureThreshold": 2}
+    create(kubectl, pod("unlive", ["sh", "-c", "echo started; while true; do sleep 1; done"], restart="Always",
+                        container={"livenessProbe": probe}))
+
+    def restarted():
+        s = container_status(get(kubectl, "unlive"))
+        return s if s["restartCount"] >= 1 else None
+    s = wait_for("a restart by the liveness probe", restarted, timeout=40)
+    # sh as PID 1 ignores SIGTERM, so the grace period ends with SIGKILL.
+    assert s["lastState"]["terminated"]["exitCode"] == 137, s
+
+
+def test_a_startup_probe_holds_off_the_liveness_probe(kubectl):
+    script = "sleep 5; httpd -f -p 8080 -h /www"
+    startup = {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 30}
+    liveness = {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 1}
+    create(kubectl, pod("slowstart", ["sh", "-c", script], restart="Always",
+                        container={"startupProbe": startup, "livenessProbe": liveness}))
+    p = phase_of(kubectl, "slowstart", "Running")
+    assert container_status(p)["started"] is False, container_status(p)
+    p = wait_for("started and Ready", lambda: (lambda p: p if ready_condition(p) == "True" else None)(get(kubectl, "slowstart")), timeout=30)
+    s = container_status(p)
+    assert s["started"] is True and s["restartCount"] == 0, s
+
+
+def test_a_deployment_of_web_servers_becomes_available_and_serves(kubectl):
+    container = {"name": "web", "image": IMAGE, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+                 "readinessProbe": {"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1}}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web3"},
+                  "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web3"}},
+                           "template": {"metadata": {"labels": {"app": "web3"}},
+                                        "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]}}}}
+    create(kubectl, deployment)
+    kubectl("rollout", "status", "deployment/web3", "--timeout=60s", timeout=70)
+    pods = json.loads(kubectl("get", "pods", "-l", "app=web3", "-o", "json"))["items"]
+    ips = sorted(p["status"]["podIP"] for p in pods)
+    assert len(set(ips)) == 3, ips
+    for ip in ips:
+        assert urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=2).read() == b"hello from a skiff pod\n"
+    kubectl("delete", "deployment", "web3")
+
+
+def test_a_configmap_volume_updates_in_place_after_kubectl_edit(kubectl):
+    import os
+    kubectl("create", "configmap", "palette", "--from-literal=color=blue")
+    doc = pod("reader", ["sh", "-c", "while true; do cat /config/color; echo; sleep 1; done"], restart="Always",
+              volumes=[{"name": "config", "configMap": {"name": "palette"}}])
+    doc["spec"]["containers"][0]["volumeMounts"] = [{"name": "config", "mountPath": "/config"}]
+    create(kubectl, doc)
+    phase_of(kubectl, "reader", "Running")
+    wait_for("the first value", lambda: kubectl("logs", "reader", "--tail=1").strip() == "blue")
+    kubectl("edit", "configmap", "palette", env={**os.environ, "EDITOR": "sed -i s/color:\\ blue/color:\\ green/"})
+    # Kubernetes promises the new value within about a minute; skiff refreshes every 10 s.
+    wait_for("the edited value, in place", lambda: kubectl("logs", "reader", "--tail=1").strip() == "green", timeout=40)
+    assert container_status(get(kubectl, "reader"))["restartCount"] == 0

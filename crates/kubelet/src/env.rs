@@ -168,7 +168,7 @@ pub fn expand_all(words: &[String], env: &[String]) -> Vec<String> {
     words.iter().map(|w| expand(w, &vars)).collect()
 }
 
-fn field_value(pod: &Pod, field: &ObjectFieldSelector) -> Result<String, String> {
+pub fn field_value(pod: &Pod, field: &ObjectFieldSelector) -> Result<String, String> {
     let meta = &pod.metadata;
     let status = pod.status.as_ref();
     let path = field.field_path.as_str();

@@ -10,6 +10,8 @@
 //! # }
 //! ```
 
+mod api_volumes;
+mod atomic_writer;
 mod container_config;
 mod env;
 mod images;
@@ -19,6 +21,7 @@ mod pod_files;
 mod pod_status;
 mod pod_worker;
 mod pods;
+mod probes;
 mod runs;
 pub mod server;
 mod volumes;

@@ -146,14 +146,17 @@ pub async fn pod_cidr(client: &kube::Client, node_name: &str) -> anyhow::Result<
     }
 }
 
-/// Renews the node's Lease every 10 s and posts its status every minute, for ever. A beat
-/// that fails (the API server restarting, say) is made again on the next round.
+/// Renews the node's Lease every 10 s and posts its status every minute, or at the next
+/// renewal when its images changed, for ever. A beat that fails (the API server restarting,
+/// say) is made again on the next round.
 pub async fn heartbeat(client: kube::Client, config: std::sync::Arc<Config>, images: impl Fn() -> Value) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let nodes: Api<Node> = Api::all(client);
     let mut renew = tokio::time::interval(LEASE_RENEW);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_report = tokio::time::Instant::now();
+    // Images may have come between registration and now: the first round reports them.
+    let mut reported_images = Value::Null;
     loop {
         renew.tick().await;
         let lease = json!({
@@ -167,9 +170,11 @@ pub async fn heartbeat(client: kube::Client, config: std::sync::Arc<Config>, ima
         {
             tracing::warn!(error = %e, "could not renew the node's Lease; retrying");
         }
-        if last_report.elapsed() >= STATUS_REPORT {
+        let current_images = images();
+        if last_report.elapsed() >= STATUS_REPORT || current_images != reported_images {
             last_report = tokio::time::Instant::now();
-            let status = status(&config, images());
+            reported_images = current_images.clone();
+            let status = status(&config, current_images);
             if let Err(e) = nodes.patch_status(&config.node_name, &PatchParams::default(), &Patch::Merge(status)).await
             {
                 tracing::warn!(error = %e, "could not report the node's status; retrying");

@@ -76,12 +76,17 @@ fn container_status(pod: &Pod, pod_dir: &Path, c: &Container, observed: &Observe
         (Some(run), Some(_)) if !running => Some(run),
         _ => h.previous.as_ref(),
     };
+    let verdict = observed.verdicts.get(&c.name).copied().unwrap_or(crate::probes::Verdict {
+        started: true,
+        ready: true,
+        ..Default::default()
+    });
     let mut status = json!({
         "name": c.name,
         "image": image,
         "imageID": "",
-        "ready": running,
-        "started": running,
+        "ready": running && verdict.ready,
+        "started": running && verdict.started,
         "restartCount": h.latest.as_ref().map_or(0, |r| r.attempt),
         "state": current,
         "lastState": last.map_or(json!({}), |r| state(pod, &c.name, r)),

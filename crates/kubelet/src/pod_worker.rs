@@ -6,7 +6,7 @@
 //! the grace period and remove the pod.
 
 use crate::runs::{History, Run, history};
-use crate::{Agent, env, images, pod_status};
+use crate::{Agent, env, images, pod_status, probes};
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
@@ -21,6 +21,9 @@ const BACKOFF_START: Duration = Duration::from_secs(10);
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
 /// A run this long resets the back-off.
 const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How often configMap and secret volumes are refreshed (Kubernetes promises within a
+/// minute or so).
+const VOLUME_REFRESH: Duration = Duration::from_secs(10);
 /// How often a pod with running containers looks for their exit.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -39,6 +42,8 @@ pub struct Observed {
     /// Reasons containers wait, by name (those not here and not running wait to be created).
     pub waiting: BTreeMap<String, Waiting>,
     pub initialized: bool,
+    /// What the probes of running containers say, by name.
+    pub verdicts: BTreeMap<String, probes::Verdict>,
 }
 
 pub struct Worker {
@@ -47,6 +52,11 @@ pub struct Worker {
     pod_dir: PathBuf,
     /// Failures to get an image or a config, by container, for their back-off.
     failures: BTreeMap<String, Failure>,
+    probes: probes::Probes,
+    /// When the configMap, secret and downwardAPI volumes were last written.
+    volumes_refreshed: Option<tokio::time::Instant>,
+    /// Containers a failed probe is stopping, by name and run, with when SIGKILL is due.
+    stopping: BTreeMap<(String, u32), tokio::time::Instant>,
 }
 
 /// A container that could not be started, and when to try again.
@@ -83,7 +93,15 @@ pub enum Next {
 impl Worker {
     pub fn new(agent: Arc<Agent>, uid: String) -> Worker {
         let pod_dir = runtime::paths::pod_dir(&agent.config.root, &uid);
-        Worker { agent, uid, pod_dir, failures: BTreeMap::new() }
+        Worker {
+            agent,
+            uid,
+            pod_dir,
+            failures: BTreeMap::new(),
+            probes: probes::Probes::default(),
+            volumes_refreshed: None,
+            stopping: BTreeMap::new(),
+        }
     }
 
     /// Runs the pod's syncs: on each change of the pod, and when the last sync asked.
@@ -113,23 +131,25 @@ impl Worker {
         }
     }
 
-    async fn sync(&mut self, pod: &Pod) -> anyhow::Result<Next> {
+    async fn sync(&mut self, api_pod: &Pod) -> anyhow::Result<Next> {
         let mut observed = Observed::default();
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        let phase = api_pod.status.as_ref().and_then(|s| s.phase.as_deref());
         if matches!(phase, Some("Succeeded" | "Failed")) {
             // A finished pod keeps its record until it is deleted; its containers are gone.
             return Ok(Next::After(Duration::from_secs(3600)));
         }
-        let pod_ip = self.agent.ensure_sandbox(pod, &self.pod_dir).await?;
+        let pod_ip = self.agent.ensure_sandbox(api_pod, &self.pod_dir).await?;
+        // The containers' fieldRefs read the addresses before the status reports them.
+        let pod = &with_addresses(api_pod, &pod_ip, &self.agent.config.node_ip.to_string());
         observed.pod_ip = Some(pod_ip);
         observed.sandbox_ready = true;
-        if let Err(e) = tokio::task::block_in_place(|| crate::volumes::prepare(&self.pod_dir, pod)) {
+        if let Err(message) = self.prepare_volumes(pod).await {
             for c in all_containers(pod) {
                 observed
                     .waiting
-                    .insert(c.name.clone(), Waiting { reason: "ContainerCreating".into(), message: format!("{e:#}") });
+                    .insert(c.name.clone(), Waiting { reason: "ContainerCreating".into(), message: message.clone() });
             }
-            self.report(pod, &observed).await?;
+            self.report(api_pod, &observed).await?;
             return Ok(Next::After(Duration::from_secs(2)));
         }
         let spec = pod.spec.as_ref().context("the pod has no spec")?;
@@ -149,7 +169,7 @@ impl Worker {
             if let Some(after) = self.advance(pod, init, &history, restart, &mut observed).await? {
                 wake = wake.min(after);
             }
-            let now_running = is_running(&self.pod_dir, &init.name);
+            let now_running = self.probe(pod, init, &mut observed, &mut wake).await;
             any_running |= now_running;
             if sidecar && now_running {
                 continue;
@@ -168,7 +188,7 @@ impl Worker {
                 if let Some(after) = self.advance(pod, c, &history, restart, &mut observed).await? {
                     wake = wake.min(after);
                 }
-                any_running |= is_running(&self.pod_dir, &c.name);
+                any_running |= self.probe(pod, c, &mut observed, &mut wake).await;
             }
         } else {
             for c in &spec.containers {
@@ -177,7 +197,7 @@ impl Worker {
                     .insert(c.name.clone(), Waiting { reason: "PodInitializing".into(), message: String::new() });
             }
         }
-        self.report(pod, &observed).await?;
+        self.report(api_pod, &observed).await?;
         if any_running {
             wake = wake.min(POLL);
         }
@@ -248,6 +268,63 @@ impl Worker {
         }
     }
 
+    /// Makes the pod's volumes, and fills (or, every VOLUME_REFRESH, refreshes) those whose
+    /// files come from the API. Once containers have started, a failed refresh keeps the
+    /// files they have and is only logged, as the kubelet does.
+    async fn prepare_volumes(&mut self, pod: &Pod) -> Result<(), String> {
+        tokio::task::block_in_place(|| crate::volumes::prepare(&self.pod_dir, pod)).map_err(|e| format!("{e:#}"))?;
+        if self.volumes_refreshed.is_some_and(|at| at.elapsed() < VOLUME_REFRESH) {
+            return Ok(());
+        }
+        match crate::api_volumes::write(&self.agent.client, &self.pod_dir, pod).await {
+            Ok(()) => {
+                self.volumes_refreshed = Some(tokio::time::Instant::now());
+                Ok(())
+            }
+            Err(message) if self.volumes_refreshed.is_some() => {
+                tracing::warn!(pod = self.uid, message, "could not refresh the pod's volumes");
+                Ok(())
+            }
+            Err(message) => Err(message),
+        }
+    }
+
+    /// Runs a running container's probes that are due and acts on them: a failed liveness
+    /// or startup probe stops the container (SIGTERM, then SIGKILL after the grace period),
+    /// and the restart policy takes it from there. Returns whether the container runs.
+    async fn probe(&mut self, pod: &Pod, container: &Container, observed: &mut Observed, wake: &mut Duration) -> bool {
+        let Some(run) = history(&self.pod_dir, &container.name).latest else { return false };
+        let RunState::Running(started) = &run.state else { return false };
+        let key = (container.name.clone(), run.attempt);
+        self.stopping.retain(|(name, attempt), _| name != &container.name || *attempt == run.attempt);
+        if let Some(deadline) = self.stopping.get(&key) {
+            if tokio::time::Instant::now() >= *deadline {
+                let _ = container::signal(started, nix::sys::signal::Signal::SIGKILL);
+            }
+            return true;
+        }
+        let age = (chrono::Utc::now() - started.started_at).to_std().unwrap_or_default();
+        let since = tokio::time::Instant::now().checked_sub(age).unwrap_or_else(tokio::time::Instant::now);
+        let pod_ip = observed.pod_ip.clone().unwrap_or_default();
+        let verdict = self.probes.check(container, run.attempt, since, &pod_ip).await;
+        if verdict.kill {
+            tracing::info!(
+                pod = self.uid,
+                container = container.name,
+                "probe failed its threshold; restarting the container"
+            );
+            let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(0) as u64;
+            let _ = container::signal(started, nix::sys::signal::Signal::SIGTERM);
+            self.stopping.retain(|(name, _), _| name != &container.name);
+            self.stopping.insert(key, tokio::time::Instant::now() + Duration::from_secs(grace));
+        }
+        if let Some(next) = verdict.next {
+            *wake = (*wake).min(next.saturating_duration_since(tokio::time::Instant::now()));
+        }
+        observed.verdicts.insert(container.name.clone(), verdict);
+        true
+    }
+
     /// Starts run `attempt` of a container: its image, its environment, then the runtime.
     async fn start(&self, pod: &Pod, container: &Container, attempt: u32) -> Result<(), Waiting> {
         let image_name = container.image.clone().unwrap_or_default();
@@ -256,8 +333,11 @@ impl Worker {
             .map_err(|u| Waiting { reason: u.reason.into(), message: u.message })?;
         let config_error = |message: String| Waiting { reason: "CreateContainerConfigError".into(), message };
         let sources = self.agent.env_sources(pod, container).await.map_err(config_error)?;
-        let env =
-            env::build(pod, container, &image.config.env, &sources, &self.agent.allocatable).map_err(config_error)?;
+        // Container runtimes give every container its pod's HOSTNAME; the image may override it.
+        let hostname = crate::pod_files::hostname(pod, &self.agent.config.node_name);
+        let base_env: Vec<String> =
+            std::iter::once(format!("HOSTNAME={hostname}")).chain(image.config.env.iter().cloned()).collect();
+        let env = env::build(pod, container, &base_env, &sources, &self.agent.allocatable).map_err(config_error)?;
         let layers = self.agent.images.layer_dirs(&image);
         let spec = crate::container_config::spec(pod, container, &image, layers, env, &self.pod_dir, attempt);
         let run_dir = runtime::paths::container_dir(&self.pod_dir, &container.name, attempt);
@@ -315,8 +395,16 @@ impl Worker {
     }
 }
 
-fn is_running(pod_dir: &Path, container: &str) -> bool {
-    history(pod_dir, container).latest.is_some_and(|r| r.running())
+/// The pod with its own and its node's addresses in its status.
+fn with_addresses(pod: &Pod, pod_ip: &str, host_ip: &str) -> Pod {
+    use k8s_openapi::api::core::v1::{HostIP, PodIP};
+    let mut pod = pod.clone();
+    let status = pod.status.get_or_insert_with(Default::default);
+    status.pod_ip = Some(pod_ip.to_string());
+    status.pod_ips = Some(vec![PodIP { ip: pod_ip.to_string() }]);
+    status.host_ip = Some(host_ip.to_string());
+    status.host_ips = Some(vec![HostIP { ip: host_ip.to_string() }]);
+    pod
 }
 
 /// Every container of the pod, init containers first.

@@ -1,8 +1,9 @@
 //! A pod's volumes on the node: made before its containers start, each a folder (or a
 //! file) that containers bind into their filesystems, and removed with the pod.
 //!
-//! Built here: emptyDir (on disk, or tmpfs for medium Memory, with its sizeLimit) and
-//! hostPath with its types.
+//! Made here: emptyDir (on disk, or tmpfs for medium Memory, with its sizeLimit) and
+//! hostPath with its types. configMap, secret and downwardAPI volumes are folders of the
+//! pod's that `api_volumes.rs` fills.
 
 use anyhow::{Context, bail};
 use k8s_openapi::api::core::v1::{Pod, Volume};
@@ -50,6 +51,10 @@ fn prepare_one(pod_dir: &Path, volume: &Volume) -> anyhow::Result<()> {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))?;
         }
+        return Ok(());
+    }
+    if volume.config_map.is_some() || volume.secret.is_some() || volume.downward_api.is_some() {
+        std::fs::create_dir_all(&path)?;
         return Ok(());
     }
     bail!("this node does not support the volume's type yet")

@@ -35,7 +35,7 @@ async fn start() -> (Server, kube::Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let kubeconfig = dir.path().join("kubeconfig");
     let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string(), "--data-dir"])
+        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-port", &port.to_string(), "--data-dir"])
         .arg(dir.path().join("data"))
         .arg("--write-kubeconfig")
         .arg(&kubeconfig)

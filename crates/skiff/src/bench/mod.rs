@@ -1,9 +1,11 @@
 //! `skiff bench`: benchmarks that print their figures.
 
 mod api;
+mod busybox_image;
 mod client;
 mod drive;
 mod figures;
+mod pods;
 mod scheduler;
 mod server;
 mod workloads;
@@ -16,6 +18,9 @@ pub enum BenchCommand {
     Api(api::ApiArgs),
     /// Start a server on simulated nodes and measure how fast its scheduler places pods.
     Scheduler(scheduler::SchedulerArgs),
+    /// Start a single-node cluster with its node agent and measure pod startup with real
+    /// containers, the agent's memory per pod, idle memory and start to node Ready.
+    Pods(pods::PodsArgs),
     /// Start a whole control plane on simulated nodes and measure a Deployment's creation,
     /// rolling update and namespace deletion.
     Workloads(workloads::WorkloadsArgs),
@@ -26,5 +31,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Api(args) => api::run(args).await,
         BenchCommand::Scheduler(args) => scheduler::run(args).await,
         BenchCommand::Workloads(args) => workloads::run(args).await,
+        BenchCommand::Pods(args) => pods::run(args).await,
     }
 }

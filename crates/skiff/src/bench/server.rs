@@ -13,6 +13,8 @@ pub struct Server {
     pub pid: u32,
     /// From spawning the process to /readyz answering 200.
     pub ready: Duration,
+    /// When the process was spawned.
+    pub spawned: Instant,
     /// Killed when the benchmark drops it.
     _process: tokio::process::Child,
 }
@@ -22,13 +24,26 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Server {
-    /// Starts `skiff server` with `extra` arguments and waits until it is ready.
+    /// Starts `skiff server` with `extra` arguments and waits until it is ready. Most
+    /// benchmarks measure the control plane against simulated nodes, so it runs without its
+    /// node agent.
     pub async fn start(extra: &[&str]) -> anyhow::Result<Server> {
+        Server::launch(&[&["--disable-agent"], extra].concat()).await
+    }
+
+    /// Starts `skiff server` with its node agent, on a kubelet port of its own.
+    pub async fn start_with_agent(node_name: &str) -> anyhow::Result<Server> {
+        let kubelet_port = free_port()?.to_string();
+        Server::launch(&["--node-name", node_name, "--kubelet-port", &kubelet_port]).await
+    }
+
+    async fn launch(extra: &[&str]) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let started = Instant::now();
         let process = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string(), "--data-dir"])
+            .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string()])
+            .arg("--data-dir")
             .arg(dir.path())
             .args(extra)
             .stdout(std::process::Stdio::null())
@@ -46,7 +61,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Ok(Server { ready: started.elapsed(), dir, port, pid, _process: process })
+        Ok(Server { ready: started.elapsed(), spawned: started, dir, port, pid, _process: process })
     }
 
     /// A `kube` client with the server's admin kubeconfig, for the parts that are API clients.
