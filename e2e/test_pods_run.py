@@ -303,3 +303,19 @@ def test_a_configmap_volume_updates_in_place_after_kubectl_edit(kubectl):
     # Kubernetes promises the new value within about a minute; skiff refreshes every 10 s.
     wait_for("the edited value, in place", lambda: kubectl("logs", "reader", "--tail=1").strip() == "green", timeout=40)
     assert container_status(get(kubectl, "reader"))["restartCount"] == 0
+
+
+def test_a_sidecar_keeps_running_beside_the_containers(kubectl):
+    doc = pod("withsidecar", ["sh", "-c", "echo main; while true; do sleep 1; done"], restart="Always")
+    doc["spec"]["initContainers"] = [
+        {"name": "setup", "image": IMAGE, "command": ["sh", "-c", "echo setup done"]},
+        {"name": "sidecar", "image": IMAGE, "restartPolicy": "Always", "command": ["sh", "-c", "while true; do sleep 1; done"]},
+    ]
+    create(kubectl, doc)
+    p = phase_of(kubectl, "withsidecar", "Running")
+    time.sleep(2)
+    p = get(kubectl, "withsidecar")
+    inits = {c["name"]: c for c in p["status"]["initContainerStatuses"]}
+    assert inits["setup"]["state"]["terminated"]["reason"] == "Completed", inits
+    assert "running" in inits["sidecar"]["state"] and inits["sidecar"]["restartCount"] == 0, inits
+    assert "running" in container_status(p)["state"]

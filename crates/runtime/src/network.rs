@@ -6,7 +6,8 @@
 use crate::ipam::Subnet;
 use anyhow::{Context, anyhow};
 use futures::TryStreamExt;
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -71,41 +72,39 @@ pub fn host_veth(pod_uid: &str) -> String {
 pub async fn attach(pod_uid: &str, netns: &Path, ip: Ipv4Addr, subnet: &Subnet) -> anyhow::Result<()> {
     let handle = connect().await?;
     let host_name = host_veth(pod_uid);
-    // The pod's end starts in the host's namespace under a name that cannot clash there.
-    let peer = format!("p{}", &host_name[1..]);
     if let Some(stale) = index_of(&handle, &host_name).await? {
         handle.link().del(stale).execute().await?;
     }
-    handle
-        .link()
-        .add(LinkVeth::new(&host_name, &peer).build())
-        .execute()
-        .await
-        .context("making the pod's veth pair")?;
+    let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
+    // The pod's end is made inside the pod's namespace: moving an interface between
+    // namespaces afterwards waits for the kernel's RCU grace periods under its global
+    // network lock, which serializes pod starts (about 20 ms each).
+    let peer = LinkMessageBuilder::<LinkUnspec>::new().name(POD_INTERFACE).setns_by_fd(ns.as_raw_fd()).build();
+    let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(host_name.clone())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .build();
+    handle.link().add(veth).execute().await.context("making the pod's veth pair")?;
     let bridge = index_of(&handle, BRIDGE).await?.ok_or_else(|| anyhow!("the bridge {BRIDGE} is missing"))?;
     let host_index = index_of(&handle, &host_name).await?.ok_or_else(|| anyhow!("the veth {host_name} vanished"))?;
     handle.link().set(LinkUnspec::new_with_index(host_index).controller(bridge).up().build()).execute().await?;
-    let peer_index = index_of(&handle, &peer).await?.ok_or_else(|| anyhow!("the veth {peer} vanished"))?;
-    let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
-    handle.link().set(LinkUnspec::new_with_index(peer_index).setns_by_fd(ns.as_raw_fd()).build()).execute().await?;
     let subnet = subnet.clone();
     // Netlink speaks for the namespace its socket was opened in: configure the pod's side from
     // a thread that has joined the pod's namespace.
     std::thread::spawn(move || -> anyhow::Result<()> {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        rt.block_on(configure_pod_side(&peer, ip, &subnet))
+        rt.block_on(configure_pod_side(ip, &subnet))
     })
     .join()
     .map_err(|_| anyhow!("the thread configuring the pod's network panicked"))?
 }
 
-async fn configure_pod_side(peer: &str, ip: Ipv4Addr, subnet: &Subnet) -> anyhow::Result<()> {
+async fn configure_pod_side(ip: Ipv4Addr, subnet: &Subnet) -> anyhow::Result<()> {
     let handle = connect().await?;
     let lo = index_of(&handle, "lo").await?.ok_or_else(|| anyhow!("the pod has no loopback"))?;
     handle.link().set(LinkUnspec::new_with_index(lo).up().build()).execute().await?;
-    let index = index_of(&handle, peer).await?.ok_or_else(|| anyhow!("the veth {peer} did not arrive in the pod"))?;
-    handle.link().set(LinkUnspec::new_with_index(index).name(POD_INTERFACE).build()).execute().await?;
+    let index = index_of(&handle, POD_INTERFACE).await?.ok_or_else(|| anyhow!("the pod has no {POD_INTERFACE}"))?;
     handle.address().add(index, IpAddr::V4(ip), subnet.prefix).execute().await.context("giving the pod its address")?;
     handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
     let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(subnet.gateway()).build();

@@ -8,11 +8,20 @@ use std::path::Path;
 const BUSYBOX: &str = "/bin/busybox";
 pub const NAME: &str = "bench/busybox:1";
 
-fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+/// A header owned by root, as image layers' files are.
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
+    header.set_entry_type(kind);
     header.set_mode(mode);
-    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header
+}
+
+fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut header = header(tar::EntryType::Regular, mode, data.len() as u64);
     tar.append_data(&mut header, path, data)
 }
 
@@ -23,10 +32,7 @@ fn layer() -> anyhow::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     append(&mut tar, "bin/busybox", &busybox, 0o755)?;
     for applet in ["sh", "sleep"] {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_mode(0o777);
-        header.set_size(0);
+        let mut header = header(tar::EntryType::Symlink, 0o777, 0);
         tar.append_link(&mut header, format!("bin/{applet}"), "busybox")?;
     }
     Ok(tar.into_inner()?)

@@ -38,8 +38,20 @@ fn all_running(pod: &Pod) -> bool {
     statuses.is_some_and(|s| !s.is_empty() && s.iter().all(|c| c.state.as_ref().is_some_and(|st| st.running.is_some())))
 }
 
-/// The RSS of every container shim under the server's folder, in KiB.
-fn shims_rss_kib(data_dir: &std::path::Path) -> (usize, u64) {
+/// The proportional set size of a process (its private pages, and its share of pages it
+/// shares, such as the skiff binary's text with every other shim), in KiB.
+fn pss_kib(pid: u32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The memory of every container shim under the server's folder: how many, and their PSS
+/// in KiB.
+fn shims_pss_kib(data_dir: &std::path::Path) -> (usize, u64) {
     let needle = data_dir.to_string_lossy().into_owned();
     let mut count = 0;
     let mut total = 0;
@@ -49,7 +61,7 @@ fn shims_rss_kib(data_dir: &std::path::Path) -> (usize, u64) {
         let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         if words.get(1) == Some(&&b"shim"[..]) && String::from_utf8_lossy(&cmdline).contains(&needle) {
             count += 1;
-            total += rss_kib(pid);
+            total += pss_kib(pid);
         }
     }
     (count, total)
@@ -131,7 +143,7 @@ pub async fn run(args: PodsArgs) -> anyhow::Result<()> {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let busy = rss_kib(server.pid);
-    let (shims, shim_kib) = shims_rss_kib(server.dir.path());
+    let (shims, shim_kib) = shims_pss_kib(server.dir.path());
     println!(
         "agent memory per running pod                 {:>10.1} KiB   (server RSS {:.1} MiB with {} pods)",
         busy.saturating_sub(idle) as f64 / args.pods as f64,
@@ -139,7 +151,7 @@ pub async fn run(args: PodsArgs) -> anyhow::Result<()> {
         args.pods
     );
     println!(
-        "shim memory per container                    {:>10.1} KiB   ({shims} shims)",
+        "shim memory (PSS) per container              {:>10.1} KiB   ({shims} shims)",
         shim_kib as f64 / shims.max(1) as f64
     );
     // Every container stops before the server does, so none outlives the benchmark.
