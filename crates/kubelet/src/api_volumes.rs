@@ -111,13 +111,13 @@ mod tests {
     fn items_pick_and_rename_keys_with_their_modes() {
         let data: BTreeMap<String, Vec<u8>> =
             [("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())].into();
-        let items = vec![KeyToPath { key: "a".into(), path: "dir/x".into(), mode: Some(0o600) }];
+        let items = vec![KeyToPath { key: "a".into(), path: "dir/x".into(), mode: Some(0o600), ..Default::default() }];
         let files = payload(data.clone(), Some(&items), Some(0o640), false, "configmap").unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files["dir/x"], File { content: b"1".to_vec(), mode: 0o600 });
         let all = payload(data.clone(), None, Some(0o640), false, "configmap").unwrap();
         assert_eq!(all["b"].mode, 0o640);
-        let missing = vec![KeyToPath { key: "zz".into(), path: "zz".into(), mode: None }];
+        let missing = vec![KeyToPath { key: "zz".into(), path: "zz".into(), mode: None, ..Default::default() }];
         assert_eq!(
             payload(data.clone(), Some(&missing), None, false, "configmap").unwrap_err(),
             "configmap references non-existent config key: zz"

@@ -39,7 +39,7 @@ fn memory_ki() -> u64 {
 
 /// The size of the filesystem that holds the agent's data, in Ki.
 fn ephemeral_storage_ki(root: &std::path::Path) -> u64 {
-    nix::sys::statvfs::statvfs(root).map(|s| s.blocks() as u64 * s.fragment_size() as u64 / 1024).unwrap_or(0)
+    nix::sys::statvfs::statvfs(root).map(|s| s.blocks() * s.fragment_size() / 1024).unwrap_or(0)
 }
 
 fn os_image() -> String {

@@ -42,14 +42,8 @@ fn found(staged: &Staged, entry: Entry) -> anyhow::Result<Found> {
 #[cfg(test)]
 mod tests {
     use super::super::digest::sha256_hex;
-    use super::super::testdata::{ArchiveBuilder, LayerBuilder, TestImage, docker_save};
+    use super::super::testdata::{ArchiveBuilder, LayerBuilder, TestImage, docker_save, staged};
     use super::*;
-
-    fn staged(archive: Vec<u8>, tmp: &std::path::Path) -> Staged {
-        let path = tmp.join("archive.tar");
-        std::fs::write(&path, archive).unwrap();
-        Staged::read(&path, &tmp.join("staged")).unwrap()
-    }
 
     #[test]
     fn lists_configs_layers_and_normalized_tags() {

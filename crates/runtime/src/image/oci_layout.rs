@@ -123,15 +123,9 @@ fn image(staged: &Staged, manifest: String, names: Vec<String>) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::super::digest::sha256_hex;
-    use super::super::testdata::{ArchiveBuilder, LayerBuilder, TestImage, descriptor, oci_layout};
+    use super::super::testdata::{ArchiveBuilder, LayerBuilder, TestImage, descriptor, oci_layout, staged};
     use super::*;
     use serde_json::json;
-
-    fn staged(archive: Vec<u8>, tmp: &std::path::Path) -> Staged {
-        let path = tmp.join("archive.tar");
-        std::fs::write(&path, archive).unwrap();
-        Staged::read(&path, &tmp.join("staged")).unwrap()
-    }
 
     fn image() -> TestImage {
         TestImage::new(vec![LayerBuilder::new().file("a", b"a", 0o644).build()], "x").gzipped()

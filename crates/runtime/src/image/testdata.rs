@@ -260,3 +260,10 @@ pub(crate) fn oci_layout(image: &TestImage, annotations: Value) -> Vec<u8> {
     archive.add("index.json", &serde_json::to_vec(&index).unwrap());
     archive.build()
 }
+
+/// An archive written to `tmp` and staged from there, as an import stages it.
+pub(crate) fn staged(archive: Vec<u8>, tmp: &std::path::Path) -> super::archive::Staged {
+    let path = tmp.join("archive.tar");
+    std::fs::write(&path, archive).unwrap();
+    super::archive::Staged::read(&path, &tmp.join("staged")).unwrap()
+}
