@@ -319,3 +319,35 @@ def test_a_sidecar_keeps_running_beside_the_containers(kubectl):
     assert inits["setup"]["state"]["terminated"]["reason"] == "Completed", inits
     assert "running" in inits["sidecar"]["state"] and inits["sidecar"]["restartCount"] == 0, inits
     assert "running" in container_status(p)["state"]
+
+
+def test_an_exec_liveness_probe_runs_in_the_container(kubectl):
+    script = "touch /tmp/healthy; sleep 4; rm /tmp/healthy; while true; do sleep 1; done"
+    probe = {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1}
+    create(kubectl, pod("execlive", ["sh", "-c", script], restart="Always", container={"livenessProbe": probe}))
+    p = phase_of(kubectl, "execlive", "Running")
+    assert container_status(p)["restartCount"] == 0
+    s = wait_for("a restart once /tmp/healthy is gone", lambda: (lambda s: s if s["restartCount"] >= 1 else None)(
+        container_status(get(kubectl, "execlive"))), timeout=40)
+    assert s["lastState"]["terminated"]["exitCode"] == 137, s
+
+
+def test_hooks_run_and_sigterm_comes_after_prestop(kubectl, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    script = "trap 'echo TERM >> /shared/log; exit 0' TERM; while true; do sleep 0.1; done"
+    container = {
+        "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+        "lifecycle": {
+            "postStart": {"exec": {"command": ["sh", "-c", "echo postStart >> /shared/log"]}},
+            "preStop": {"exec": {"command": ["sh", "-c", "echo preStop >> /shared/log"]}},
+        },
+    }
+    create(kubectl, pod("hooked", ["sh", "-c", script], restart="Always", terminationGracePeriodSeconds=30,
+                        container=container, volumes=[{"name": "shared", "hostPath": {"path": str(shared)}}]))
+    phase_of(kubectl, "hooked", "Running")
+    wait_for("postStart", lambda: (shared / "log").exists() and "postStart" in (shared / "log").read_text())
+    started = time.monotonic()
+    kubectl("delete", "pod", "hooked", "--wait=true", "--timeout=60s")
+    assert time.monotonic() - started < 20
+    assert (shared / "log").read_text().split() == ["postStart", "preStop", "TERM"]

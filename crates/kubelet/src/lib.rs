@@ -14,6 +14,7 @@ mod api_volumes;
 mod atomic_writer;
 mod container_config;
 mod env;
+mod hooks;
 mod images;
 mod log_access;
 mod node;

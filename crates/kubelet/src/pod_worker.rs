@@ -24,6 +24,8 @@ const BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// How often configMap and secret volumes are refreshed (Kubernetes promises within a
 /// minute or so).
 const VOLUME_REFRESH: Duration = Duration::from_secs(10);
+/// How long a postStart hook may run.
+const POST_START_LIMIT: Duration = Duration::from_secs(120);
 /// How often a pod with running containers looks for their exit.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -306,7 +308,9 @@ impl Worker {
         let age = (chrono::Utc::now() - started.started_at).to_std().unwrap_or_default();
         let since = tokio::time::Instant::now().checked_sub(age).unwrap_or_else(tokio::time::Instant::now);
         let pod_ip = observed.pod_ip.clone().unwrap_or_default();
-        let verdict = self.probes.check(container, run.attempt, since, &pod_ip).await;
+        let target =
+            probes::Target { pod_ip: &pod_ip, shim_program: &self.agent.config.shim_program, run_dir: &run.dir };
+        let verdict = self.probes.check(container, run.attempt, since, &target).await;
         if verdict.kill {
             tracing::info!(
                 pod = self.uid,
@@ -350,6 +354,18 @@ impl Worker {
         match started {
             Ok(state) => {
                 tracing::info!(pod = self.uid, container = container.name, attempt, ?state, "container started");
+                if let (RunState::Running(started), Some(hook)) =
+                    (&state, container.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()))
+                {
+                    let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+                    let target = probes::Target { pod_ip: &pod_ip, shim_program: &shim, run_dir: &run_dir };
+                    if let Err(why) = crate::hooks::run(hook, container, &target, POST_START_LIMIT).await {
+                        // As the kubelet does: the container is killed, and its restart
+                        // policy decides what comes next.
+                        tracing::warn!(pod = self.uid, container = container.name, why, "the postStart hook failed");
+                        let _ = container::signal(started, nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
                 Ok(())
             }
             Err(e) => Err(Waiting { reason: "RunContainerError".into(), message: format!("{e:#}") }),
@@ -378,7 +394,8 @@ impl Worker {
     /// API still has the pod, reports the containers' ends and deletes it for good.
     async fn terminate(&mut self, pod: Option<&Pod>) -> anyhow::Result<Next> {
         let grace = pod.map_or(Duration::ZERO, grace_left);
-        stop_all(&self.pod_dir, grace).await;
+        let pod_ip = self.agent.ipam.held_by(&self.uid).ok().flatten().map(|ip| ip.to_string()).unwrap_or_default();
+        stop_all(&self.pod_dir, grace, pod, &self.agent.config.shim_program, &pod_ip).await;
         self.agent.remove_sandbox(&self.uid, &self.pod_dir).await?;
         let Some(pod) = pod else { return Ok(Next::Done) };
         let api: Api<Pod> =
@@ -432,27 +449,46 @@ fn grace_left(pod: &Pod) -> Duration {
     })
 }
 
-/// Every container run of the pod that is running.
-fn running_runs(pod_dir: &Path) -> Vec<container::Started> {
+/// Every container of the pod that is running, by name, with its run.
+fn running_runs(pod_dir: &Path) -> Vec<(String, Run, container::Started)> {
     let Ok(names) = std::fs::read_dir(pod_dir.join("containers")) else { return Vec::new() };
     names
         .flatten()
-        .filter_map(|e| e.file_name().to_str().map(|n| history(pod_dir, n)))
-        .filter_map(|h| match h.latest.map(|r| r.state) {
-            Some(RunState::Running(started)) if container::shim_alive(&started) => Some(started),
-            _ => None,
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|name| {
+            let run = history(pod_dir, &name).latest?;
+            match &run.state {
+                RunState::Running(started) if container::shim_alive(started) => {
+                    let started = started.clone();
+                    Some((name, run, started))
+                }
+                _ => None,
+            }
         })
         .collect()
 }
 
-/// SIGTERM to every running container, SIGKILL to those still running when the grace
-/// period is over; returns once all have ended.
-pub async fn stop_all(pod_dir: &Path, grace: Duration) {
+/// Stops every running container of the pod: its preStop hook first (within the grace
+/// period), then SIGTERM, then SIGKILL for those still running when the grace period is
+/// over. Returns once all have ended.
+pub async fn stop_all(pod_dir: &Path, grace: Duration, pod: Option<&Pod>, shim_program: &Path, pod_ip: &str) {
     use nix::sys::signal::Signal;
-    for started in running_runs(pod_dir) {
-        let _ = container::signal(&started, Signal::SIGTERM);
-    }
     let deadline = tokio::time::Instant::now() + grace;
+    let running = running_runs(pod_dir);
+    let hooks = running.iter().filter_map(|(name, run, _)| {
+        let container = pod.and_then(|p| all_containers(p).find(|c| &c.name == name))?;
+        let handler = container.lifecycle.as_ref()?.pre_stop.as_ref()?;
+        Some(async move {
+            let target = probes::Target { pod_ip, shim_program, run_dir: &run.dir };
+            if let Err(why) = crate::hooks::run(handler, container, &target, grace).await {
+                tracing::warn!(container = name, why, "the preStop hook failed");
+            }
+        })
+    });
+    futures::future::join_all(hooks).await;
+    for (_, _, started) in &running {
+        let _ = container::signal(started, Signal::SIGTERM);
+    }
     let mut killed = false;
     loop {
         let running = running_runs(pod_dir);
@@ -460,7 +496,7 @@ pub async fn stop_all(pod_dir: &Path, grace: Duration) {
             return;
         }
         if !killed && tokio::time::Instant::now() >= deadline {
-            for started in &running {
+            for (_, _, started) in &running {
                 let _ = container::signal(started, Signal::SIGKILL);
             }
             killed = true;

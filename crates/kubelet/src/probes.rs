@@ -1,12 +1,13 @@
 //! Container probes, as the kubelet runs them: startup, liveness and readiness, each with
 //! its initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and
 //! failureThreshold. httpGet and tcpSocket probes are made from the node to the pod's
-//! address; exec and grpc probes are not built yet and count as failed, with a message
-//! that says so.
+//! address; exec probes run their command in the container. grpc probes are not built yet
+//! and count as failed, with a message that says so.
 
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -32,6 +33,13 @@ struct Tally {
 #[derive(Default)]
 pub struct Probes {
     tallies: BTreeMap<(String, u32, Kind), Tally>,
+}
+
+/// Where a container's probes reach it: the pod's address, and for exec probes its run.
+pub struct Target<'a> {
+    pub pod_ip: &'a str,
+    pub shim_program: &'a Path,
+    pub run_dir: &'a Path,
 }
 
 /// What a container's probes say on this sync.
@@ -68,7 +76,7 @@ impl Probes {
         container: &Container,
         attempt: u32,
         running_since: Instant,
-        pod_ip: &str,
+        target: &Target<'_>,
     ) -> Verdict {
         // Runs before this one are over: their tallies go.
         self.tallies.retain(|(name, run, _), _| name != &container.name || *run == attempt);
@@ -89,7 +97,7 @@ impl Probes {
                 next: running_since + seconds(probe.initial_delay_seconds, 0),
             });
             if Instant::now() >= tally.next {
-                let outcome = run(probe, container, pod_ip).await;
+                let outcome = run(probe, container, target).await;
                 tally.next = Instant::now() + seconds(probe.period_seconds, 10).max(Duration::from_secs(1));
                 match outcome {
                     Ok(()) => {
@@ -125,7 +133,7 @@ impl Probes {
 }
 
 /// A probe's port: a number, or the name of one of the container's ports.
-fn port(container: &Container, port: &IntOrString) -> Result<u16, String> {
+pub(crate) fn port(container: &Container, port: &IntOrString) -> Result<u16, String> {
     match port {
         IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port {n}")),
         IntOrString::String(name) => container
@@ -139,7 +147,8 @@ fn port(container: &Container, port: &IntOrString) -> Result<u16, String> {
 }
 
 /// One probe, within its timeout: Ok if it passed, else why not.
-async fn run(probe: &Probe, container: &Container, pod_ip: &str) -> Result<(), String> {
+async fn run(probe: &Probe, container: &Container, target: &Target<'_>) -> Result<(), String> {
+    let pod_ip = target.pod_ip;
     let timeout = seconds(probe.timeout_seconds, 1).max(Duration::from_secs(1));
     let attempt = async {
         if let Some(http) = &probe.http_get {
@@ -160,8 +169,15 @@ async fn run(probe: &Probe, container: &Container, pod_ip: &str) -> Result<(), S
                 .map(drop)
                 .map_err(|e| format!("dial tcp {host}:{port}: {e}"));
         }
-        if probe.exec.is_some() {
-            return Err("exec probes are not supported by this node yet".to_string());
+        if let Some(exec) = &probe.exec {
+            let command = exec.command.clone().unwrap_or_default();
+            let outcome = runtime::container::exec_in(target.shim_program, target.run_dir, &command, timeout)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            return match outcome.exit_code {
+                0 => Ok(()),
+                code => Err(format!("command {command:?} exited with {code}: {}", outcome.output.trim())),
+            };
         }
         if probe.grpc.is_some() {
             return Err("grpc probes are not supported by this node yet".to_string());
@@ -175,7 +191,7 @@ async fn run(probe: &Probe, container: &Container, pod_ip: &str) -> Result<(), S
 }
 
 /// A GET that passes with a status from 200 to 399, as the kubelet's HTTP probe.
-async fn http_get(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> Result<(), String> {
+pub(crate) async fn http_get(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> Result<(), String> {
     use http_body_util::Empty;
     let stream =
         tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("dial tcp {host}:{port}: {e}"))?;

@@ -144,3 +144,38 @@ pub fn signal(started: &Started, signal: nix::sys::signal::Signal) -> std::io::R
 pub fn shim_alive(started: &Started) -> bool {
     Path::new(&format!("/proc/{}", started.shim_pid)).exists()
 }
+
+/// What a command run in a container (`exec_in`) did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecOutcome {
+    pub exit_code: i32,
+    /// Its output, stdout then stderr.
+    pub output: String,
+}
+
+/// Runs `command` inside the running container of `run_dir` (through `shim_program
+/// shim-exec`), within `timeout`; a command still running then is killed and reported as an
+/// error.
+pub async fn exec_in(
+    shim_program: &Path,
+    run_dir: &Path,
+    command: &[String],
+    timeout: std::time::Duration,
+) -> anyhow::Result<ExecOutcome> {
+    let child = tokio::process::Command::new(shim_program)
+        .arg("shim-exec")
+        .arg(run_dir)
+        .args(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .kill_on_drop(true)
+        .spawn()?;
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| anyhow::anyhow!("command timed out after {}s", timeout.as_secs()))??;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Ok(ExecOutcome { exit_code: output.status.code().unwrap_or(128), output: text })
+}

@@ -72,7 +72,8 @@ impl Ipam {
         bail!("no free pod address is left in {}/{}", self.subnet.network, self.subnet.prefix)
     }
 
-    fn held_by(&self, pod_uid: &str) -> anyhow::Result<Option<Ipv4Addr>> {
+    /// The address the pod holds, if any.
+    pub fn held_by(&self, pod_uid: &str) -> anyhow::Result<Option<Ipv4Addr>> {
         for entry in std::fs::read_dir(&self.dir)? {
             let entry = entry?;
             if std::fs::read_to_string(entry.path()).is_ok_and(|owner| owner == pod_uid) {

@@ -11,6 +11,7 @@
 pub mod cgroup;
 pub mod container;
 pub mod cri_log;
+pub mod enter;
 pub mod image;
 pub mod ipam;
 pub mod network;

@@ -29,7 +29,7 @@ pub fn enter_and_exec(
     stdout: OwnedFd,
     stderr: OwnedFd,
 ) -> anyhow::Error {
-    match prepare(run_dir, spec, cgroup, stdout, stderr).and_then(|()| exec(spec)) {
+    match prepare(run_dir, spec, cgroup, stdout, stderr).and_then(|()| exec(&spec.args, &spec.env)) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -197,14 +197,14 @@ fn pivot(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Execs the command, looking its first word up in the container's PATH.
-fn exec(spec: &ContainerSpec) -> anyhow::Result<std::convert::Infallible> {
+/// Execs `command` with `env`, looking its first word up in the environment's PATH.
+pub fn exec(command: &[String], env: &[String]) -> anyhow::Result<std::convert::Infallible> {
     use std::ffi::CString;
-    let Some(program) = spec.args.first() else { bail!("no command specified") };
-    let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let Some(program) = command.first() else { bail!("no command specified") };
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     let resolved = resolve(program, path)?;
-    let args: Vec<CString> = spec.args.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>()?;
-    let env: Vec<CString> = spec.env.iter().map(|e| CString::new(e.as_str())).collect::<Result<_, _>>()?;
+    let args: Vec<CString> = command.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>()?;
+    let env: Vec<CString> = env.iter().map(|e| CString::new(e.as_str())).collect::<Result<_, _>>()?;
     let err = nix::unistd::execve(&CString::new(resolved.as_os_str().as_encoded_bytes())?, &args, &env).unwrap_err();
     bail!("exec: {program:?}: {}", err.desc())
 }

@@ -40,6 +40,13 @@ enum Command {
     /// Supervise one container (the node agent runs this; not for people).
     #[command(hide = true)]
     Shim { run_dir: std::path::PathBuf },
+    /// Run a command inside a running container (for probes and hooks; not for people).
+    #[command(hide = true)]
+    ShimExec {
+        run_dir: std::path::PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,15 +55,27 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    // The shim forks: it must do so before any other thread exists.
-    if let Command::Shim { run_dir } = &cli.command {
-        return match runtime::shim::run(run_dir) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("skiff shim: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+    // The shims fork and join namespaces: they must do so before any other thread exists.
+    match &cli.command {
+        Command::Shim { run_dir } => {
+            return match runtime::shim::run(run_dir) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("skiff shim: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        Command::ShimExec { run_dir, command } => {
+            return match runtime::enter::run(run_dir, command) {
+                Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    eprintln!("skiff shim-exec: {e:#}");
+                    std::process::ExitCode::from(126)
+                }
+            };
+        }
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -71,7 +90,9 @@ fn main() -> std::process::ExitCode {
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Image(args) => image::run(args),
-            Command::Shim { .. } => unreachable!("the shim ran before the async runtime started"),
+            Command::Shim { .. } | Command::ShimExec { .. } => {
+                unreachable!("the shims ran before the async runtime started")
+            }
         }
     });
     // Dropping the runtime would cancel every task, and kube-runtime's controllers panic when

@@ -8,8 +8,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::controller::Action;
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -35,7 +35,15 @@ async fn start() -> (Server, kube::Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let kubeconfig = dir.path().join("kubeconfig");
     let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-port", &port.to_string(), "--data-dir"])
+        .args([
+            "server",
+            "--disable-agent",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-port",
+            &port.to_string(),
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .arg("--write-kubeconfig")
         .arg(&kubeconfig)
@@ -163,7 +171,10 @@ async fn metadata_only_reads_and_watches() {
         .body(Vec::new())
         .unwrap();
     let raw: serde_json::Value = serde_json::from_str(&client.request_text(raw).await.unwrap()).unwrap();
-    assert_eq!((raw["kind"].as_str(), raw["apiVersion"].as_str()), (Some("PartialObjectMetadata"), Some("meta.k8s.io/v1")));
+    assert_eq!(
+        (raw["kind"].as_str(), raw["apiVersion"].as_str()),
+        (Some("PartialObjectMetadata"), Some("meta.k8s.io/v1"))
+    );
     assert!(raw.get("data").is_none(), "only the metadata comes back: {raw}");
 
     let listed = api.list_metadata(&ListParams::default().labels("app=kube-rs")).await.unwrap();

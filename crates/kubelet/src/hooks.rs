@@ -1,0 +1,44 @@
+//! Lifecycle hooks: postStart, run once a container has started (a failure kills it, and its
+//! restart policy decides what next), and preStop, run before a container is sent SIGTERM,
+//! within its grace period. Handlers: exec (in the container), httpGet (to the pod) and
+//! sleep.
+
+use crate::probes::Target;
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
+use std::time::Duration;
+
+/// Runs one hook within `timeout`: Ok if it succeeded, else the kubelet's message.
+pub async fn run(
+    handler: &LifecycleHandler,
+    container: &Container,
+    target: &Target<'_>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let attempt = async {
+        if let Some(exec) = &handler.exec {
+            let command = exec.command.clone().unwrap_or_default();
+            let outcome = runtime::container::exec_in(target.shim_program, target.run_dir, &command, timeout)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            return match outcome.exit_code {
+                0 => Ok(()),
+                code => Err(format!("command {command:?} exited with {code}: {}", outcome.output.trim())),
+            };
+        }
+        if let Some(http) = &handler.http_get {
+            let host = http.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| target.pod_ip.to_string());
+            let port = crate::probes::port(container, &http.port)?;
+            let headers: Vec<(String, String)> =
+                http.http_headers.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect();
+            return crate::probes::http_get(&host, port, http.path.as_deref().unwrap_or("/"), &headers).await;
+        }
+        if let Some(sleep) = &handler.sleep {
+            tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;
+            return Ok(());
+        }
+        Err("the hook has no handler".to_string())
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .unwrap_or_else(|_| Err(format!("timed out after {}s", timeout.as_secs())))
+}
