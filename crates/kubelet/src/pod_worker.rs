@@ -218,7 +218,10 @@ impl Worker {
     ) -> anyhow::Result<Option<Duration>> {
         let attempt = match &history.latest {
             None => 0,
-            Some(Run { state: RunState::Running(_) | RunState::Created, .. }) => return Ok(None),
+            Some(Run { state: RunState::Running(_), .. }) => return Ok(None),
+            // A start that never finished (the shim failed, or the agent stopped midway) is
+            // made again in the same run.
+            Some(Run { attempt, state: RunState::Created, .. }) => *attempt,
             Some(_) if !restart => return Ok(None),
             Some(Run { attempt, state: RunState::Exited(exited), .. }) => {
                 let lasted =

@@ -129,7 +129,15 @@ pub fn start(shim_program: &Path, dir: &Path, spec: &ContainerSpec) -> anyhow::R
     if !output.status.success() {
         anyhow::bail!("the container shim failed: {}", String::from_utf8_lossy(&output.stderr).trim());
     }
-    Ok(run_state(dir))
+    match run_state(dir) {
+        // The detached shim gave up before the container ran (it could not make the cgroup,
+        // say): its log says why.
+        RunState::Created => {
+            let log = std::fs::read_to_string(dir.join("shim.log")).unwrap_or_default();
+            anyhow::bail!("the container shim failed: {}", log.trim())
+        }
+        state => Ok(state),
+    }
 }
 
 /// Sends `signal` to the container's first process; a container that has ended is not an error.

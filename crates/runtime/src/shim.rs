@@ -54,20 +54,24 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
             // its own in the run folder instead.
             let log = std::fs::File::create(dir.join("shim.log"))?;
             nix::unistd::dup2_stderr(&log)?;
-            let code = match supervise(dir, &spec, ready_write) {
+            // Held until the failure (if any) is in shim.log, so the agent can read it.
+            let mut ready = Some(ready_write);
+            let code = match supervise(dir, &spec, &mut ready) {
                 Ok(()) => 0,
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "skiff shim: {e:#}");
                     1
                 }
             };
+            drop(ready);
             std::process::exit(code);
         }
     }
 }
 
 /// The detached shim's work, from the container's start to its exit record.
-fn supervise(dir: &Path, spec: &ContainerSpec, ready: OwnedFd) -> anyhow::Result<()> {
+/// `ready` is closed (taken) once the agent may read the run's state.
+fn supervise(dir: &Path, spec: &ContainerSpec, ready: &mut Option<OwnedFd>) -> anyhow::Result<()> {
     let cgroup = Cgroup::create(&spec.cgroup, &spec.limits)?;
     let (out_read, out_write) = nix::unistd::pipe()?;
     let (err_read, err_write) = nix::unistd::pipe()?;
@@ -79,7 +83,7 @@ fn supervise(dir: &Path, spec: &ContainerSpec, ready: OwnedFd) -> anyhow::Result
     // SAFETY: the shim is single-threaded.
     let child = match unsafe { fork() }? {
         ForkResult::Child => {
-            drop((out_read, err_read, fail_read, ready));
+            drop((out_read, err_read, fail_read, ready.take()));
             let error = crate::rootfs::enter_and_exec(dir, spec, &cgroup, out_write, err_write);
             let _ = nix::unistd::write(&fail_write, format!("{error:#}").as_bytes());
             std::process::exit(START_FAILURE_EXIT_CODE);
@@ -107,10 +111,10 @@ fn supervise(dir: &Path, spec: &ContainerSpec, ready: OwnedFd) -> anyhow::Result
             finished_at: chrono::Utc::now(),
         };
         container::write_json_atomically(&dir.join(EXITED_FILE), &exited)?;
-        drop(ready);
+        drop(ready.take());
         return Ok(());
     }
-    drop(ready);
+    drop(ready.take());
     copy_output(&mut log, out_read, err_read)?;
     let status = wait_for(child)?;
     log.finish()?;
