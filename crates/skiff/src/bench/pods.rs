@@ -27,7 +27,9 @@ const LIMIT: Duration = Duration::from_secs(300);
 fn pod(name: &str) -> anyhow::Result<Pod> {
     Ok(serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},
-        "spec": {"terminationGracePeriodSeconds": 0, "containers": [{
+        // With a grace period, a deleted pod stays in the API until its node has taken it down
+        // (grace 0 would remove it at once), so the benchmark can wait for a clean machine.
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
             "name": "sleep", "image": super::busybox_image::NAME, "command": ["sleep", "3600"],
         }]},
     }))?)
@@ -154,7 +156,7 @@ pub async fn run(args: PodsArgs) -> anyhow::Result<()> {
         "shim memory (PSS) per container              {:>10.1} KiB   ({shims} shims)",
         shim_kib as f64 / shims.max(1) as f64
     );
-    // Every container stops before the server does, so none outlives the benchmark.
+    // Every pod is taken down (containers, mounts, veths, cgroups) before the server stops.
     api.delete_collection(&DeleteParams::default(), &ListParams::default()).await?;
     let deadline = Instant::now() + LIMIT;
     while !api.list(&ListParams::default()).await?.items.is_empty() {
