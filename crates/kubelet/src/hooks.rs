@@ -16,14 +16,7 @@ pub async fn run(
 ) -> Result<(), String> {
     let attempt = async {
         if let Some(exec) = &handler.exec {
-            let command = exec.command.clone().unwrap_or_default();
-            let outcome = runtime::container::exec_in(target.shim_program, target.run_dir, &command, timeout)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            return match outcome.exit_code {
-                0 => Ok(()),
-                code => Err(format!("command {command:?} exited with {code}: {}", outcome.output.trim())),
-            };
+            return crate::probes::run_in_container(exec, target, timeout).await;
         }
         if let Some(http) = &handler.http_get {
             let host = http.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| target.pod_ip.to_string());

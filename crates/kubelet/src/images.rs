@@ -4,15 +4,6 @@
 use runtime::image::{Image, ImageStore};
 use serde_json::{Value, json};
 
-/// This machine's architecture in OCI's words.
-pub fn oci_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
 /// Why a container's image is not there, as the kubelet says it: the waiting reason
 /// (ErrImagePull, ErrImageNeverPull) and its message.
 #[derive(Clone, Debug, PartialEq)]

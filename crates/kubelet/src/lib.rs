@@ -126,12 +126,14 @@ impl Agent {
     async fn ensure_sandbox(&self, pod: &Pod, pod_dir: &Path) -> anyhow::Result<String> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+        // Every sync asks; the address the sandbox got is kept in the pod's folder, so that
+        // answering does not scan the address records of every pod on the node.
         if pod_files::ready(pod_dir) {
-            return Ok(if host_network {
-                self.config.node_ip.to_string()
-            } else {
-                self.ipam.allocate(&uid)?.to_string()
-            });
+            return match pod_files::address(pod_dir) {
+                Some(ip) => Ok(ip),
+                None if host_network => Ok(self.config.node_ip.to_string()),
+                None => Ok(self.ipam.allocate(&uid)?.to_string()),
+            };
         }
         let hostname = pod_files::hostname(pod, &self.config.node_name);
         let host = runtime::sandbox::HostNamespaces {

@@ -56,9 +56,9 @@ fn labels(config: &Config) -> Value {
     json!({
         "kubernetes.io/hostname": config.node_name,
         "kubernetes.io/os": "linux",
-        "kubernetes.io/arch": crate::images::oci_arch(),
+        "kubernetes.io/arch": runtime::image::host_arch(),
         "beta.kubernetes.io/os": "linux",
-        "beta.kubernetes.io/arch": crate::images::oci_arch(),
+        "beta.kubernetes.io/arch": runtime::image::host_arch(),
     })
 }
 
@@ -103,7 +103,7 @@ pub fn status(config: &Config, images: Value) -> Value {
             "kubeletVersion": config.kubelet_version,
             "kubeProxyVersion": config.kubelet_version,
             "operatingSystem": "linux",
-            "architecture": crate::images::oci_arch(),
+            "architecture": runtime::image::host_arch(),
         },
         "images": images,
     }})

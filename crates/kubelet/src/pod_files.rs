@@ -1,6 +1,6 @@
 //! The files the agent writes for each pod and binds into its containers: /etc/hosts,
-//! /etc/hostname and /etc/resolv.conf. They are written last when the sandbox is made, so
-//! their presence says the sandbox is complete.
+//! /etc/hostname and /etc/resolv.conf, and the pod's address. They are written last when the
+//! sandbox is made, so their presence says the sandbox is complete.
 
 use k8s_openapi::api::core::v1::Pod;
 use std::path::Path;
@@ -13,6 +13,11 @@ pub fn hostname(pod: &Pod, node_name: &str) -> String {
         return node_name.to_string();
     }
     spec.and_then(|s| s.hostname.clone()).or_else(|| pod.metadata.name.clone()).unwrap_or_default()
+}
+
+/// The pod's address, as the sandbox was given it.
+pub fn address(pod_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(pod_dir.join("ip")).ok().map(|ip| ip.trim().to_string()).filter(|ip| !ip.is_empty())
 }
 
 /// Whether the sandbox was completed.
@@ -40,6 +45,7 @@ pub fn write(pod_dir: &Path, pod: &Pod, hostname: &str, ip: &str) -> anyhow::Res
     }
     std::fs::write(pod_dir.join("hosts"), hosts)?;
     std::fs::write(pod_dir.join("hostname"), format!("{hostname}\n"))?;
+    std::fs::write(pod_dir.join("ip"), ip)?;
     // Cluster DNS is not built yet: pods resolve names as the node does.
     let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
     let tmp = pod_dir.join("resolv.conf.tmp");

@@ -4,7 +4,7 @@
 //! address; exec probes run their command in the container. grpc probes are not built yet
 //! and count as failed, with a message that says so.
 
-use k8s_openapi::api::core::v1::{Container, Probe};
+use k8s_openapi::api::core::v1::{Container, ExecAction, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -170,14 +170,7 @@ async fn run(probe: &Probe, container: &Container, target: &Target<'_>) -> Resul
                 .map_err(|e| format!("dial tcp {host}:{port}: {e}"));
         }
         if let Some(exec) = &probe.exec {
-            let command = exec.command.clone().unwrap_or_default();
-            let outcome = runtime::container::exec_in(target.shim_program, target.run_dir, &command, timeout)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            return match outcome.exit_code {
-                0 => Ok(()),
-                code => Err(format!("command {command:?} exited with {code}: {}", outcome.output.trim())),
-            };
+            return run_in_container(exec, target, timeout).await;
         }
         if probe.grpc.is_some() {
             return Err("grpc probes are not supported by this node yet".to_string());
@@ -187,6 +180,19 @@ async fn run(probe: &Probe, container: &Container, target: &Target<'_>) -> Resul
     match tokio::time::timeout(timeout, attempt).await {
         Ok(outcome) => outcome,
         Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+    }
+}
+
+/// An exec handler (of a probe or a hook): its command in the container, passing with exit
+/// code 0.
+pub(crate) async fn run_in_container(exec: &ExecAction, target: &Target<'_>, timeout: Duration) -> Result<(), String> {
+    let command = exec.command.clone().unwrap_or_default();
+    let outcome = runtime::container::exec_in(target.shim_program, target.run_dir, &command, timeout)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    match outcome.exit_code {
+        0 => Ok(()),
+        code => Err(format!("command {command:?} exited with {code}: {}", outcome.output.trim())),
     }
 }
 

@@ -78,17 +78,7 @@ fn join_cgroups(pid: i32) -> anyhow::Result<()> {
 
 /// Becomes the container's user in its working directory and execs the command.
 fn exec(spec: &ContainerSpec, command: &[String]) -> anyhow::Error {
-    let become_user = || -> anyhow::Result<()> {
-        let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
-        nix::unistd::chdir(cwd)?;
-        let groups: Vec<nix::unistd::Gid> =
-            spec.supplemental_groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
-        nix::unistd::setgroups(&groups)?;
-        nix::unistd::setgid(nix::unistd::Gid::from_raw(spec.gid))?;
-        nix::unistd::setuid(nix::unistd::Uid::from_raw(spec.uid))?;
-        Ok(())
-    };
-    match become_user().and_then(|()| crate::rootfs::exec(command, &spec.env)) {
+    match crate::rootfs::become_user(spec).and_then(|()| crate::rootfs::exec(command, &spec.env)) {
         Ok(never) => match never {},
         Err(e) => e,
     }

@@ -82,6 +82,13 @@ fn prepare(
     if !spec.read_only_root {
         let _ = std::fs::create_dir_all(cwd);
     }
+    become_user(spec)
+}
+
+/// Changes to the container's working directory and takes its user, group and supplemental
+/// groups: the last steps before exec, for its first process and for commands run in it.
+pub fn become_user(spec: &ContainerSpec) -> anyhow::Result<()> {
+    let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
     nix::unistd::chdir(cwd).with_context(|| format!("changing to the working directory {cwd}"))?;
     let groups: Vec<nix::unistd::Gid> =
         spec.supplemental_groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();

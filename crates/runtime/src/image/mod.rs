@@ -33,6 +33,8 @@ mod index;
 mod layer;
 mod oci_layout;
 pub mod reference;
+
+pub use oci_layout::host_arch;
 mod remove;
 mod scratch;
 #[cfg(test)]

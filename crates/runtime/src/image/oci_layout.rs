@@ -19,7 +19,7 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const MAX_INDEX_DEPTH: usize = 4;
 
 /// This machine's architecture as images name it (Go's GOARCH).
-pub(crate) fn host_arch() -> &'static str {
+pub fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
