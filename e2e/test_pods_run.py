@@ -11,52 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import images
+from agent_pods import IMAGE, busybox, container_status, create, get, phase_of, pod  # noqa: F401 (busybox: a fixture)
 from conftest import SKIFF_BIN, wait_for
 
 SKIFF_AGENT = True
-IMAGE = "busybox:e2e"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def busybox(skiff, tmp_path_factory):
-    """The busybox image, imported into the node's image store; and at the end, every pod
-    deleted (so that no container outlives the module) and the bridge removed."""
-    archive = images.docker_save_archive(
-        tmp_path_factory.mktemp("images") / "busybox.tar", IMAGE, images.busybox_layer(), cmd=["sh"])
-    res = subprocess.run([SKIFF_BIN, "image", "import", "--data-dir", str(skiff.data_dir), str(archive)],
-                         capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    assert "docker.io/library/busybox:e2e" in res.stdout, res.stdout
-    yield
-    skiff.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s", check=False)
-    subprocess.run(["ip", "link", "del", "skiff0"], capture_output=True)
-
-
-def pod(name, command, restart="Never", **spec):
-    container = {"name": spec.pop("container_name", "main"), "image": IMAGE, "command": command}
-    container.update(spec.pop("container", {}))
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"restartPolicy": restart, "terminationGracePeriodSeconds": 5, "containers": [container], **spec}}
-
-
-def create(kubectl, doc):
-    kubectl("apply", "-f", "-", input=json.dumps(doc))
-
-
-def get(kubectl, name):
-    return json.loads(kubectl("get", "pod", name, "-o", "json"))
-
-
-def phase_of(kubectl, name, phase, timeout=60):
-    def check():
-        p = get(kubectl, name)
-        return p if p["status"].get("phase") == phase else None
-    return wait_for(f"pod {name} {phase}", check, timeout=timeout)
-
-
-def container_status(p, name="main"):
-    return next((c for c in p["status"].get("containerStatuses", []) if c["name"] == name), {"state": {}, "restartCount": 0})
 
 
 def test_the_node_registers_with_real_capacity_and_is_ready(kubectl):

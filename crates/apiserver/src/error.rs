@@ -161,10 +161,6 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
-    pub fn service_unavailable(message: impl Into<String>) -> Self {
-        Self::new(503, "ServiceUnavailable", message)
-    }
-
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(504, "Timeout", message)
     }

@@ -49,6 +49,14 @@ impl KubeletClient {
     /// GETs `path_and_query` from the kubelet at `host:port`; the response's body streams as
     /// the kubelet sends it. The error reads as Go's dial errors do (kubectl shows it).
     pub async fn get(&self, host: &str, port: u16, path_and_query: &str) -> Result<Response<Incoming>, String> {
+        let request = Request::get(path_and_query).body(()).map_err(|e| e.to_string())?;
+        self.send(host, port, request).await
+    }
+
+    /// Sends `request` (its method, path and headers; it has no body) to the kubelet at
+    /// `host:port`. An upgrade the kubelet accepts can be taken with `hyper::upgrade::on` on
+    /// the response.
+    pub async fn send(&self, host: &str, port: u16, request: Request<()>) -> Result<Response<Incoming>, String> {
         let address = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let connect = async {
             let tcp =
@@ -64,13 +72,15 @@ impl KubeletClient {
             .map_err(|_| format!("dial tcp {address}: i/o timeout"))??;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
-        // Serves this one request; it ends when the response body is read or dropped.
-        tokio::spawn(connection);
-        let request = Request::get(path_and_query)
-            .header(header::HOST, &address)
-            .body(Empty::<bytes::Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        sender.send_request(request).await.map_err(|e| e.to_string())
+        // Serves this one request; it ends when the response body is read or dropped, or
+        // hands the connection over to whoever takes its upgrade.
+        tokio::spawn(connection.with_upgrades());
+        let (mut parts, ()) = request.into_parts();
+        parts.headers.insert(header::HOST, address.parse().map_err(|_| format!("bad address {address}"))?);
+        sender
+            .send_request(Request::from_parts(parts, Empty::<bytes::Bytes>::new()))
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

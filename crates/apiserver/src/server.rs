@@ -44,7 +44,8 @@ pub async fn serve(api: Arc<Api>, listener: TcpListener, tls: Arc<rustls::Server
             });
             let mut builder = Builder::new(TokioExecutor::new());
             builder.http2().max_concurrent_streams(1000);
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+            // pods/exec, attach and portforward take the connection over with an upgrade.
+            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

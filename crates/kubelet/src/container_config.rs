@@ -127,5 +127,8 @@ pub fn spec(
         cgroup: runtime::cgroup::container_cgroup(&uid, &container.name, attempt),
         limits: limits(container),
         log_path: runtime::paths::container_log(pod_dir, &container.name, attempt),
+        stdin: container.stdin.unwrap_or(false),
+        stdin_once: container.stdin_once.unwrap_or(false),
+        tty: container.tty.unwrap_or(false),
     }
 }

@@ -16,7 +16,7 @@ mod container_config;
 mod env;
 mod hooks;
 mod images;
-mod log_access;
+mod pod_access;
 mod node;
 mod pod_files;
 mod pod_status;
@@ -25,6 +25,7 @@ mod pods;
 mod probes;
 mod runs;
 pub mod server;
+pub mod streaming;
 mod volumes;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -77,7 +78,7 @@ pub async fn run(client: kube::Client, config: Config) -> anyhow::Result<()> {
         &config.node_name,
         &[config.node_ip],
         &config.client_ca_pem,
-        Arc::new(log_access::Logs { root: config.root.clone() }),
+        Arc::new(pod_access::NodePods { root: config.root.clone(), shim_program: config.shim_program.clone() }),
     )
     .await?;
     tracing::info!(%addr, "serving the kubelet API");

@@ -36,6 +36,14 @@ pub struct ContainerSpec {
     pub limits: Limits,
     /// The CRI-format log file the shim writes the container's output to.
     pub log_path: PathBuf,
+    /// The container reads what attachers type (`stdin`), until the first attacher leaves
+    /// (`stdin_once`); its streams are a terminal (`tty`).
+    #[serde(default)]
+    pub stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
+    #[serde(default)]
+    pub tty: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -1,5 +1,5 @@
-//! Running a command inside a running container: `skiff shim-exec <run folder> <command...>`,
-//! for exec probes and lifecycle hooks. The process joins the container's cgroup and
+//! Running a command inside a running container: `skiff shim-exec [--tty] <run folder>
+//! <command...>`, for exec probes, lifecycle hooks and `kubectl exec`. The process joins the container's cgroup and
 //! namespaces (its PID namespace, so it forks once more), takes the container's user,
 //! environment and working directory from its spec, and execs the command; it exits with the
 //! command's exit code (128+N for a signal).
@@ -23,8 +23,9 @@ const NAMESPACES: [(&str, CloneFlags); 5] = [
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// Runs `command` in the container of `run_dir`; returns the exit code to exit with.
-pub fn run(run_dir: &Path, command: &[String]) -> anyhow::Result<i32> {
+/// Runs `command` in the container of `run_dir`; returns the exit code to exit with. With
+/// `tty`, stdin is a terminal that becomes the command's controlling terminal.
+pub fn run(run_dir: &Path, command: &[String], tty: bool) -> anyhow::Result<i32> {
     let spec: ContainerSpec = serde_json::from_slice(&std::fs::read(run_dir.join(container::SPEC_FILE))?)?;
     let RunState::Running(started) = container::run_state(run_dir) else { bail!("the container is not running") };
     let pid = started.pid;
@@ -42,7 +43,11 @@ pub fn run(run_dir: &Path, command: &[String]) -> anyhow::Result<i32> {
     // SAFETY: single-threaded; the child becomes a member of the container's PID namespace.
     match unsafe { fork() }? {
         ForkResult::Child => {
-            let error = exec(&spec, command);
+            let error = match tty {
+                true => crate::stdio::take_controlling_terminal().err(),
+                false => None,
+            }
+            .unwrap_or_else(|| exec(&spec, command));
             eprintln!("{error:#}");
             std::process::exit(126);
         }

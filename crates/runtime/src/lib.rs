@@ -8,9 +8,11 @@
 //! Containers run under a shim (the skiff binary re-executed, `shim.rs`) that outlives the
 //! agent, so an agent restart leaves them running and adopts them again.
 
+pub mod attach;
 pub mod cgroup;
 pub mod container;
 pub mod cri_log;
+pub mod dial;
 pub mod enter;
 pub mod image;
 pub mod ipam;
@@ -19,3 +21,4 @@ pub mod paths;
 pub mod rootfs;
 pub mod sandbox;
 pub mod shim;
+pub mod stdio;

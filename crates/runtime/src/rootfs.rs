@@ -7,7 +7,7 @@ use crate::container::{ContainerSpec, Mount};
 use anyhow::{Context, bail};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::CloneFlags;
-use std::os::fd::OwnedFd;
+use crate::stdio::ContainerSide;
 use std::path::{Path, PathBuf};
 
 /// PATH when the image sets none, as container runtimes default it.
@@ -22,30 +22,15 @@ pub fn rootfs_dir(run_dir: &Path) -> PathBuf {
 }
 
 /// Sets the container up and execs its command. Returns only with the reason it could not.
-pub fn enter_and_exec(
-    run_dir: &Path,
-    spec: &ContainerSpec,
-    cgroup: &Cgroup,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> anyhow::Error {
-    match prepare(run_dir, spec, cgroup, stdout, stderr).and_then(|()| exec(&spec.args, &spec.env)) {
+pub fn enter_and_exec(run_dir: &Path, spec: &ContainerSpec, cgroup: &Cgroup, stdio: ContainerSide) -> anyhow::Error {
+    match prepare(run_dir, spec, cgroup, stdio).and_then(|()| exec(&spec.args, &spec.env)) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn prepare(
-    run_dir: &Path,
-    spec: &ContainerSpec,
-    cgroup: &Cgroup,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> anyhow::Result<()> {
-    let null = std::fs::File::open("/dev/null")?;
-    nix::unistd::dup2_stdin(&null)?;
-    nix::unistd::dup2_stdout(&stdout)?;
-    nix::unistd::dup2_stderr(&stderr)?;
+fn prepare(run_dir: &Path, spec: &ContainerSpec, cgroup: &Cgroup, stdio: ContainerSide) -> anyhow::Result<()> {
+    stdio.install()?;
     cgroup.join_self().context("joining the container's cgroup")?;
     for (path, kind) in [
         (&spec.ipc_ns, CloneFlags::CLONE_NEWIPC),

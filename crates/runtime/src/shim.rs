@@ -7,7 +7,8 @@
 //! 2. forks the container's first process, which joins the cgroup and the pod's namespaces,
 //!    mounts its overlay root and its volumes, pivots into the root, drops to its user and
 //!    execs the command (`rootfs.rs`);
-//! 3. copies the container's stdout and stderr into its CRI log;
+//! 3. copies the container's output into its CRI log and to whoever attaches through
+//!    `attach.sock` (`relay.rs`), and what attachers type into its stdin;
 //! 4. writes `exit.json` with the exit code and reason when the container ends.
 //!
 //! The shim is single-threaded, without an async runtime, so that forking is safe.
@@ -20,8 +21,10 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
+
+mod relay;
 
 /// Kubernetes' default container log rotation: 10 MiB a file, 5 files.
 const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
@@ -73,8 +76,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
 /// `ready` is closed (taken) once the agent may read the run's state.
 fn supervise(dir: &Path, spec: &ContainerSpec, ready: &mut Option<OwnedFd>) -> anyhow::Result<()> {
     let cgroup = Cgroup::create(&spec.cgroup, &spec.limits)?;
-    let (out_read, out_write) = nix::unistd::pipe()?;
-    let (err_read, err_write) = nix::unistd::pipe()?;
+    let (container_side, shim_side) = crate::stdio::make(spec.stdin, spec.tty)?;
     // The child writes why it could not exec here; exec closes it, so an empty read means it ran.
     let (fail_read, fail_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // The container's first process is PID 1 of a namespace of its own.
@@ -83,17 +85,23 @@ fn supervise(dir: &Path, spec: &ContainerSpec, ready: &mut Option<OwnedFd>) -> a
     // SAFETY: the shim is single-threaded.
     let child = match unsafe { fork() }? {
         ForkResult::Child => {
-            drop((out_read, err_read, fail_read, ready.take()));
-            let error = crate::rootfs::enter_and_exec(dir, spec, &cgroup, out_write, err_write);
+            drop((shim_side, fail_read, ready.take()));
+            let error = crate::rootfs::enter_and_exec(dir, spec, &cgroup, container_side);
             let _ = nix::unistd::write(&fail_write, format!("{error:#}").as_bytes());
             std::process::exit(START_FAILURE_EXIT_CODE);
         }
         ForkResult::Parent { child } => child,
     };
-    drop((out_write, err_write, fail_write));
+    drop((container_side, fail_write));
     let mut failure = String::new();
     std::fs::File::from(fail_read).read_to_string(&mut failure)?;
+    let attach_socket = dir.join(crate::attach::SOCKET);
+    let mut listener = None;
     if failure.is_empty() {
+        let _ = std::fs::remove_file(&attach_socket);
+        listener = Some(crate::attach::with_short_path(dir, crate::attach::SOCKET, |path| {
+            std::os::unix::net::UnixListener::bind(path)
+        })?);
         let started = Started { pid: child.as_raw(), shim_pid: std::process::id() as i32, started_at };
         container::write_json_atomically(&dir.join(STARTED_FILE), &started)?;
     }
@@ -115,41 +123,13 @@ fn supervise(dir: &Path, spec: &ContainerSpec, ready: &mut Option<OwnedFd>) -> a
         return Ok(());
     }
     drop(ready.take());
-    copy_output(&mut log, out_read, err_read)?;
+    relay::Relay::new(shim_side, spec.stdin_once, listener)?.run(&mut log)?;
+    let _ = std::fs::remove_file(&attach_socket);
     let status = wait_for(child)?;
     log.finish()?;
     let exited = exit_record(status, cgroup.oom_killed(), started_at);
     cgroup.remove();
     container::write_json_atomically(&dir.join(EXITED_FILE), &exited)?;
-    Ok(())
-}
-
-/// Copies both streams into the log until the container (and whatever it left holding
-/// them) has closed both.
-fn copy_output(log: &mut cri_log::Writer, out: OwnedFd, err: OwnedFd) -> anyhow::Result<()> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut open = vec![(out, cri_log::Stream::Stdout), (err, cri_log::Stream::Stderr)];
-    let mut buf = vec![0u8; 64 * 1024];
-    while !open.is_empty() {
-        let mut fds: Vec<PollFd> = open.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => r?,
-        };
-        let ready: Vec<bool> = fds.iter().map(|fd| fd.revents().is_some_and(|r| !r.is_empty())).collect();
-        let mut closed = Vec::new();
-        for (i, (fd, stream)) in open.iter().enumerate().filter(|(i, _)| ready[*i]) {
-            match nix::unistd::read(fd, &mut buf) {
-                Ok(0) => closed.push(i),
-                Ok(n) => log.write(*stream, &buf[..n])?,
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        for i in closed.into_iter().rev() {
-            open.remove(i);
-        }
-    }
     Ok(())
 }
 

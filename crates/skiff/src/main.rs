@@ -40,9 +40,13 @@ enum Command {
     /// Supervise one container (the node agent runs this; not for people).
     #[command(hide = true)]
     Shim { run_dir: std::path::PathBuf },
-    /// Run a command inside a running container (for probes and hooks; not for people).
+    /// Run a command inside a running container (for probes, hooks and `kubectl exec`; not
+    /// for people).
     #[command(hide = true)]
     ShimExec {
+        /// Stdin is a terminal: make it the command's controlling terminal.
+        #[arg(long)]
+        tty: bool,
         run_dir: std::path::PathBuf,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
@@ -66,8 +70,8 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
-        Command::ShimExec { run_dir, command } => {
-            return match runtime::enter::run(run_dir, command) {
+        Command::ShimExec { tty, run_dir, command } => {
+            return match runtime::enter::run(run_dir, command, *tty) {
                 Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
                 Err(e) => {
                     eprintln!("skiff shim-exec: {e:#}");

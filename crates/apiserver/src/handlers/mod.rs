@@ -5,8 +5,10 @@ pub mod aggregated_discovery;
 pub mod delete;
 pub mod discovery;
 pub mod eviction;
+pub mod node_kubelet;
 pub mod ops;
 pub mod pod_log;
+pub mod pod_stream;
 pub mod read;
 pub mod review;
 pub mod scale;
@@ -244,10 +246,13 @@ async fn serve(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>>
                 "the server does not allow this method on the requested resource",
             ));
         }
-        Some(s) if info.connect_subresources.contains(&s) => {
-            return Err(ApiError::service_unavailable(format!(
-                "pods/{s} is not available yet: skiff's node agent, which serves it, is not running on this cluster"
-            )));
+        Some("exec" | "attach" | "portforward") if info.plural == "pods" && matches!(ctx.req.verb, "get" | "create") => {
+            return pod_stream::connect(ctx, req).await;
+        }
+        Some("exec" | "attach" | "portforward") if info.plural == "pods" => {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
         }
         _ => return Err(ApiError::not_found_path()),
     }

@@ -4,17 +4,14 @@
 //! The query is decoded (400 if a value does not parse) and validated (422 PodLogOptions
 //! invalid); the pod is read (404); the container defaults to the only one, else must be
 //! named and be one of the pod's; a pod not yet on a node has no log yet (an empty 200, as
-//! kube-apiserver's null stream). The node's kubelet is reached at its first address in
-//! kube-apiserver's default --kubelet-preferred-address-types order and its
-//! `daemonEndpoints.kubeletEndpoint.Port`; its answer streams back as text/plain as it comes
-//! (`kubectl logs -f` sees lines as they are written), and an error status it gives becomes a
-//! Status with its words.
+//! kube-apiserver's null stream). The node's kubelet (`node_kubelet.rs`) answers; its answer
+//! streams back as text/plain as it comes (`kubectl logs -f` sees lines as they are written),
+//! and an error status it gives becomes a Status with its words.
 
 use super::Ctx;
 use super::read::fetch;
 use crate::error::{ApiError, ApiResult, Subject};
 use crate::http_util::{Body, full};
-use crate::objects;
 use crate::request_info::Query;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{Response, StatusCode, header};
@@ -22,12 +19,6 @@ use http_body_util::BodyExt;
 use registry::FieldError;
 use serde_json::Value;
 
-/// The order node addresses are tried in. kube-apiserver's default puts Hostname first, which
-/// needs every node's host name to resolve from the control plane; skiff, like k3s, prefers
-/// the addresses the node reports, and falls back to names.
-const PREFERRED_ADDRESS_TYPES: [&str; 5] = ["InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS"];
-/// The kubelet port when a node does not say (kube-apiserver's --kubelet-port).
-const DEFAULT_KUBELET_PORT: u16 = 10250;
 /// How much of a kubelet's error body becomes the message (kube-apiserver's maxReadLength).
 const MAX_ERROR_BODY: usize = 50_000;
 
@@ -129,7 +120,7 @@ fn names<'a>(pod: &'a Value, kind: &str) -> impl Iterator<Item = &'a str> {
 }
 
 /// The container to read: the one named (which must be the pod's), or the pod's only one.
-fn container(pod: &Value, name: &str, wanted: Option<&str>) -> ApiResult<String> {
+pub(super) fn container(pod: &Value, name: &str, wanted: Option<&str>) -> ApiResult<String> {
     let all = || names(pod, "initContainers").chain(names(pod, "containers")).chain(names(pod, "ephemeralContainers"));
     if let Some(wanted) = wanted {
         return match all().any(|c| c == wanted) {
@@ -146,27 +137,6 @@ fn container(pod: &Value, name: &str, wanted: Option<&str>) -> ApiResult<String>
             all().collect::<Vec<_>>().join(" ")
         ))),
     }
-}
-
-/// Where the node's kubelet listens: its first address of the preferred types, and its port.
-fn kubelet_endpoint(node: &Value) -> ApiResult<(String, u16)> {
-    let addresses = node["status"]["addresses"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let host = PREFERRED_ADDRESS_TYPES
-        .iter()
-        .find_map(|t| addresses.iter().find(|a| a["type"] == *t).and_then(|a| a["address"].as_str()))
-        .ok_or_else(|| {
-            let known: Vec<String> = addresses
-                .iter()
-                .map(|a| format!("{{{} {}}}", a["type"].as_str().unwrap_or(""), a["address"].as_str().unwrap_or("")))
-                .collect();
-            ApiError::new(500, "", format!("no preferred addresses found; known addresses: [{}]", known.join(" ")))
-        })?;
-    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-        .as_u64()
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p > 0)
-        .unwrap_or(DEFAULT_KUBELET_PORT);
-    Ok((host.to_string(), port))
 }
 
 /// A kubelet's error status as kube-apiserver's GenericHttpResponseChecker turns it into a
@@ -222,11 +192,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else {
         return Ok(text_plain(full("")));
     };
-    let nodes = ctx.api.registry.get("", "v1", "nodes").ok_or_else(|| ApiError::internal("no nodes resource"))?;
-    let kv = ctx.api.store.get(&objects::key(nodes, None, node_name)).await?;
-    let kv =
-        kv.ok_or_else(|| ApiError::not_found(Subject { group: "", plural: "nodes", kind: "Node", name: node_name }))?;
-    let (host, port) = kubelet_endpoint(&objects::decode(nodes, &kv)?)?;
+    let (host, port) = super::node_kubelet::locate(&ctx, node_name).await?;
     let namespace = ctx.namespace().unwrap_or("default");
     let mut path = format!("/containerLogs/{namespace}/{name}/{container}");
     let query = options.kubelet_query();
@@ -313,23 +279,6 @@ mod tests {
         let e = container(&two, "web", None).unwrap_err();
         assert_eq!(e.message, "a container name must be specified for pod web, choose one of: [setup a b debug]");
         assert_eq!(container(&two, "web", Some("debug")).unwrap(), "debug");
-    }
-
-    #[test]
-    fn the_kubelet_is_reached_at_the_preferred_address() {
-        let node = json!({"status": {
-            "addresses": [{"type": "ExternalIP", "address": "1.2.3.4"}, {"type": "InternalIP", "address": "10.0.0.5"}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10260}},
-        }});
-        assert_eq!(kubelet_endpoint(&node).unwrap(), ("10.0.0.5".to_string(), 10260));
-        let node = json!({"status": {"addresses": [
-            {"type": "Hostname", "address": "node-1"}, {"type": "InternalIP", "address": "10.0.0.5"},
-        ]}});
-        assert_eq!(kubelet_endpoint(&node).unwrap(), ("10.0.0.5".to_string(), 10250));
-        let named = json!({"status": {"addresses": [{"type": "Hostname", "address": "node-1"}]}});
-        assert_eq!(kubelet_endpoint(&named).unwrap(), ("node-1".to_string(), 10250));
-        let e = kubelet_endpoint(&json!({"status": {"addresses": [{"type": "Other", "address": "x"}]}})).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), (500, "no preferred addresses found; known addresses: [{Other x}]"));
     }
 
     #[test]
