@@ -1,6 +1,7 @@
-"""What the tests of pods on the node agent share: the busybox image, built from Debian's
-busybox-static and imported with `skiff image import` (a module-scoped fixture that a test
-module takes by importing `busybox`), and helpers to make and watch pods."""
+"""What the tests of pods on the node agent share: module-scoped fixtures that a test module
+takes by importing them (`node_cleanup`: every pod gone at the end; `busybox`: the busybox
+image, built from Debian's busybox-static and imported with `skiff image import`), and
+helpers to make and watch pods."""
 
 import json
 import subprocess
@@ -14,18 +15,23 @@ IMAGE = "busybox:e2e"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def busybox(skiff, tmp_path_factory):
-    """The busybox image, imported into the node's image store; and at the end, every pod
-    deleted (so that no container outlives the module) and the bridge removed."""
+def node_cleanup(skiff):
+    """At the end of the module, every pod deleted (so that no container outlives it) and
+    the bridge removed."""
+    yield
+    skiff.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s", check=False)
+    subprocess.run(["ip", "link", "del", "skiff0"], capture_output=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def busybox(skiff, node_cleanup, tmp_path_factory):
+    """The busybox image, imported into the node's image store."""
     archive = images.docker_save_archive(
         tmp_path_factory.mktemp("images") / "busybox.tar", IMAGE, images.busybox_layer(), cmd=["sh"])
     res = subprocess.run([SKIFF_BIN, "image", "import", "--data-dir", str(skiff.data_dir), str(archive)],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "docker.io/library/busybox:e2e" in res.stdout, res.stdout
-    yield
-    skiff.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s", check=False)
-    subprocess.run(["ip", "link", "del", "skiff0"], capture_output=True)
 
 
 def pod(name, command, restart="Never", **spec):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_pods import IMAGE, busybox, container_status, create, get, phase_of, pod  # noqa: F401 (busybox: a fixture)
+from agent_pods import IMAGE, busybox, node_cleanup, container_status, create, get, phase_of, pod  # noqa: F401 (busybox, node_cleanup: fixtures)
 from conftest import SKIFF_BIN, wait_for
 
 SKIFF_AGENT = True

@@ -19,7 +19,7 @@ from kubernetes import client as k8s_client
 from kubernetes.stream import stream as k8s_stream
 from kubernetes.stream import portforward as k8s_portforward
 
-from agent_pods import IMAGE, busybox, create, get, phase_of, pod  # noqa: F401 (busybox: a fixture)
+from agent_pods import IMAGE, busybox, node_cleanup, create, get, phase_of, pod  # noqa: F401 (busybox, node_cleanup: fixtures)
 from conftest import free_port, wait_for
 
 SKIFF_AGENT = True
@@ -101,10 +101,11 @@ def run_in_terminal(skiff, args, typed, rows=33, cols=111, env=None, timeout=60)
 def test_exec_with_a_tty_is_interactive_and_sized(skiff, shell):
     for env in [None, SPDY_EXEC]:
         out, code = run_in_terminal(skiff, ["exec", "-it", shell, "--", "sh"],
-                                    ["echo calc=$((6*7))\r", "stty size; tty\r", "exit 5\r"], env=env)
+                                    ["echo calc=$((6*7))\r", "stty size; test -t 0 && echo on-a-terminal\r", "exit 5\r"],
+                                    env=env)
         assert "calc=42" in out, (env, out)
-        # The terminal has the size of kubectl's, and is the shell's own.
-        assert "33 111" in out and "/dev/pts/" in out, (env, out)
+        # The shell's stdin is a terminal, of the size of kubectl's.
+        assert "33 111" in out and "\non-a-terminal" in out.replace("\r", ""), (env, out)
         assert code == 5, (env, out)
 
 
