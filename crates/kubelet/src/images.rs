@@ -1,7 +1,11 @@
-//! The images a pod's containers need: found in the node's image store according to their
-//! pull policy, and listed in the node's status.
+//! The images a pod's containers need: found in the node's image store or pulled, according
+//! to their pull policy, with the pod's pull secrets; and listed in the node's status.
 
+use crate::Agent;
+use k8s_openapi::api::core::v1::{Container, Pod, Secret};
+use kube::api::Api;
 use runtime::image::{Image, ImageStore};
+use runtime::registry::Keyring;
 use serde_json::{Value, json};
 
 /// Why a container's image is not there, as the kubelet says it: the waiting reason
@@ -12,25 +16,63 @@ pub struct Unavailable {
     pub message: String,
 }
 
-/// The image a container runs, by its pull policy.
-///
-/// Pulling from registries is not built yet: an image missing from the store is reported
-/// as a failed pull that says how to bring the image in.
-pub fn resolve(store: &ImageStore, image: &str, pull_policy: &str) -> Result<Image, Unavailable> {
-    let found = store.find(image).map_err(|e| Unavailable { reason: "InvalidImageName", message: format!("{e:#}") })?;
-    match (found, pull_policy) {
-        (Some(image), _) => Ok(image),
-        (None, "Never") => Err(Unavailable {
-            reason: "ErrImageNeverPull",
-            message: format!("Container image \"{image}\" is not present with pull policy of Never"),
-        }),
-        (None, _) => Err(Unavailable {
-            reason: "ErrImagePull",
-            message: format!(
-                "failed to pull image \"{image}\": this node does not pull from registries yet; import it with `skiff image import`"
-            ),
-        }),
+/// The image a container runs, by its pull policy: `Never` takes the store's or fails;
+/// `IfNotPresent` pulls only an image the store lacks; `Always` asks the registry every
+/// time (layers the store has are not downloaded again). Pulls go one at a time, as the
+/// kubelet serializes them by default.
+pub async fn ensure(agent: &Agent, pod: &Pod, container: &Container) -> Result<Image, Unavailable> {
+    let image = container.image.clone().unwrap_or_default();
+    let policy = container.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
+    let invalid = |e: anyhow::Error| Unavailable { reason: "InvalidImageName", message: format!("{e:#}") };
+    let found = agent.images.find(&image).map_err(invalid)?;
+    match (found, policy) {
+        (Some(image), "Never" | "IfNotPresent") => return Ok(image),
+        (None, "Never") => {
+            return Err(Unavailable {
+                reason: "ErrImageNeverPull",
+                message: format!("Container image \"{image}\" is not present with pull policy of Never"),
+            });
+        }
+        _ => {}
     }
+    let keyring = pull_secrets(agent, pod).await;
+    let _turn = agent.pulls.lock().await;
+    tracing::info!(image, pod = pod.metadata.name.as_deref().unwrap_or(""), "pulling image");
+    runtime::registry::pull(&agent.images, &image, &agent.registries, &keyring)
+        .await
+        .map_err(|e| Unavailable { reason: "ErrImagePull", message: format!("{e:#}") })
+}
+
+/// The registry credentials of the pod's imagePullSecrets. A secret that is missing or of
+/// another type is passed over, as the kubelet passes it over (with a warning).
+async fn pull_secrets(agent: &Agent, pod: &Pod) -> Keyring {
+    let mut keyring = Keyring::default();
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let secrets: Api<Secret> = Api::namespaced(agent.client.clone(), namespace);
+    let names = pod.spec.as_ref().and_then(|s| s.image_pull_secrets.clone()).unwrap_or_default();
+    for name in names.into_iter().map(|r| r.name) {
+        let secret = match secrets.get_opt(&name).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                tracing::warn!(secret = name, namespace, "the pod's image pull secret does not exist; pulling without it");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(secret = name, error = %e, "cannot read the pod's image pull secret; pulling without it");
+                continue;
+            }
+        };
+        let key = match secret.type_.as_deref() {
+            Some("kubernetes.io/dockerconfigjson") => ".dockerconfigjson",
+            Some("kubernetes.io/dockercfg") => ".dockercfg",
+            _ => continue,
+        };
+        let Some(config) = secret.data.as_ref().and_then(|d| d.get(key)) else { continue };
+        if let Err(e) = keyring.add_docker_config(&config.0) {
+            tracing::warn!(secret = name, error = format!("{e:#}"), "the pod's image pull secret cannot be read; pulling without it");
+        }
+    }
+    keyring
 }
 
 /// The node status's `images`: every image's names (and digests) and size.

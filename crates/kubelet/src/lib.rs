@@ -53,6 +53,8 @@ pub struct Config {
     pub client_ca_pem: String,
     /// The Kubernetes version the node reports.
     pub kubelet_version: String,
+    /// Where images are pulled from: mirrors, rewrites, credentials (k3s's registries.yaml).
+    pub registries: runtime::registry::RegistriesConfig,
 }
 
 /// What the workers share.
@@ -60,6 +62,9 @@ pub struct Agent {
     client: kube::Client,
     config: Arc<Config>,
     images: ImageStore,
+    /// Image pulls take turns (the kubelet's serializeImagePulls).
+    pulls: tokio::sync::Mutex<()>,
+    registries: runtime::registry::RegistriesConfig,
     ipam: Ipam,
     subnet: Subnet,
     /// The node's allocatable resources, for resourceFieldRef limits that are not set.
@@ -91,6 +96,8 @@ pub async fn run(client: kube::Client, config: Config) -> anyhow::Result<()> {
         ipam: Ipam::open(&config.root.join("ipam"), subnet.clone())?,
         subnet,
         images,
+        pulls: tokio::sync::Mutex::new(()),
+        registries: config.registries.clone(),
         allocatable,
         workers: Mutex::new(HashMap::new()),
         client: client.clone(),

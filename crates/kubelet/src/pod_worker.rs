@@ -334,9 +334,8 @@ impl Worker {
 
     /// Starts run `attempt` of a container: its image, its environment, then the runtime.
     async fn start(&self, pod: &Pod, container: &Container, attempt: u32) -> Result<(), Waiting> {
-        let image_name = container.image.clone().unwrap_or_default();
-        let policy = container.image_pull_policy.clone().unwrap_or_else(|| "IfNotPresent".into());
-        let image = images::resolve(&self.agent.images, &image_name, &policy)
+        let image = images::ensure(&self.agent, pod, container)
+            .await
             .map_err(|u| Waiting { reason: u.reason.into(), message: u.message })?;
         let config_error = |message: String| Waiting { reason: "CreateContainerConfigError".into(), message };
         let sources = self.agent.env_sources(pod, container).await.map_err(config_error)?;

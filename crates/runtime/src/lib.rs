@@ -18,6 +18,7 @@ pub mod image;
 pub mod ipam;
 pub mod network;
 pub mod paths;
+pub mod registry;
 pub mod rootfs;
 pub mod sandbox;
 pub mod shim;

@@ -16,6 +16,10 @@ pub struct AgentArgs {
     /// The port of the kubelet API (logs, exec), which the API server connects to.
     #[arg(long, default_value_t = kubelet::server::DEFAULT_PORT)]
     pub kubelet_port: u16,
+    /// Where images are pulled from: registry mirrors, rewrites, credentials and TLS, in the
+    /// shape of k3s's registries.yaml. A file that does not exist means none.
+    #[arg(long, default_value = "/etc/skiff/registries.yaml")]
+    pub private_registry: std::path::PathBuf,
 }
 
 impl AgentArgs {
@@ -38,6 +42,7 @@ impl AgentArgs {
             shim_program: std::env::current_exe()?,
             client_ca_pem,
             kubelet_version: apiserver::KUBERNETES_VERSION.to_string(),
+            registries: runtime::registry::RegistriesConfig::load(&self.private_registry)?,
         })
     }
 }

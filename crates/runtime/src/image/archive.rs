@@ -27,6 +27,9 @@ pub(crate) struct Found {
     pub config: String,
     /// The layer blobs' digests, bottom layer first.
     pub layers: Vec<String>,
+    /// The repository the manifest came from, when the names do not say it (an image
+    /// pulled by digest has no name, but a repo digest).
+    pub repository: Option<String>,
 }
 
 /// The files of an archive, staged as `<dir>/<sha256 hex>` and indexed by their path in it.
@@ -36,6 +39,11 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
+    /// Blobs already staged under their digests in `dir`, as a pull downloads them.
+    pub(crate) fn of_blobs(dir: &Path) -> Staged {
+        Staged { dir: dir.to_path_buf(), paths: HashMap::new() }
+    }
+
     /// Stages every file of the archive at `archive` into `dir` (created). A file under
     /// `blobs/sha256/` whose content does not match its name fails the whole read.
     pub(crate) fn read(archive: &Path, dir: &Path) -> anyhow::Result<Staged> {

@@ -36,6 +36,7 @@ fn found(staged: &Staged, entry: Entry) -> anyhow::Result<Found> {
         manifest: None,
         config: file(&entry.config)?,
         layers: entry.layers.iter().map(|l| file(l)).collect::<anyhow::Result<_>>()?,
+        repository: None,
     })
 }
 

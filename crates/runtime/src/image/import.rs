@@ -31,12 +31,19 @@ impl ImageStore {
         if found.is_empty() {
             bail!("the archive holds no image");
         }
-        let unpack_dir = scratch.path().join("layers");
+        self.commit(&staged, found, scratch.path())
+    }
+
+    /// Adds images whose blobs are staged (and verified): their new layers unpacked into
+    /// `scratch` and checked, everything synced, moved into place, and named in the index
+    /// last. The caller holds the writer lock.
+    pub(crate) fn commit(&self, staged: &Staged, found: Vec<Found>, scratch: &Path) -> anyhow::Result<Vec<Image>> {
+        let unpack_dir = scratch.join("layers");
         fs::create_dir(&unpack_dir)?;
         let mut unpacked: Vec<(PathBuf, PathBuf)> = Vec::new();
         let mut records = Vec::new();
         for image in found {
-            records.push(self.prepare(&staged, image, &unpack_dir, &mut unpacked)?);
+            records.push(self.prepare(staged, image, &unpack_dir, &mut unpacked)?);
         }
 
         sync_filesystem(&self.root)?;
@@ -60,14 +67,14 @@ impl ImageStore {
             index.add(record);
         }
         index.save(&self.index_path())?;
-        let mut imported = Vec::new();
+        let mut added = Vec::new();
         for id in ids {
             let image = &index.images[&id].image;
-            if !imported.contains(image) {
-                imported.push(image.clone());
+            if !added.contains(image) {
+                added.push(image.clone());
             }
         }
-        Ok(imported)
+        Ok(added)
     }
 
     /// The record of one image of the archive, with its layers that the store lacks unpacked
@@ -102,7 +109,7 @@ impl ImageStore {
             unpacked.push((dir, target));
         }
         let repo_digests = match &found.manifest {
-            Some(manifest) => repo_digests(&found.names, manifest)?,
+            Some(manifest) => repo_digests(found.names.iter().chain(&found.repository), manifest)?,
             None => Vec::new(),
         };
         let mut blobs: Vec<String> =
@@ -116,7 +123,7 @@ impl ImageStore {
 }
 
 /// `registry/repository@sha256:<manifest>` for each repository the names are in.
-fn repo_digests(names: &[String], manifest_hex: &str) -> anyhow::Result<Vec<String>> {
+fn repo_digests<'a>(names: impl Iterator<Item = &'a String>, manifest_hex: &str) -> anyhow::Result<Vec<String>> {
     let mut digests = Vec::new();
     for name in names {
         let digest = format!("{}@sha256:{manifest_hex}", name.parse::<Reference>()?.name());

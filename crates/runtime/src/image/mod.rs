@@ -8,6 +8,7 @@
 //! images/index.json                  the images, their names and the blobs they keep
 //! images/lock                        held by whoever changes the store (import, remove)
 //! images/tmp/                        scratch: staged archives, layers being unpacked
+//! images/downloads/                  each pull's blobs as they download
 //! ```
 //!
 //! The store is synchronous (the agent calls it from `spawn_blocking`):
@@ -35,6 +36,8 @@ mod oci_layout;
 pub mod reference;
 
 pub use oci_layout::host_arch;
+pub(crate) use oci_layout::{foreign_platform, is_index, is_manifest};
+mod pulled;
 mod remove;
 mod scratch;
 #[cfg(test)]
@@ -75,6 +78,7 @@ pub struct Image {
 }
 
 /// The image store rooted at a folder (the agent's is `<data-dir>/agent/images`).
+#[derive(Clone)]
 pub struct ImageStore {
     root: PathBuf,
 }

@@ -54,7 +54,7 @@ pub(crate) fn images(staged: &Staged) -> anyhow::Result<Vec<Found>> {
 
 /// `os/arch` of a descriptor made for another platform than this machine; None when it has
 /// no platform or this one.
-fn foreign_platform(descriptor: &Descriptor) -> Option<String> {
+pub(crate) fn foreign_platform(descriptor: &Descriptor) -> Option<String> {
     let platform = descriptor.platform().as_ref()?;
     let (os, arch) = (platform.os().to_string(), platform.architecture().to_string());
     (os != "linux" || arch != host_arch()).then(|| format!("{os}/{arch}"))
@@ -71,12 +71,12 @@ fn names(descriptor: &Descriptor) -> anyhow::Result<Vec<String>> {
     Ok(vec![normalize(name)?])
 }
 
-fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     media_type == "application/vnd.oci.image.index.v1+json"
         || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
-fn is_manifest(media_type: &str) -> bool {
+pub(crate) fn is_manifest(media_type: &str) -> bool {
     media_type == "application/vnd.oci.image.manifest.v1+json"
         || media_type == "application/vnd.docker.distribution.manifest.v2+json"
 }
@@ -117,7 +117,13 @@ fn image(staged: &Staged, manifest: String, names: Vec<String>) -> anyhow::Resul
     let parsed: ImageManifest = serde_json::from_slice(&staged.read_blob(&manifest)?)
         .with_context(|| format!("sha256:{manifest} is not an image manifest"))?;
     let layers = parsed.layers().iter().map(|l| staged.require(l.digest().as_ref())).collect::<anyhow::Result<_>>()?;
-    Ok(Found { names, config: staged.require(parsed.config().digest().as_ref())?, manifest: Some(manifest), layers })
+    Ok(Found {
+        names,
+        config: staged.require(parsed.config().digest().as_ref())?,
+        manifest: Some(manifest),
+        layers,
+        repository: None,
+    })
 }
 
 #[cfg(test)]
