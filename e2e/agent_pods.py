@@ -5,6 +5,7 @@ helpers to make and watch pods."""
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ import images
 from conftest import SKIFF_BIN, wait_for
 
 IMAGE = "busybox:e2e"
+TESTSERVER = "skiff-testserver:e2e"
+TESTSERVER_BIN = Path(SKIFF_BIN).with_name("skiff-testserver")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,10 +31,23 @@ def busybox(skiff, node_cleanup, tmp_path_factory):
     """The busybox image, imported into the node's image store."""
     archive = images.docker_save_archive(
         tmp_path_factory.mktemp("images") / "busybox.tar", IMAGE, images.busybox_layer(), cmd=["sh"])
+    import_image(skiff, archive, "docker.io/library/busybox:e2e")
+
+
+def import_image(skiff, archive, name):
     res = subprocess.run([SKIFF_BIN, "image", "import", "--data-dir", str(skiff.data_dir), str(archive)],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert "docker.io/library/busybox:e2e" in res.stdout, res.stdout
+    assert name in res.stdout, res.stdout
+
+
+@pytest.fixture(scope="module")
+def testserver(skiff, node_cleanup, tmp_path_factory):
+    """The project's test server image (crates/testserver), imported into the node's store."""
+    archive = images.docker_save_archive(tmp_path_factory.mktemp("images") / "testserver.tar", TESTSERVER,
+                                         images.testserver_layer(TESTSERVER_BIN), cmd=["/skiff-testserver"])
+    import_image(skiff, archive, f"docker.io/library/{TESTSERVER}")
+    return TESTSERVER
 
 
 def pod(name, command, restart="Never", **spec):

@@ -231,23 +231,6 @@ def test_a_startup_probe_holds_off_the_liveness_probe(kubectl):
     assert s["started"] is True and s["restartCount"] == 0, s
 
 
-def test_a_deployment_of_web_servers_becomes_available_and_serves(kubectl):
-    container = {"name": "web", "image": IMAGE, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
-                 "readinessProbe": {"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1}}
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web3"},
-                  "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web3"}},
-                           "template": {"metadata": {"labels": {"app": "web3"}},
-                                        "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]}}}}
-    create(kubectl, deployment)
-    kubectl("rollout", "status", "deployment/web3", "--timeout=60s", timeout=70)
-    pods = json.loads(kubectl("get", "pods", "-l", "app=web3", "-o", "json"))["items"]
-    ips = sorted(p["status"]["podIP"] for p in pods)
-    assert len(set(ips)) == 3, ips
-    for ip in ips:
-        assert urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=2).read() == b"hello from a skiff pod\n"
-    kubectl("delete", "deployment", "web3")
-
-
 def test_a_configmap_volume_updates_in_place_after_kubectl_edit(kubectl):
     import os
     kubectl("create", "configmap", "palette", "--from-literal=color=blue")

@@ -195,3 +195,11 @@ def test_the_python_client_execs_and_forwards_ports(skiff, shell):
         reply += chunk
     sock.close()
     assert reply.startswith(b"HTTP/1.") and reply.endswith(b"hello from a skiff pod\n"), reply
+
+
+def test_nodes_proxy_reaches_the_kubelet(kubectl, shell):
+    node = json.loads(kubectl("get", "nodes", "-o", "json"))["items"][0]["metadata"]["name"]
+    assert kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/healthz") == "ok"
+    pods = json.loads(kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/pods"))
+    assert pods["kind"] == "PodList"
+    assert shell in [p["metadata"]["name"] for p in pods["items"]]

@@ -64,8 +64,9 @@ impl Pods for NodePods {
         };
         let path = runtime::paths::container_log(&pod_dir, container, run.attempt);
         let dir = run.dir.clone();
+        // A run whose folder is gone (its pod was deleted and torn down) has ended too.
         let exited: runtime::cri_log::Exited =
-            Arc::new(move || matches!(runtime::container::run_state(&dir), RunState::Exited(_)));
+            Arc::new(move || !dir.exists() || matches!(runtime::container::run_state(&dir), RunState::Exited(_)));
         Ok(LogSource { path, exited })
     }
 

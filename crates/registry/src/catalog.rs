@@ -160,6 +160,7 @@ pub fn builtin() -> Vec<ResourceInfo> {
             .cluster()
             .short(&["no"])
             .status()
+            .connect(&["proxy"])
             .fields(&[("spec.unschedulable", "spec.unschedulable")]),
         res("", "v1", "ConfigMap", "configmaps", config_data::ConfigMapStrategy).short(&["cm"]),
         res("", "v1", "Secret", "secrets", config_data::SecretStrategy).fields(&[("type", "type")]),

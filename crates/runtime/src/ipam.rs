@@ -1,6 +1,10 @@
 //! Pod addresses from the node's podCIDR. Each address in use is a file named after it in the
 //! IPAM folder, made with O_EXCL and holding the pod's uid, so two pods never get the same
 //! address, and the record survives an agent restart.
+//!
+//! Addresses are handed out in turn after the last one given (`last` in the folder), as CNI's
+//! host-local IPAM does, not lowest first: an address just freed is not given again at once,
+//! while the host and other pods may still have the old pod's MAC address cached for it.
 
 use anyhow::{Context, anyhow, bail};
 use std::net::Ipv4Addr;
@@ -43,6 +47,9 @@ impl Subnet {
     }
 }
 
+/// The file that holds the last address given.
+const LAST: &str = "last";
+
 pub struct Ipam {
     dir: PathBuf,
     subnet: Subnet,
@@ -54,16 +61,23 @@ impl Ipam {
         Ok(Ipam { dir: dir.to_path_buf(), subnet })
     }
 
-    /// The pod's address: the one it already holds, else the lowest free one.
+    /// The pod's address: the one it already holds, else the next free one after the last
+    /// given.
     pub fn allocate(&self, pod_uid: &str) -> anyhow::Result<Ipv4Addr> {
         if let Some(ip) = self.held_by(pod_uid)? {
             return Ok(ip);
         }
-        for ip in self.subnet.pod_addresses() {
+        let last_file = self.dir.join(LAST);
+        let last: Option<Ipv4Addr> = std::fs::read_to_string(&last_file).ok().and_then(|l| l.trim().parse().ok());
+        let all: Vec<Ipv4Addr> = self.subnet.pod_addresses().collect();
+        let start = last.and_then(|l| all.iter().position(|ip| *ip == l)).map_or(0, |i| i + 1);
+        for ip in all[start..].iter().chain(&all[..start]) {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(self.dir.join(ip.to_string())) {
                 Ok(mut file) => {
                     std::io::Write::write_all(&mut file, pod_uid.as_bytes())?;
-                    return Ok(ip);
+                    // Only a hint: losing it costs nothing but the turn.
+                    let _ = std::fs::write(&last_file, ip.to_string());
+                    return Ok(*ip);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e.into()),
@@ -109,7 +123,21 @@ mod tests {
         assert!(ipam.allocate("b").unwrap_err().to_string().contains("no free pod address"));
         ipam.release("a").unwrap();
         assert_eq!(ipam.allocate("b").unwrap(), Ipv4Addr::new(10, 42, 3, 78));
+        assert_eq!(ipam.held_by("b").unwrap(), Some(Ipv4Addr::new(10, 42, 3, 78)));
         assert!("10.42.0.0".parse::<Subnet>().is_err());
         assert!("10.42.0.0/31".parse::<Subnet>().is_err());
+    }
+
+    #[test]
+    fn a_freed_address_waits_its_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam::open(dir.path(), "10.42.0.0/29".parse().unwrap()).unwrap();
+        let first: Vec<Ipv4Addr> = ["a", "b", "c"].iter().map(|p| ipam.allocate(p).unwrap()).collect();
+        assert_eq!(first, [Ipv4Addr::new(10, 42, 0, 2), Ipv4Addr::new(10, 42, 0, 3), Ipv4Addr::new(10, 42, 0, 4)]);
+        ipam.release("a").unwrap();
+        // .2 is free again, but .5 comes first; after .6, the turn wraps around to .2.
+        assert_eq!(ipam.allocate("d").unwrap(), Ipv4Addr::new(10, 42, 0, 5));
+        assert_eq!(ipam.allocate("e").unwrap(), Ipv4Addr::new(10, 42, 0, 6));
+        assert_eq!(ipam.allocate("f").unwrap(), Ipv4Addr::new(10, 42, 0, 2));
     }
 }

@@ -101,6 +101,7 @@ pub(super) fn entries(r: &ResourceInfo) -> Vec<Value> {
             "exec" => subresource(r, sub, "PodExecOptions", &["create", "get"]),
             "attach" => subresource(r, sub, "PodAttachOptions", &["create", "get"]),
             "portforward" => subresource(r, sub, "PodPortForwardOptions", &["create", "get"]),
+            "proxy" => subresource(r, sub, "NodeProxyOptions", &["create", "delete", "get", "patch", "update"]),
             other => subresource(r, other, r.kind, &["get"]),
         });
     }

@@ -6,6 +6,7 @@ pub mod delete;
 pub mod discovery;
 pub mod eviction;
 pub mod node_kubelet;
+pub mod node_proxy;
 pub mod ops;
 pub mod pod_log;
 pub mod pod_stream;
@@ -248,6 +249,9 @@ async fn serve(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>>
         }
         Some("exec" | "attach" | "portforward") if info.plural == "pods" && matches!(ctx.req.verb, "get" | "create") => {
             return pod_stream::connect(ctx, req).await;
+        }
+        Some(s) if info.plural == "nodes" && (s == "proxy" || s.starts_with("proxy/")) => {
+            return node_proxy::proxy(ctx, req).await;
         }
         Some("exec" | "attach" | "portforward") if info.plural == "pods" => {
             return Err(ApiError::method_not_allowed(
