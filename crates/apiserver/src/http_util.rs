@@ -79,7 +79,8 @@ pub fn negotiate(headers: &HeaderMap, tables_allowed: bool) -> ApiResult<Format>
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
         let params: Vec<String> = parts.map(|p| p.replace(' ', "").to_ascii_lowercase()).collect();
         let wants_table = params.iter().any(|p| p == "as=table");
-        let wants_metadata = params.iter().any(|p| p == "as=partialobjectmetadata" || p == "as=partialobjectmetadatalist");
+        let wants_metadata =
+            params.iter().any(|p| p == "as=partialobjectmetadata" || p == "as=partialobjectmetadatalist");
         let other_as = params.iter().any(|p| p.starts_with("as=") && p != "as=table");
         let meta_v1 = params.iter().any(|p| p == "v=v1") && params.iter().any(|p| p == "g=meta.k8s.io");
         match media.as_str() {

@@ -77,10 +77,7 @@ impl KubeletClient {
         tokio::spawn(connection.with_upgrades());
         let (mut parts, ()) = request.into_parts();
         parts.headers.insert(header::HOST, address.parse().map_err(|_| format!("bad address {address}"))?);
-        sender
-            .send_request(Request::from_parts(parts, Empty::<bytes::Bytes>::new()))
-            .await
-            .map_err(|e| e.to_string())
+        sender.send_request(Request::from_parts(parts, Empty::<bytes::Bytes>::new())).await.map_err(|e| e.to_string())
     }
 }
 

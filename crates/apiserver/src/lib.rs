@@ -29,10 +29,10 @@ mod tls;
 mod watch_cache;
 
 pub use authn::TokenFile;
+pub use handlers::ops::KUBERNETES_VERSION;
 pub use http_util::Body;
 pub use loopback::Loopback;
 pub use stored_json::without_managed_fields;
-pub use handlers::ops::KUBERNETES_VERSION;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -16,8 +16,8 @@ use crate::api::Api;
 use crate::authn::{MASTERS, User};
 use crate::http_util::Body;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 
 /// Admitted as the cluster's administrators are: the API's authorizer lets in only

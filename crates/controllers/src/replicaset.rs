@@ -272,7 +272,10 @@ mod tests {
         if deleting {
             metadata["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         }
-        Arc::new(serde_json::from_value(json!({"metadata": metadata, "status": {"phase": phase, "conditions": conditions}})).unwrap())
+        Arc::new(
+            serde_json::from_value(json!({"metadata": metadata, "status": {"phase": phase, "conditions": conditions}}))
+                .unwrap(),
+        )
     }
 
     fn replica_set(min_ready_seconds: i32) -> ReplicaSet {

@@ -194,10 +194,16 @@ mod tests {
     #[test]
     fn the_local_zone_is_tz_or_what_etc_localtime_links_to() {
         let link = |p: &str| Some(std::path::PathBuf::from(p));
-        assert_eq!(zone_of_environment(Some("Asia/Kolkata".into()), link("/usr/share/zoneinfo/UTC")), Some(Tz::Asia__Kolkata));
+        assert_eq!(
+            zone_of_environment(Some("Asia/Kolkata".into()), link("/usr/share/zoneinfo/UTC")),
+            Some(Tz::Asia__Kolkata)
+        );
         assert_eq!(zone_of_environment(Some(":Europe/Paris".into()), None), Some(Tz::Europe__Paris));
         assert_eq!(zone_of_environment(Some(String::new()), None), Some(Tz::UTC));
-        assert_eq!(zone_of_environment(None, link("/usr/share/zoneinfo/America/New_York")), Some(Tz::America__New_York));
+        assert_eq!(
+            zone_of_environment(None, link("/usr/share/zoneinfo/America/New_York")),
+            Some(Tz::America__New_York)
+        );
         assert_eq!(zone_of_environment(None, link("/var/db/timezone/zoneinfo/Etc/UTC")), Some(Tz::Etc__UTC));
         assert_eq!(zone_of_environment(None, None), None);
     }

@@ -128,7 +128,8 @@ impl Correlator {
         let kind = kind_of_event(&event);
         let message = event.message.clone().unwrap_or_default();
         let fresh = || Similar { messages: Default::default(), last: now };
-        let mut similar = self.similar.remove(&kind).filter(|s| now.duration_since(s.last) <= AGGREGATE_WINDOW).unwrap_or_else(fresh);
+        let mut similar =
+            self.similar.remove(&kind).filter(|s| now.duration_since(s.last) <= AGGREGATE_WINDOW).unwrap_or_else(fresh);
         similar.messages.replace(message.clone());
         similar.last = now;
         let combine = similar.messages.len() >= AGGREGATE_AFTER;
@@ -239,7 +240,9 @@ mod tests {
     fn a_burst_about_one_object_is_combined_then_cut_at_25() {
         let mut c = Correlator::default();
         let decisions: Vec<_> = (0..40)
-            .map(|i| message(&c.correlate(event("web", "SuccessfulCreate", &format!("Created pod: p{i}"), at(0)), at(0))))
+            .map(|i| {
+                message(&c.correlate(event("web", "SuccessfulCreate", &format!("Created pod: p{i}"), at(0)), at(0)))
+            })
             .collect();
         // Nine distinct messages are created as they are; from the tenth on they are counted
         // into one combined event; after 25 the rest are dropped.
@@ -255,7 +258,10 @@ mod tests {
         // Five minutes later one more gets through.
         let later = c.correlate(event("web", "SuccessfulCreate", "Created pod: p99", at(301)), at(301));
         assert_eq!(message(&later).0, "update");
-        assert_eq!(message(&c.correlate(event("web", "SuccessfulCreate", "Created pod: p100", at(301)), at(301))).0, "skip");
+        assert_eq!(
+            message(&c.correlate(event("web", "SuccessfulCreate", "Created pod: p100", at(301)), at(301))).0,
+            "skip"
+        );
     }
 
     #[test]
@@ -268,7 +274,10 @@ mod tests {
             panic!("a repeat is an update")
         };
         assert_eq!(again.metadata.name, first.metadata.name);
-        assert_eq!((again.count, again.first_timestamp, again.last_timestamp), (Some(2), Some(Time(at(0))), Some(Time(at(5)))));
+        assert_eq!(
+            (again.count, again.first_timestamp, again.last_timestamp),
+            (Some(2), Some(Time(at(0))), Some(Time(at(5))))
+        );
     }
 
     #[test]

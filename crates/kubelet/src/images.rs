@@ -54,7 +54,11 @@ async fn pull_secrets(agent: &Agent, pod: &Pod) -> Keyring {
         let secret = match secrets.get_opt(&name).await {
             Ok(Some(secret)) => secret,
             Ok(None) => {
-                tracing::warn!(secret = name, namespace, "the pod's image pull secret does not exist; pulling without it");
+                tracing::warn!(
+                    secret = name,
+                    namespace,
+                    "the pod's image pull secret does not exist; pulling without it"
+                );
                 continue;
             }
             Err(e) => {
@@ -69,7 +73,11 @@ async fn pull_secrets(agent: &Agent, pod: &Pod) -> Keyring {
         };
         let Some(config) = secret.data.as_ref().and_then(|d| d.get(key)) else { continue };
         if let Err(e) = keyring.add_docker_config(&config.0) {
-            tracing::warn!(secret = name, error = format!("{e:#}"), "the pod's image pull secret cannot be read; pulling without it");
+            tracing::warn!(
+                secret = name,
+                error = format!("{e:#}"),
+                "the pod's image pull secret cannot be read; pulling without it"
+            );
         }
     }
     keyring

@@ -50,7 +50,9 @@ fn status(message: &Message) -> Value {
 async fn exec_over_v5_writes_output_then_success_then_a_normal_close() {
     let f = start().await;
     let mut socket =
-        websocket(&f, "/exec/default/web/app?command=echo&command=hi&output=1&error=1", "v5.channel.k8s.io").await.unwrap();
+        websocket(&f, "/exec/default/web/app?command=echo&command=hi&output=1&error=1", "v5.channel.k8s.io")
+            .await
+            .unwrap();
     let (messages, close) = rest(&mut socket).await;
     // The kubelet opens with an empty message on the first writable channel.
     assert_eq!(messages[..2], [binary(1, b""), binary(1, b"hi\n")]);
@@ -68,7 +70,8 @@ async fn stdin_flows_until_the_client_closes_it() {
     // v5's close message: channel 255, then the channel closed.
     socket.send(Message::binary(vec![255, 0])).await.unwrap();
     let (messages, close) = rest(&mut socket).await;
-    let out: Vec<u8> = messages[1..messages.len() - 1].iter().flat_map(|m| m.clone().into_data()[1..].to_vec()).collect();
+    let out: Vec<u8> =
+        messages[1..messages.len() - 1].iter().flat_map(|m| m.clone().into_data()[1..].to_vec()).collect();
     assert_eq!(out, b"one two");
     assert_eq!(status(messages.last().unwrap())["status"], "Success");
     assert_eq!(close, Some(CloseCode::Normal));

@@ -101,7 +101,11 @@ impl Strategy for ServiceStrategy {
         if let Some(distribution) = spec.traffic_distribution.as_deref()
             && !TRAFFIC_DISTRIBUTIONS.contains(&distribution)
         {
-            errs.push(FieldError::not_supported(path.child("trafficDistribution"), distribution, TRAFFIC_DISTRIBUTIONS));
+            errs.push(FieldError::not_supported(
+                path.child("trafficDistribution"),
+                distribution,
+                TRAFFIC_DISTRIBUTIONS,
+            ));
         }
         errs
     }

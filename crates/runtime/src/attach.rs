@@ -22,7 +22,10 @@ pub enum Frame {
     /// No more stdin from this attacher.
     StdinClose,
     /// The attacher's terminal size, in columns and rows.
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// Output of the container (shim to attacher). A container with a TTY has only stdout.
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),

@@ -4,10 +4,10 @@
 
 use crate::cgroup::Cgroup;
 use crate::container::{ContainerSpec, Mount};
+use crate::stdio::ContainerSide;
 use anyhow::{Context, bail};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::CloneFlags;
-use crate::stdio::ContainerSide;
 use std::path::{Path, PathBuf};
 
 /// PATH when the image sets none, as container runtimes default it.

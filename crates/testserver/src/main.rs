@@ -92,7 +92,9 @@ fn serve(conn: TcpStream, state: &State) -> std::io::Result<()> {
     let mut body = vec![0u8; length.min(1 << 20)];
     reader.read_exact(&mut body)?;
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let param = |key: &str| query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')).and_then(|v| v.parse::<i64>().ok());
+    let param = |key: &str| {
+        query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')).and_then(|v| v.parse::<i64>().ok())
+    };
     let (status, text) = match (method.as_str(), path) {
         ("GET", "/healthz") if state.healthy.load(Ordering::SeqCst) => (200, "ok\n".to_string()),
         ("GET", "/healthz") => (500, "unhealthy\n".to_string()),

@@ -247,7 +247,9 @@ async fn serve(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Body>>
                 "the server does not allow this method on the requested resource",
             ));
         }
-        Some("exec" | "attach" | "portforward") if info.plural == "pods" && matches!(ctx.req.verb, "get" | "create") => {
+        Some("exec" | "attach" | "portforward")
+            if info.plural == "pods" && matches!(ctx.req.verb, "get" | "create") =>
+        {
             return pod_stream::connect(ctx, req).await;
         }
         Some(s) if info.plural == "nodes" && (s == "proxy" || s.starts_with("proxy/")) => {

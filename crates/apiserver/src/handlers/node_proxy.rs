@@ -19,12 +19,9 @@ pub async fn proxy(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<Bo
     }
     let (host, port) = super::node_kubelet::locate(&ctx, ctx.name()).await?;
     let forward = Request::get(&target).body(()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let answer = ctx
-        .api
-        .kubelet
-        .send(&host, port, forward)
-        .await
-        .map_err(|e| ApiError::new(503, "ServiceUnavailable", format!("error trying to reach the node's kubelet: {e}")))?;
+    let answer = ctx.api.kubelet.send(&host, port, forward).await.map_err(|e| {
+        ApiError::new(503, "ServiceUnavailable", format!("error trying to reach the node's kubelet: {e}"))
+    })?;
     let (parts, body) = answer.into_parts();
     Ok(Response::from_parts(parts, body.map_err(std::io::Error::other).boxed()))
 }

@@ -46,7 +46,8 @@ pub async fn connect(ctx: Ctx, mut req: Request<RequestBody>) -> ApiResult<Respo
     let path = match subresource.as_str() {
         "portforward" => port_forward_path(&namespace, &name, &raw)?,
         kind => {
-            let container = super::pod_log::container(&pod, &name, ctx.query.get("container").filter(|c| !c.is_empty()))?;
+            let container =
+                super::pod_log::container(&pod, &name, ctx.query.get("container").filter(|c| !c.is_empty()))?;
             stream_path(kind, &namespace, &name, &container, &raw)
         }
     };
@@ -152,7 +153,10 @@ mod tests {
     #[test]
     fn ports_are_checked_and_passed_on() {
         assert_eq!(port_forward_path("ns", "web", &raw("")).unwrap(), "/portForward/ns/web");
-        assert_eq!(port_forward_path("ns", "web", &raw("ports=80,8080")).unwrap(), "/portForward/ns/web?port=80%2C8080");
+        assert_eq!(
+            port_forward_path("ns", "web", &raw("ports=80,8080")).unwrap(),
+            "/portForward/ns/web?port=80%2C8080"
+        );
         assert_eq!(port_forward_path("ns", "web", &raw("ports=0")).unwrap_err().code, 400);
     }
 }

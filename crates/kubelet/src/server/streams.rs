@@ -6,7 +6,7 @@
 //! `error` and `tty` for the streams wanted. Port-forward over the WebSocket channel protocol
 //! reads the ports from `port` (repeated, or separated by commas).
 
-use super::{Body, Pods, PodError, Runner, text};
+use super::{Body, PodError, Pods, Runner, text};
 use crate::streaming::port_forward::{self, Target};
 use crate::streaming::remote_command::{self, Wanted};
 use crate::streaming::spdy::{self, Connection};

@@ -38,7 +38,11 @@ impl Flavor {
     /// The flavor of an agreed protocol; no protocol at all is channel.k8s.io.
     pub fn of(protocol: Option<&str>) -> Flavor {
         let p = protocol.unwrap_or("channel.k8s.io");
-        Flavor { base64: p.contains("base64"), status: p.starts_with("v4.") || p.starts_with("v5."), close: p.starts_with("v5.") }
+        Flavor {
+            base64: p.contains("base64"),
+            status: p.starts_with("v4.") || p.starts_with("v5."),
+            close: p.starts_with("v5."),
+        }
     }
 
     fn message(self, channel: u8, data: &[u8]) -> Message {
@@ -90,7 +94,13 @@ pub async fn serve(socket: WebSocket, flavor: Flavor, ends: Ends, run: impl Futu
     let (mut sink, mut source) = socket.split();
     let Ends { mut stdin, stdout, stderr, resize } = ends;
     // The kubelet opens with an empty message on its first writable channel.
-    let first = if stdout.is_some() { STDOUT } else if stderr.is_some() { STDERR } else { ERROR };
+    let first = if stdout.is_some() {
+        STDOUT
+    } else if stderr.is_some() {
+        STDERR
+    } else {
+        ERROR
+    };
     if sink.send(flavor.message(first, &[])).await.is_err() {
         return;
     }
@@ -134,8 +144,8 @@ pub async fn serve(socket: WebSocket, flavor: Flavor, ends: Ends, run: impl Futu
     }
     let _ = sink.send(super::upgrade::normal_close()).await;
     // The client answers the close; wait for it (briefly) so that the close is not lost.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async { while source.next().await.is_some() {} })
-        .await;
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(5), async { while source.next().await.is_some() {} }).await;
 }
 
 /// The resize channel: a stream of JSON objects, which messages may split anywhere.
@@ -193,10 +203,10 @@ mod tests {
     fn sizes_are_read_across_messages() {
         let mut lines = JsonLines::default();
         assert_eq!(lines.push(b"{\"Width\":80,\"Hei"), []);
-        assert_eq!(lines.push(b"ght\":24}\n{\"Width\":100,\"Height\":30}\n"), [
-            TerminalSize { width: 80, height: 24 },
-            TerminalSize { width: 100, height: 30 }
-        ]);
+        assert_eq!(
+            lines.push(b"ght\":24}\n{\"Width\":100,\"Height\":30}\n"),
+            [TerminalSize { width: 80, height: 24 }, TerminalSize { width: 100, height: 30 }]
+        );
         assert_eq!(lines.push(b"garbage"), []);
         assert_eq!(lines.push(b"{\"Width\":1,\"Height\":2}"), [TerminalSize { width: 1, height: 2 }]);
     }

@@ -82,11 +82,18 @@ pub async fn serve_spdy(mut conn: Connection, target: Target) {
         if stream.writer.reply().await.is_err() {
             break;
         }
-        let pair =
-            pairs.entry(request.clone()).or_insert(Pair { port, error: None, data: None, opened: tokio::time::Instant::now() });
+        let pair = pairs.entry(request.clone()).or_insert(Pair {
+            port,
+            error: None,
+            data: None,
+            opened: tokio::time::Instant::now(),
+        });
         let slot = if kind.as_deref() == Some("error") { &mut pair.error } else { &mut pair.data };
         if slot.is_some() {
-            let message = format!("error processing stream for request {request}: {} stream already assigned", kind.unwrap_or_default());
+            let message = format!(
+                "error processing stream for request {request}: {} stream already assigned",
+                kind.unwrap_or_default()
+            );
             if let Some(error) = &pair.error {
                 let _ = error.writer.write(message.into()).await;
             }

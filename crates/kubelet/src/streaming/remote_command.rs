@@ -47,7 +47,13 @@ impl Streams {
 
 /// Serves one session: waits for the client's streams, relays them while `run` runs, then
 /// writes its outcome and lets the client close the connection.
-pub async fn serve(mut conn: Connection, protocol: &str, wanted: Wanted, ends: Ends, run: impl Future<Output = Outcome>) {
+pub async fn serve(
+    mut conn: Connection,
+    protocol: &str,
+    wanted: Wanted,
+    ends: Ends,
+    run: impl Future<Output = Outcome>,
+) {
     let resize = wanted.tty && protocol != "v2.channel.k8s.io" && protocol != "channel.k8s.io";
     let mut streams = Streams::default();
     let opened = tokio::time::timeout(STREAM_CREATION_TIMEOUT, async {

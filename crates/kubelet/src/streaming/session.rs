@@ -29,7 +29,10 @@ pub struct Session {
 pub enum Outcome {
     Success,
     /// The command ran and exited with a code other than 0.
-    Exited { code: i32, command: Vec<String> },
+    Exited {
+        code: i32,
+        command: Vec<String>,
+    },
     /// The session could not run, in words for the user.
     Failed(String),
 }

@@ -231,15 +231,13 @@ pub fn over_websocket(
 ) {
     use tokio_tungstenite::tungstenite::Message;
     let (mut sink, source) = socket.split();
-    let input = source
-        .take_while(|m| std::future::ready(!matches!(m, Ok(Message::Close(_)))))
-        .filter_map(|m| {
-            std::future::ready(match m {
-                Ok(Message::Binary(bytes)) => Some(Ok(bytes)),
-                Ok(_) => None,
-                Err(e) => Some(Err(std::io::Error::other(e))),
-            })
-        });
+    let input = source.take_while(|m| std::future::ready(!matches!(m, Ok(Message::Close(_))))).filter_map(|m| {
+        std::future::ready(match m {
+            Ok(Message::Binary(bytes)) => Some(Ok(bytes)),
+            Ok(_) => None,
+            Err(e) => Some(Err(std::io::Error::other(e))),
+        })
+    });
     let (output, mut outgoing) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         while let Some(bytes) = outgoing.recv().await {

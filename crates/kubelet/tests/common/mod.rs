@@ -6,15 +6,15 @@
 
 use bytes::Bytes;
 use kubelet::server::{LogSource, Outcome, PodError, Pods, Runner, Session, Target, serve};
-use runtime::cri_log::{Stream, Writer};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use runtime::cri_log::{Stream, Writer};
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_rustls::TlsConnector;
 
 pub struct Ca {

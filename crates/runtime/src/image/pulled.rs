@@ -13,7 +13,10 @@ impl ImageStore {
     pub fn downloads(&self) -> anyhow::Result<tempfile::TempDir> {
         let dir = self.root.join("downloads");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        tempfile::Builder::new().prefix("pull-").tempdir_in(&dir).with_context(|| format!("creating a folder in {}", dir.display()))
+        tempfile::Builder::new()
+            .prefix("pull-")
+            .tempdir_in(&dir)
+            .with_context(|| format!("creating a folder in {}", dir.display()))
     }
 
     /// Puts the store's copy of a blob (by hex digest) into `dir`, if it has one, so that it
@@ -37,7 +40,13 @@ impl ImageStore {
     ) -> anyhow::Result<Image> {
         let _lock = index::lock(&self.root)?;
         let scratch = self.scratch()?;
-        let found = Found { names: name.into_iter().collect(), manifest: Some(manifest), config, layers, repository: Some(repository) };
+        let found = Found {
+            names: name.into_iter().collect(),
+            manifest: Some(manifest),
+            config,
+            layers,
+            repository: Some(repository),
+        };
         let mut stored = self.commit(&Staged::of_blobs(dir), vec![found], scratch.path())?;
         stored.pop().context("the pulled image was not stored")
     }

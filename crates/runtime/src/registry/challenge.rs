@@ -107,6 +107,9 @@ mod tests {
         let both = r#"Basic realm="x", Bearer realm="https://t/token",service=reg"#;
         assert!(matches!(parse([both]), Some(Challenge::Bearer { service: Some(s), .. }) if s == "reg"));
         assert_eq!(parse([r#"Negotiate abc"#]), None);
-        assert_eq!(parse([r#"Bearer realm="a\"b""#]), Some(Challenge::Bearer { realm: "a\"b".into(), service: None, scope: None }));
+        assert_eq!(
+            parse([r#"Bearer realm="a\"b""#]),
+            Some(Challenge::Bearer { realm: "a\"b".into(), service: None, scope: None })
+        );
     }
 }

@@ -68,7 +68,12 @@ impl Session {
                     return Err(RegistryError::Unauthorized(error_text(response).await));
                 }
                 StatusCode::NOT_FOUND => return Err(RegistryError::NotFound),
-                s => return Err(RegistryError::Other(format!("unexpected status {s} from {url}: {}", error_text(response).await))),
+                s => {
+                    return Err(RegistryError::Other(format!(
+                        "unexpected status {s} from {url}: {}",
+                        error_text(response).await
+                    )));
+                }
             }
         }
     }
@@ -107,17 +112,22 @@ impl Session {
                     self.authorization = Some(basic);
                     Ok(())
                 }
-                None => Err(RegistryError::Unauthorized("the registry asks for credentials, and none are configured".into())),
+                None => Err(RegistryError::Unauthorized(
+                    "the registry asks for credentials, and none are configured".into(),
+                )),
             },
             Some(Challenge::Bearer { realm, service, scope }) => {
                 let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", self.endpoint.repository));
                 let token = token(&realm, service.as_deref(), &scope, basic.as_ref(), &self.tls).await?;
-                let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| RegistryError::Other("the token service gave a token that is not a header value".into()))?;
+                let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    RegistryError::Other("the token service gave a token that is not a header value".into())
+                })?;
                 self.authorization = Some(bearer);
                 Ok(())
             }
-            None => Err(RegistryError::Unauthorized("the registry refused the request without saying how to authenticate".into())),
+            None => Err(RegistryError::Unauthorized(
+                "the registry refused the request without saying how to authenticate".into(),
+            )),
         }
     }
 }
@@ -142,14 +152,21 @@ async fn token(
     };
     let separator = if realm.contains('?') { '&' } else { '?' };
     let url = format!("{realm}{separator}{query}");
-    let uri: Uri = url.parse().map_err(|_| RegistryError::Other(format!("the token service's URL {url} is invalid")))?;
-    let response = send(&uri, None, basic, tls).await.map_err(|e| RegistryError::Other(format!("getting a token: {e:#}")))?;
+    let uri: Uri =
+        url.parse().map_err(|_| RegistryError::Other(format!("the token service's URL {url} is invalid")))?;
+    let response =
+        send(&uri, None, basic, tls).await.map_err(|e| RegistryError::Other(format!("getting a token: {e:#}")))?;
     match response.status() {
         s if s.is_success() => {}
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            return Err(RegistryError::Unauthorized(format!("the token service refused the credentials: {}", error_text(response).await)));
+            return Err(RegistryError::Unauthorized(format!(
+                "the token service refused the credentials: {}",
+                error_text(response).await
+            )));
         }
-        s => return Err(RegistryError::Other(format!("the token service answered {s}: {}", error_text(response).await))),
+        s => {
+            return Err(RegistryError::Other(format!("the token service answered {s}: {}", error_text(response).await)));
+        }
     }
     let body = read_small(response).await.map_err(|e| RegistryError::Other(format!("reading the token: {e:#}")))?;
     #[derive(serde::Deserialize)]
@@ -157,8 +174,8 @@ async fn token(
         token: Option<String>,
         access_token: Option<String>,
     }
-    let answer: Answer =
-        serde_json::from_slice(&body).map_err(|e| RegistryError::Other(format!("the token service's answer is not JSON: {e}")))?;
+    let answer: Answer = serde_json::from_slice(&body)
+        .map_err(|e| RegistryError::Other(format!("the token service's answer is not JSON: {e}")))?;
     answer
         .token
         .or(answer.access_token)
@@ -283,8 +300,9 @@ fn tls_config(endpoint: &Endpoint) -> anyhow::Result<Arc<rustls::ClientConfig>> 
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder =
-        rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.with_root_certificates(roots);
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
     let mut config = match (&settings.cert_file, &settings.key_file) {
         (Some(cert), Some(key)) => {
             let chain = rustls_pemfile::certs(&mut std::fs::read(cert)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
@@ -306,7 +324,10 @@ mod tests {
     #[test]
     fn redirects_resolve_against_where_they_came_from() {
         let from: Uri = "https://reg.example.com/v2/app/blobs/sha256:abc".parse().unwrap();
-        assert_eq!(resolve(&from, "https://s3.example.com/x?sig=1").unwrap().to_string(), "https://s3.example.com/x?sig=1");
+        assert_eq!(
+            resolve(&from, "https://s3.example.com/x?sig=1").unwrap().to_string(),
+            "https://s3.example.com/x?sig=1"
+        );
         assert_eq!(resolve(&from, "/storage/x").unwrap().to_string(), "https://reg.example.com/storage/x");
         assert_eq!(resolve(&from, "other").unwrap().to_string(), "https://reg.example.com/v2/app/blobs/other");
     }

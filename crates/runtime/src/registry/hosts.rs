@@ -128,12 +128,13 @@ impl RegistriesConfig {
         match std::fs::read(path) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(RegistriesConfig::default()),
             Ok(bytes) => {
-                let config: RegistriesConfig =
-                    serde_yaml::from_slice(&bytes).with_context(|| format!("{} is not a registries.yaml", path.display()))?;
+                let config: RegistriesConfig = serde_yaml::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a registries.yaml", path.display()))?;
                 for mirror in config.mirrors.values() {
                     for pattern in mirror.rewrite.keys() {
-                        regex::Regex::new(pattern)
-                            .with_context(|| format!("{}: the rewrite {pattern:?} is not a regular expression", path.display()))?;
+                        regex::Regex::new(pattern).with_context(|| {
+                            format!("{}: the rewrite {pattern:?} is not a regular expression", path.display())
+                        })?;
                     }
                 }
                 Ok(config)
@@ -150,9 +151,7 @@ impl RegistriesConfig {
         let mut endpoints: Vec<Endpoint> = mirror
             .into_iter()
             .flat_map(|m| m.endpoint.iter().map(move |url| (m, url)))
-            .map(|(m, url)| {
-                self.endpoint(url, rewrite(&m.rewrite, &image.repository), Some(image.registry.clone()))
-            })
+            .map(|(m, url)| self.endpoint(url, rewrite(&m.rewrite, &image.repository), Some(image.registry.clone())))
             // A mirror that is the registry itself is its default endpoint, not rewritten.
             .filter(|e| (e.scheme, &e.authority, &e.root) != (default.scheme, &default.authority, &default.root))
             .collect();
@@ -260,7 +259,10 @@ configs:
             ]
         );
         let endpoints = c.endpoints(&"quay.io/org/app".parse().unwrap());
-        assert_eq!(endpoints[0].url("manifests/v1"), "https://mirror.example.com:8443/v2/org/app/manifests/v1?ns=quay.io");
+        assert_eq!(
+            endpoints[0].url("manifests/v1"),
+            "https://mirror.example.com:8443/v2/org/app/manifests/v1?ns=quay.io"
+        );
         assert_eq!(endpoints[0].config.auth.as_ref().unwrap().username, "u");
         assert!(endpoints[1].is_default && endpoints[1].config.auth.is_none());
     }

@@ -69,7 +69,9 @@ async fn pull_from(store: &ImageStore, image: &Reference, mut session: Session) 
         let entry = index
             .manifests()
             .iter()
-            .find(|d| is_manifest(&d.media_type().to_string()) && d.platform().is_some() && foreign_platform(d).is_none())
+            .find(|d| {
+                is_manifest(&d.media_type().to_string()) && d.platform().is_some() && foreign_platform(d).is_none()
+            })
             .ok_or_else(|| {
                 let platforms: Vec<String> = index.manifests().iter().filter_map(foreign_platform).collect();
                 RegistryError::Other(format!("no image for linux/{}, only for {}", host_arch(), platforms.join(", ")))
@@ -77,10 +79,12 @@ async fn pull_from(store: &ImageStore, image: &Reference, mut session: Session) 
         let chosen = entry.digest().to_string();
         (body, digest) = manifest(&mut session, &chosen, Some(&chosen)).await?;
     }
-    let manifest: ImageManifest =
-        serde_json::from_slice(&body).map_err(|e| other(anyhow::anyhow!("the manifest {digest} is not an image manifest: {e}")))?;
+    let manifest: ImageManifest = serde_json::from_slice(&body)
+        .map_err(|e| other(anyhow::anyhow!("the manifest {digest} is not an image manifest: {e}")))?;
     let downloads = store.downloads().map_err(other)?;
-    let hex = |d: &str| d.strip_prefix("sha256:").map(str::to_string).ok_or_else(|| other(anyhow::anyhow!("unsupported digest {d}")));
+    let hex = |d: &str| {
+        d.strip_prefix("sha256:").map(str::to_string).ok_or_else(|| other(anyhow::anyhow!("unsupported digest {d}")))
+    };
     let manifest_hex = hex(&digest)?;
     std::fs::write(downloads.path().join(&manifest_hex), &body).map_err(|e| other(e.into()))?;
     let config = manifest.config();
@@ -100,31 +104,45 @@ async fn pull_from(store: &ImageStore, image: &Reference, mut session: Session) 
     let layers: Vec<String> = blobs[1..].iter().map(|(d, _)| hex(d)).collect::<Result<_, _>>()?;
     let (config_hex, repository, dir) = (hex(&blobs[0].0)?, image.name(), downloads.path().to_path_buf());
     let store = store.clone();
-    let stored = tokio::task::spawn_blocking(move || store.store_pulled(&dir, name, repository, manifest_hex, config_hex, layers))
-        .await
-        .map_err(|e| other(e.into()))?
-        .map_err(other)?;
+    let stored = tokio::task::spawn_blocking(move || {
+        store.store_pulled(&dir, name, repository, manifest_hex, config_hex, layers)
+    })
+    .await
+    .map_err(|e| other(e.into()))?
+    .map_err(other)?;
     drop(downloads);
     Ok(stored)
 }
 
 /// A manifest's bytes and digest. The bytes are checked against the digest asked for, and
 /// against the one the registry says it sent.
-async fn manifest(session: &mut Session, reference: &str, expected: Option<&str>) -> Result<(bytes::Bytes, String), RegistryError> {
+async fn manifest(
+    session: &mut Session,
+    reference: &str,
+    expected: Option<&str>,
+) -> Result<(bytes::Bytes, String), RegistryError> {
     let response = session.get(&format!("manifests/{reference}"), Some(ACCEPT)).await?;
     let claimed = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = read_small(response).await.map_err(|e| RegistryError::Other(format!("reading the manifest: {e:#}")))?;
     let actual = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
     for wanted in [expected, claimed.as_deref()].into_iter().flatten() {
         if wanted != actual {
-            return Err(RegistryError::Other(format!("the manifest for {reference} is corrupt: expected {wanted}, got {actual}")));
+            return Err(RegistryError::Other(format!(
+                "the manifest for {reference} is corrupt: expected {wanted}, got {actual}"
+            )));
         }
     }
     Ok((body, actual))
 }
 
 /// Downloads a blob to `path`, checking its size and digest on the way; logs progress.
-async fn download(session: &mut Session, digest: &str, size: u64, path: &Path, what: &str) -> Result<(), RegistryError> {
+async fn download(
+    session: &mut Session,
+    digest: &str,
+    size: u64,
+    path: &Path,
+    what: &str,
+) -> Result<(), RegistryError> {
     let other = |e: String| RegistryError::Other(format!("downloading {what} ({digest}): {e}"));
     let response = session.get(&format!("blobs/{digest}"), None).await?;
     let partial = path.with_extension("partial");
@@ -150,7 +168,9 @@ async fn download(session: &mut Session, digest: &str, size: u64, path: &Path, w
     let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
     if got != size || actual != digest {
         let _ = tokio::fs::remove_file(&partial).await;
-        return Err(other(format!("corrupt download: {got} bytes with digest {actual}, expected {size} bytes with {digest}")));
+        return Err(other(format!(
+            "corrupt download: {got} bytes with digest {actual}, expected {size} bytes with {digest}"
+        )));
     }
     tokio::fs::rename(&partial, path).await.map_err(|e| other(e.to_string()))?;
     tracing::info!("pulled {what}: {size} bytes in {:.1}s", started.elapsed().as_secs_f64());

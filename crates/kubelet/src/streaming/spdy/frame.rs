@@ -25,13 +25,37 @@ const MAX_LENGTH: usize = (1 << 24) - 1;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
-    SynStream { stream: u32, flags: u8, header_block: Bytes },
-    SynReply { stream: u32, flags: u8, header_block: Bytes },
-    RstStream { stream: u32, status: u32 },
-    Ping { id: u32 },
-    GoAway { last_good: u32, status: u32 },
-    Headers { stream: u32, flags: u8, header_block: Bytes },
-    Data { stream: u32, flags: u8, data: Bytes },
+    SynStream {
+        stream: u32,
+        flags: u8,
+        header_block: Bytes,
+    },
+    SynReply {
+        stream: u32,
+        flags: u8,
+        header_block: Bytes,
+    },
+    RstStream {
+        stream: u32,
+        status: u32,
+    },
+    Ping {
+        id: u32,
+    },
+    GoAway {
+        last_good: u32,
+        status: u32,
+    },
+    Headers {
+        stream: u32,
+        flags: u8,
+        header_block: Bytes,
+    },
+    Data {
+        stream: u32,
+        flags: u8,
+        data: Bytes,
+    },
     /// SETTINGS, WINDOW_UPDATE and unknown control frames: spdystream does no flow control
     /// and sends no settings, so there is nothing to act on.
     Ignored,
@@ -71,7 +95,8 @@ impl Frame {
         if version != 3 {
             return Err(FrameError::Version(version));
         }
-        let need = |frame: &Bytes, n: usize, name| if frame.len() < n { Err(FrameError::Malformed(name)) } else { Ok(()) };
+        let need =
+            |frame: &Bytes, n: usize, name| if frame.len() < n { Err(FrameError::Malformed(name)) } else { Ok(()) };
         Ok(Some(match (first & 0xffff) as u16 {
             SYN_STREAM => {
                 need(&frame, 10, "SYN_STREAM")?;
