@@ -165,7 +165,10 @@ async fn token(
             )));
         }
         s => {
-            return Err(RegistryError::Other(format!("the token service answered {s}: {}", error_text(response).await)));
+            return Err(RegistryError::Other(format!(
+                "the token service answered {s}: {}",
+                error_text(response).await
+            )));
         }
     }
     let body = read_small(response).await.map_err(|e| RegistryError::Other(format!("reading the token: {e:#}")))?;

@@ -104,11 +104,6 @@ impl Endpoint {
         }
         url
     }
-
-    /// The host the endpoint is on, without its port.
-    pub fn host(&self) -> &str {
-        host_of(&self.authority)
-    }
 }
 
 fn host_of(authority: &str) -> &str {
