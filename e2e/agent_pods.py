@@ -20,10 +20,11 @@ TESTSERVER_BIN = Path(SKIFF_BIN).with_name("skiff-testserver")
 @pytest.fixture(scope="module", autouse=True)
 def node_cleanup(skiff):
     """At the end of the module, every pod deleted (so that no container outlives it) and
-    the bridge removed."""
+    the bridge and skiff's nftables table removed."""
     yield
     skiff.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s", check=False)
     subprocess.run(["ip", "link", "del", "skiff0"], capture_output=True)
+    subprocess.run(["nft", "delete", "table", "ip", "skiff"], capture_output=True)
 
 
 @pytest.fixture(scope="module", autouse=True)

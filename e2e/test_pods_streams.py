@@ -101,11 +101,14 @@ def run_in_terminal(skiff, args, typed, rows=33, cols=111, env=None, timeout=60)
 def test_exec_with_a_tty_is_interactive_and_sized(skiff, shell):
     for env in [None, SPDY_EXEC]:
         out, code = run_in_terminal(skiff, ["exec", "-it", shell, "--", "sh"],
-                                    ["echo calc=$((6*7))\r", "stty size; test -t 0 && echo on-a-terminal\r", "exit 5\r"],
+                                    ["echo calc=$((6*7))\r", "stty size; test -t 0 && echo on-a-terminal\r",
+                                     "echo name=$(tty)\r", "exit 5\r"],
                                     env=env)
         assert "calc=42" in out, (env, out)
         # The shell's stdin is a terminal, of the size of kubectl's.
         assert "33 111" in out and "\non-a-terminal" in out.replace("\r", ""), (env, out)
+        # A terminal of the container's own /dev/pts, so it has a name there.
+        assert "name=/dev/pts/0" in out, (env, out)
         assert code == 5, (env, out)
 
 
@@ -171,8 +174,9 @@ def test_attach_joins_the_containers_own_streams(skiff, kubectl):
 def test_run_it_rm_gives_a_shell_then_removes_the_pod(skiff, kubectl):
     out, code = run_in_terminal(
         skiff, ["run", "-it", "--rm", "--restart=Never", f"--image={IMAGE}", "scratch", "--", "sh"],
-        ["\r", "echo sum=$((40+2))\r", "exit 0\r"])
+        ["\r", "echo sum=$((40+2))\r", "echo name=$(tty)\r", "exit 0\r"])
     assert "sum=42" in out, out
+    assert "name=/dev/pts/0" in out, out
     assert code == 0, out
     assert 'pod "scratch" deleted' in out, out
     wait_for("the pod gone", lambda: kubectl("get", "pods", "scratch", "--ignore-not-found").strip() == "", timeout=60)

@@ -1,7 +1,7 @@
-//! Writes a volume's files (configMap, secret) as the kubelet's atomic writer does, so that
-//! a container never reads a half-updated set: the files go into a fresh timestamped folder,
-//! a `..data` symlink is swapped to it in one rename, and each visible name is a symlink
-//! through `..data`.
+//! Writes a volume's files (configMap, secret, downwardAPI, projected) as the kubelet's
+//! atomic writer does, so that a container never reads a half-updated set: the files go into
+//! a fresh timestamped folder, a `..data` symlink is swapped to it in one rename, and each
+//! visible name is a symlink through `..data`.
 //!
 //! ```text
 //! volume/..2026_11_24_13_20_01.123456789/key    the files

@@ -1,11 +1,12 @@
 //! The runtime's `ContainerSpec` for one run of a pod's container: the command line from the
-//! container and its image, its user, its limits and its mounts.
+//! container and its image, its user, its security settings, its limits and its mounts.
 
 use crate::volumes;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use runtime::cgroup::Limits;
 use runtime::container::{ContainerSpec, Mount};
 use runtime::image::Image;
+use runtime::security::{Seccomp, Security};
 use std::path::Path;
 
 /// Where a container's termination message is read from when the pod does not say.
@@ -37,6 +38,67 @@ fn identity(pod: &Pod, container: &Container, image: &Image) -> (u32, u32) {
     let uid = ctx.and_then(|c| c.run_as_user).or(pod_ctx.and_then(|c| c.run_as_user)).map(|u| u as u32).or(image_uid);
     let gid = ctx.and_then(|c| c.run_as_group).or(pod_ctx.and_then(|c| c.run_as_group)).map(|g| g as u32).or(image_gid);
     (uid.unwrap_or(0), gid.unwrap_or(0))
+}
+
+/// runAsNonRoot (the container's, else the pod's), checked as the kubelet checks it before
+/// the container is made: a root user, or an image user that is a name (which cannot be
+/// told from root), refuses the container with the kubelet's message.
+pub fn verify_run_as_non_root(pod: &Pod, container: &Container, image: &Image) -> Result<(), String> {
+    let pod_ctx = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let ctx = container.security_context.as_ref();
+    let non_root = ctx.and_then(|c| c.run_as_non_root).or(pod_ctx.and_then(|c| c.run_as_non_root));
+    if non_root != Some(true) {
+        return Ok(());
+    }
+    let meta = &pod.metadata;
+    let who = format!(
+        "pod: \"{}_{}({})\", container: {}",
+        meta.name.as_deref().unwrap_or(""),
+        meta.namespace.as_deref().unwrap_or(""),
+        meta.uid.as_deref().unwrap_or(""),
+        container.name
+    );
+    if ctx.and_then(|c| c.run_as_user).or(pod_ctx.and_then(|c| c.run_as_user)) == Some(0) {
+        return Err(format!("container's runAsUser breaks non-root policy ({who})"));
+    }
+    let image_user = image.config.user.split(':').next().unwrap_or("");
+    if ctx.and_then(|c| c.run_as_user).or(pod_ctx.and_then(|c| c.run_as_user)).is_none()
+        && !image_user.is_empty()
+        && image_user.parse::<u32>().is_err()
+    {
+        return Err(format!(
+            "container has runAsNonRoot and image has non-numeric user ({image_user}), cannot verify user is non-root ({who})"
+        ));
+    }
+    match identity(pod, container, image).0 {
+        0 => Err(format!("container has runAsNonRoot and image will run as root ({who})")),
+        _ => Ok(()),
+    }
+}
+
+/// The securityContext settings the runtime enforces. The seccomp profile is the
+/// container's, else the pod's; a localhost profile is a file under the agent's `seccomp/`
+/// folder, as under the kubelet's root.
+fn security(pod: &Pod, container: &Container, pod_dir: &Path) -> Security {
+    let ctx = container.security_context.as_ref();
+    let pod_ctx = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let capabilities = ctx.and_then(|c| c.capabilities.as_ref());
+    let profile = ctx.and_then(|c| c.seccomp_profile.as_ref()).or(pod_ctx.and_then(|c| c.seccomp_profile.as_ref()));
+    let seccomp = match profile.map(|p| p.type_.as_str()) {
+        Some("RuntimeDefault") => Seccomp::RuntimeDefault,
+        Some("Localhost") => Seccomp::Localhost(runtime::paths::seccomp_profile(
+            pod_dir,
+            profile.and_then(|p| p.localhost_profile.as_deref()).unwrap_or_default(),
+        )),
+        _ => Seccomp::Unconfined,
+    };
+    Security {
+        privileged: ctx.and_then(|c| c.privileged).unwrap_or(false),
+        add_capabilities: capabilities.and_then(|c| c.add.clone()).unwrap_or_default(),
+        drop_capabilities: capabilities.and_then(|c| c.drop.clone()).unwrap_or_default(),
+        no_new_privileges: ctx.and_then(|c| c.allow_privilege_escalation) == Some(false),
+        seccomp,
+    }
 }
 
 fn limits(container: &Container) -> Limits {
@@ -130,5 +192,48 @@ pub fn spec(
         stdin: container.stdin.unwrap_or(false),
         stdin_once: container.stdin_once.unwrap_or(false),
         tty: container.tty.unwrap_or(false),
+        security: security(pod, container, pod_dir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(spec: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": spec})).unwrap()
+    }
+
+    #[test]
+    fn the_containers_security_context_wins_over_the_pods() {
+        let p = pod(serde_json::json!({
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {"name": "a", "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}}},
+                {"name": "b", "securityContext": {"seccompProfile": {"type": "Unconfined"}, "privileged": true}},
+                {"name": "c", "securityContext": {
+                    "seccompProfile": {"type": "Localhost", "localhostProfile": "profiles/audit.json"}}},
+            ],
+        }));
+        let containers = &p.spec.as_ref().unwrap().containers;
+        let pod_dir = Path::new("/agent/pods/uid");
+        let a = security(&p, &containers[0], pod_dir);
+        assert_eq!(a.seccomp, Seccomp::RuntimeDefault);
+        assert!(a.no_new_privileges && !a.privileged);
+        assert_eq!((a.add_capabilities, a.drop_capabilities), (vec!["NET_ADMIN".into()], vec!["ALL".into()]));
+        let b = security(&p, &containers[1], pod_dir);
+        assert_eq!(b.seccomp, Seccomp::Unconfined);
+        assert!(b.privileged && !b.no_new_privileges);
+        let c = security(&p, &containers[2], pod_dir);
+        assert_eq!(c.seccomp, Seccomp::Localhost("/agent/seccomp/profiles/audit.json".into()));
+    }
+
+    #[test]
+    fn without_a_security_context_the_runtime_defaults_apply() {
+        let p = pod(serde_json::json!({"containers": [{"name": "a"}]}));
+        let security = security(&p, &p.spec.as_ref().unwrap().containers[0], Path::new("/agent/pods/uid"));
+        assert_eq!(security, Security::default());
     }
 }

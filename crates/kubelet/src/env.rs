@@ -203,8 +203,9 @@ pub fn field_value(pod: &Pod, field: &ObjectFieldSelector) -> Result<String, Str
 }
 
 /// A container's request or limit in units of the divisor, rounded up as the kubelet does;
-/// a limit that is not set is the node's allocatable.
-fn resource_value(
+/// a limit that is not set is the node's allocatable. Environment variables and downwardAPI
+/// volume files both render resources with it.
+pub fn resource_value(
     container: &Container,
     selector: &ResourceFieldSelector,
     node_allocatable: &BTreeMap<String, String>,

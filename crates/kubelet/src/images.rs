@@ -2,6 +2,7 @@
 //! to their pull policy, with the pod's pull secrets; and listed in the node's status.
 
 use crate::Agent;
+use crate::pod_events::{self, NORMAL, WARNING};
 use k8s_openapi::api::core::v1::{Container, Pod, Secret};
 use kube::api::Api;
 use runtime::image::{Image, ImageStore};
@@ -23,24 +24,43 @@ pub struct Unavailable {
 pub async fn ensure(agent: &Agent, pod: &Pod, container: &Container) -> Result<Image, Unavailable> {
     let image = container.image.clone().unwrap_or_default();
     let policy = container.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
+    let event = |type_, reason, message| pod_events::record(&agent.client, pod, type_, reason, message);
     let invalid = |e: anyhow::Error| Unavailable { reason: "InvalidImageName", message: format!("{e:#}") };
     let found = agent.images.find(&image).map_err(invalid)?;
     match (found, policy) {
-        (Some(image), "Never" | "IfNotPresent") => return Ok(image),
+        (Some(found), "Never" | "IfNotPresent") => {
+            event(NORMAL, "Pulled", format!("Container image \"{image}\" already present on machine"));
+            return Ok(found);
+        }
         (None, "Never") => {
-            return Err(Unavailable {
-                reason: "ErrImageNeverPull",
-                message: format!("Container image \"{image}\" is not present with pull policy of Never"),
-            });
+            let message = format!("Container image \"{image}\" is not present with pull policy of Never");
+            event(WARNING, "ErrImageNeverPull", message.clone());
+            return Err(Unavailable { reason: "ErrImageNeverPull", message });
         }
         _ => {}
     }
     let keyring = pull_secrets(agent, pod).await;
+    let asked = std::time::Instant::now();
     let _turn = agent.pulls.lock().await;
+    let began = std::time::Instant::now();
     tracing::info!(image, pod = pod.metadata.name.as_deref().unwrap_or(""), "pulling image");
-    runtime::registry::pull(&agent.images, &image, &agent.registries, &keyring)
-        .await
-        .map_err(|e| Unavailable { reason: "ErrImagePull", message: format!("{e:#}") })
+    event(NORMAL, "Pulling", format!("Pulling image \"{image}\""));
+    match runtime::registry::pull(&agent.images, &image, &agent.registries, &keyring).await {
+        Ok(pulled) => {
+            let (took, waited) = (pod_events::duration(began.elapsed()), pod_events::duration(asked.elapsed()));
+            let message = format!(
+                "Successfully pulled image \"{image}\" in {took} ({waited} including waiting). Image size: {} bytes.",
+                pulled.size
+            );
+            event(NORMAL, "Pulled", message);
+            Ok(pulled)
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            event(WARNING, "Failed", format!("Failed to pull image \"{image}\": {message}"));
+            Err(Unavailable { reason: "ErrImagePull", message })
+        }
+    }
 }
 
 /// The registry credentials of the pod's imagePullSecrets. A secret that is missing or of

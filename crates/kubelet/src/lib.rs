@@ -12,20 +12,28 @@
 
 mod api_volumes;
 mod atomic_writer;
+mod claim_volumes;
 mod container_config;
+mod downward_api;
 mod env;
 mod hooks;
+pub mod image_gc;
 mod images;
 mod node;
 mod pod_access;
+mod pod_events;
 mod pod_files;
+mod pod_network;
 mod pod_status;
 mod pod_worker;
 mod pods;
 mod probes;
+mod projection;
 mod runs;
 pub mod server;
+mod static_pods;
 pub mod streaming;
+mod volume_ownership;
 mod volumes;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -55,6 +63,18 @@ pub struct Config {
     pub kubelet_version: String,
     /// Where images are pulled from: mirrors, rewrites, credentials (k3s's registries.yaml).
     pub registries: runtime::registry::RegistriesConfig,
+    /// The range of every pod address in the cluster (the server's --cluster-cidr): pod
+    /// traffic to anywhere else is masqueraded.
+    pub cluster_cidr: String,
+    /// Standard CNI plugins to make the pods' network with, instead of skiff's bridge.
+    pub cni: Option<runtime::network::cni::Plugins>,
+    /// The most processes a pod's containers may hold together (the kubelet's
+    /// podPidsLimit); `None` for no limit.
+    pub pod_max_pids: Option<i64>,
+    /// The folder of static pod manifests, if the node runs any.
+    pub pod_manifest_path: Option<PathBuf>,
+    /// When unused images are removed to free the disk.
+    pub image_gc: image_gc::Policy,
 }
 
 /// What the workers share.
@@ -66,11 +86,13 @@ pub struct Agent {
     pulls: tokio::sync::Mutex<()>,
     registries: runtime::registry::RegistriesConfig,
     ipam: Ipam,
-    subnet: Subnet,
+    network: pod_network::PodNetwork,
     /// The node's allocatable resources, for resourceFieldRef limits that are not set.
     allocatable: BTreeMap<String, String>,
     /// Each pod's worker, by uid, fed the pod as the API has it (`None` once deleted).
     workers: Mutex<HashMap<String, tokio::sync::watch::Sender<Option<Pod>>>>,
+    /// The static pods the node runs from its manifest folder, by uid.
+    static_pods: Mutex<BTreeMap<String, Pod>>,
 }
 
 /// Registers the node and runs its pods until an error stops it.
@@ -89,23 +111,36 @@ pub async fn run(client: kube::Client, config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, "serving the kubelet API");
     let cidr = node::pod_cidr(&client, &config.node_name).await?;
     let subnet: Subnet = cidr.parse()?;
-    runtime::network::ensure_bridge(&subnet).await?;
+    let network = pod_network::PodNetwork::start(&config, subnet.clone()).await?;
     let status = node::status(&config, images::node_images(&images));
     let allocatable = serde_json::from_value(status["status"]["allocatable"].clone()).unwrap_or_default();
     let agent = Arc::new(Agent {
-        ipam: Ipam::open(&config.root.join("ipam"), subnet.clone())?,
-        subnet,
+        ipam: Ipam::open(&config.root.join("ipam"), subnet)?,
+        network,
         images,
         pulls: tokio::sync::Mutex::new(()),
         registries: config.registries.clone(),
         allocatable,
         workers: Mutex::new(HashMap::new()),
+        // Read before the pod watch starts, so that its first list does not take the static
+        // pods left running on disk for pods the API has forgotten.
+        static_pods: Mutex::new(
+            config
+                .pod_manifest_path
+                .as_deref()
+                .map(|dir| static_pods::read(dir, &config.node_name))
+                .unwrap_or_default(),
+        ),
         client: client.clone(),
         config: config.clone(),
     });
     tracing::info!(node = config.node_name, pod_cidr = cidr, "node agent ready");
     let beating = agent.clone();
-    tokio::spawn(node::heartbeat(client, config, move || images::node_images(&beating.images)));
+    tokio::spawn(node::heartbeat(client, config.clone(), move || images::node_images(&beating.images)));
+    tokio::spawn(image_gc::run(agent.images.clone(), config.root.join("pods"), config.image_gc.clone()));
+    if let Some(dir) = config.pod_manifest_path.clone() {
+        tokio::spawn(static_pods::run(agent.clone(), dir));
+    }
     pods::watch(agent).await
 }
 
@@ -125,12 +160,16 @@ impl Agent {
     }
 
     /// Drops a worker whose pod is gone from the node.
+    fn has_worker(&self, uid: &str) -> bool {
+        self.workers.lock().unwrap().contains_key(uid)
+    }
+
     fn forget(&self, uid: &str) {
         self.workers.lock().unwrap().remove(uid);
     }
 
-    /// The pod's sandbox, made if it is not there yet: its namespaces, its address on the
-    /// bridge and its /etc files. Returns the pod's IP.
+    /// The pod's sandbox, made if it is not there yet: its namespaces, its network (address,
+    /// hostPorts) and its /etc files. Returns the pod's IP.
     async fn ensure_sandbox(&self, pod: &Pod, pod_dir: &Path) -> anyhow::Result<String> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
@@ -153,25 +192,23 @@ impl Agent {
             std::fs::create_dir_all(pod_dir)?;
             // Who the pod is, for the kubelet API and for an agent that restarts.
             runtime::container::write_json_atomically(&pod_dir.join("pod.json"), pod)?;
-            runtime::sandbox::create(pod_dir, &hostname, host)
+            runtime::sandbox::create(pod_dir, &hostname, host)?;
+            runtime::cgroup::create_pod(&uid, self.config.pod_max_pids)
         })?;
         let ip = if host_network {
             self.config.node_ip.to_string()
         } else {
-            let ip = self.ipam.allocate(&uid)?;
             let netns = runtime::sandbox::ns_path(pod_dir, "net");
-            runtime::network::attach(&uid, &netns, ip, &self.subnet).await?;
-            ip.to_string()
+            self.network.attach(&self.ipam, pod, &netns).await?.to_string()
         };
         pod_files::write(pod_dir, pod, &hostname, &ip)?;
         Ok(ip)
     }
 
-    /// Takes the pod's sandbox down: its veth, address, namespaces, volumes, cgroups and
-    /// folder. Safe to repeat.
+    /// Takes the pod's sandbox down: its network (veth, address, hostPorts), namespaces,
+    /// volumes, cgroups and folder. Safe to repeat.
     async fn remove_sandbox(&self, uid: &str, pod_dir: &Path) -> anyhow::Result<()> {
-        runtime::network::detach(uid).await?;
-        self.ipam.release(uid)?;
+        self.network.detach(&self.ipam, uid, pod_dir).await?;
         tokio::task::block_in_place(|| -> anyhow::Result<()> {
             runtime::sandbox::remove(pod_dir)?;
             volumes::release(pod_dir)?;

@@ -10,6 +10,10 @@ use std::path::Path;
 
 /// The most of a termination message file that is reported, as the kubelet's limit.
 const MESSAGE_LIMIT: u64 = 4096;
+/// How much of the log stands in for an empty message under FallbackToLogsOnError: the
+/// kubelet's last 80 lines, at most 2 KiB.
+const FALLBACK_LOG_LINES: usize = 80;
+const FALLBACK_LOG_BYTES: usize = 2048;
 
 fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -24,25 +28,36 @@ fn container_id(pod: &Pod, name: &str, attempt: u32) -> String {
     format!("skiff://{}-{name}-{attempt}", pod.metadata.uid.as_deref().unwrap_or(""))
 }
 
-fn termination_message(run: &Run) -> String {
+/// What the container wrote to its termination message file; for a container that failed
+/// with an empty one under FallbackToLogsOnError, the end of its log instead.
+fn termination_message(pod_dir: &Path, c: &Container, run: &Run, exit_code: i32) -> String {
     use std::io::Read;
     let file = crate::container_config::termination_message_file(&run.dir);
     let mut text = String::new();
     if let Ok(f) = std::fs::File::open(file) {
         let _ = f.take(MESSAGE_LIMIT).read_to_string(&mut text);
     }
+    if text.is_empty() && exit_code != 0 && c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") {
+        let log = runtime::paths::container_log(pod_dir, &c.name, run.attempt);
+        text = runtime::cri_log::tail(&log, FALLBACK_LOG_LINES, FALLBACK_LOG_BYTES).unwrap_or_default();
+    }
     text
 }
 
 /// A run's state as the API writes it.
-fn state(pod: &Pod, name: &str, run: &Run) -> Value {
+fn state(pod: &Pod, pod_dir: &Path, c: &Container, run: &Run) -> Value {
+    let name = &c.name;
     match &run.state {
         RunState::Running(s) => json!({"running": {"startedAt": time(&s.started_at)}}),
         RunState::Exited(e) => {
             let mut t = json!({"exitCode": e.exit_code, "reason": e.reason, "finishedAt": time(&e.finished_at),
                                "containerID": container_id(pod, name, run.attempt)});
             t["startedAt"] = e.started_at.as_ref().map_or(Value::Null, |s| json!(time(s)));
-            let message = if e.message.is_empty() { termination_message(run) } else { e.message.clone() };
+            let message = if e.message.is_empty() {
+                termination_message(pod_dir, c, run, e.exit_code)
+            } else {
+                e.message.clone()
+            };
             if !message.is_empty() {
                 t["message"] = json!(message);
             }
@@ -68,7 +83,7 @@ fn container_status(pod: &Pod, pod_dir: &Path, c: &Container, observed: &Observe
             }
             json!({"waiting": waiting})
         }
-        (_, Some(run)) => state(pod, &c.name, run),
+        (_, Some(run)) => state(pod, pod_dir, c, run),
         (_, None) => json!({"waiting": {"reason": "ContainerCreating"}}),
     };
     // A container waiting to restart reports its last run as its last state.
@@ -89,7 +104,7 @@ fn container_status(pod: &Pod, pod_dir: &Path, c: &Container, observed: &Observe
         "started": running && verdict.started,
         "restartCount": h.latest.as_ref().map_or(0, |r| r.attempt),
         "state": current,
-        "lastState": last.map_or(json!({}), |r| state(pod, &c.name, r)),
+        "lastState": last.map_or(json!({}), |r| state(pod, pod_dir, c, r)),
     });
     if let Some(run) = &h.latest {
         status["containerID"] = json!(container_id(pod, &c.name, run.attempt));
@@ -159,7 +174,7 @@ pub fn build(pod: &Pod, pod_dir: &Path, observed: &Observed, host_ip: &str) -> V
         .collect();
     let main: Vec<Value> =
         spec.into_iter().flat_map(|s| &s.containers).map(|c| container_status(pod, pod_dir, c, observed)).collect();
-    let phase = phase(pod, &main, observed);
+    let phase = if observed.deadline_exceeded { "Failed" } else { phase(pod, &main, observed) };
     let unready: Vec<&str> = main.iter().filter(|s| s["ready"] != true).filter_map(|s| s["name"].as_str()).collect();
     let done = matches!(phase, "Succeeded" | "Failed");
     let ready_reason = if done { Some("PodCompleted") } else { (!unready.is_empty()).then_some("ContainersNotReady") };
@@ -217,6 +232,10 @@ pub fn build(pod: &Pod, pod_dir: &Path, observed: &Observed, host_ip: &str) -> V
     }
     if !init.is_empty() {
         status["initContainerStatuses"] = json!(init);
+    }
+    if observed.deadline_exceeded {
+        status["reason"] = json!("DeadlineExceeded");
+        status["message"] = json!("Pod was active on the node longer than the specified deadline");
     }
     status
 }

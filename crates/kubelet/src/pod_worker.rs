@@ -5,8 +5,9 @@
 //! CrashLoopBackOff back-off), report the status, and on deletion stop everything within
 //! the grace period and remove the pod.
 
+use crate::pod_events::{NORMAL, WARNING};
 use crate::runs::{History, Run, history};
-use crate::{Agent, env, images, pod_status, probes};
+use crate::{Agent, env, images, pod_events, pod_status, probes};
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
@@ -46,6 +47,8 @@ pub struct Observed {
     pub initialized: bool,
     /// What the probes of running containers say, by name.
     pub verdicts: BTreeMap<String, probes::Verdict>,
+    /// The pod outlived its activeDeadlineSeconds: its containers were stopped and it fails.
+    pub deadline_exceeded: bool,
 }
 
 pub struct Worker {
@@ -140,12 +143,17 @@ impl Worker {
             // A finished pod keeps its record until it is deleted; its containers are gone.
             return Ok(Next::After(Duration::from_secs(3600)));
         }
+        let deadline = deadline_left(api_pod);
+        if deadline.is_some_and(|left| left.is_zero()) {
+            return self.exceed_deadline(api_pod).await;
+        }
         let pod_ip = self.agent.ensure_sandbox(api_pod, &self.pod_dir).await?;
         // The containers' fieldRefs read the addresses before the status reports them.
         let pod = &with_addresses(api_pod, &pod_ip, &self.agent.config.node_ip.to_string());
         observed.pod_ip = Some(pod_ip);
         observed.sandbox_ready = true;
         if let Err(message) = self.prepare_volumes(pod).await {
+            self.event(pod, WARNING, "FailedMount", message.clone());
             for c in all_containers(pod) {
                 observed
                     .waiting
@@ -156,7 +164,7 @@ impl Worker {
         }
         let spec = pod.spec.as_ref().context("the pod has no spec")?;
         let policy = spec.restart_policy.as_deref().unwrap_or("Always");
-        let mut wake = Duration::from_secs(60);
+        let mut wake = deadline.unwrap_or(Duration::MAX).min(Duration::from_secs(60));
         let mut any_running = false;
         observed.initialized = true;
         for init in spec.init_containers.iter().flatten() {
@@ -230,20 +238,22 @@ impl Worker {
                 let due = exited.finished_at + chrono::Duration::from_std(delay)?;
                 let left = (due - chrono::Utc::now()).to_std().unwrap_or_default();
                 if !left.is_zero() {
-                    observed.waiting.insert(
-                        container.name.clone(),
-                        Waiting {
-                            reason: "CrashLoopBackOff".into(),
-                            message: format!(
-                                "back-off {} restarting failed container={} pod={}_{}({})",
-                                humanize(delay),
-                                container.name,
-                                pod.metadata.name.as_deref().unwrap_or(""),
-                                pod.metadata.namespace.as_deref().unwrap_or(""),
-                                self.uid
-                            ),
-                        },
+                    let (name, namespace) =
+                        (pod.metadata.name.as_deref().unwrap_or(""), pod.metadata.namespace.as_deref().unwrap_or(""));
+                    let message = format!(
+                        "back-off {} restarting failed container={} pod={name}_{namespace}({})",
+                        humanize(delay),
+                        container.name,
+                        self.uid
                     );
+                    observed
+                        .waiting
+                        .insert(container.name.clone(), Waiting { reason: "CrashLoopBackOff".into(), message });
+                    let event = format!(
+                        "Back-off restarting failed container {} in pod {name}_{namespace}({})",
+                        container.name, self.uid
+                    );
+                    self.event(pod, WARNING, "BackOff", event);
                     return Ok(Some(left));
                 }
                 attempt + 1
@@ -252,7 +262,13 @@ impl Worker {
         if let Some(failure) = self.failures.get(&container.name)
             && tokio::time::Instant::now() < failure.until
         {
-            observed.waiting.insert(container.name.clone(), failure.backing_off(container));
+            let waiting = failure.backing_off(container);
+            if waiting.reason == "ImagePullBackOff" {
+                let image = container.image.as_deref().unwrap_or("");
+                self.event(pod, NORMAL, "BackOff", format!("Back-off pulling image \"{image}\""));
+                self.event(pod, WARNING, "Failed", "Error: ImagePullBackOff".into());
+            }
+            observed.waiting.insert(container.name.clone(), waiting);
             return Ok(Some(failure.until - tokio::time::Instant::now()));
         }
         match self.start(pod, container, attempt).await {
@@ -261,6 +277,8 @@ impl Worker {
                 Ok(None)
             }
             Err(waiting) => {
+                let error = if waiting.reason == "ErrImagePull" { &waiting.reason } else { &waiting.message };
+                self.event(pod, WARNING, "Failed", format!("Error: {error}"));
                 let count = self.failures.get(&container.name).map_or(0, |f| f.count) + 1;
                 let delay = backoff(count);
                 observed.waiting.insert(container.name.clone(), waiting.clone());
@@ -278,10 +296,11 @@ impl Worker {
     /// files they have and is only logged, as the kubelet does.
     async fn prepare_volumes(&mut self, pod: &Pod) -> Result<(), String> {
         tokio::task::block_in_place(|| crate::volumes::prepare(&self.pod_dir, pod)).map_err(|e| format!("{e:#}"))?;
+        crate::claim_volumes::mount(&self.agent.client, &self.pod_dir, pod).await?;
         if self.volumes_refreshed.is_some_and(|at| at.elapsed() < VOLUME_REFRESH) {
             return Ok(());
         }
-        match crate::api_volumes::write(&self.agent.client, &self.pod_dir, pod).await {
+        match crate::api_volumes::write(&self.agent.client, &self.pod_dir, pod, &self.agent.allocatable).await {
             Ok(()) => {
                 self.volumes_refreshed = Some(tokio::time::Instant::now());
                 Ok(())
@@ -313,13 +332,20 @@ impl Worker {
         let pod_ip = observed.pod_ip.clone().unwrap_or_default();
         let target =
             probes::Target { pod_ip: &pod_ip, shim_program: &self.agent.config.shim_program, run_dir: &run.dir };
-        let verdict = self.probes.check(container, run.attempt, since, &target).await;
-        if verdict.kill {
+        let client = &self.agent.client;
+        let unhealthy = |kind: probes::Kind, why: String| {
+            pod_events::record(client, pod, WARNING, "Unhealthy", format!("{kind:?} probe failed: {why}"));
+        };
+        let verdict = self.probes.check(container, run.attempt, since, &target, unhealthy).await;
+        if let Some(kind) = verdict.kill {
             tracing::info!(
                 pod = self.uid,
                 container = container.name,
                 "probe failed its threshold; restarting the container"
             );
+            let probe = format!("{kind:?}").to_lowercase();
+            let message = format!("Container {} failed {probe} probe, will be restarted", container.name);
+            self.event(pod, NORMAL, "Killing", message);
             let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(0) as u64;
             let _ = container::signal(started, nix::sys::signal::Signal::SIGTERM);
             self.stopping.retain(|(name, _), _| name != &container.name);
@@ -338,6 +364,7 @@ impl Worker {
             .await
             .map_err(|u| Waiting { reason: u.reason.into(), message: u.message })?;
         let config_error = |message: String| Waiting { reason: "CreateContainerConfigError".into(), message };
+        crate::container_config::verify_run_as_non_root(pod, container, &image).map_err(config_error)?;
         let sources = self.agent.env_sources(pod, container).await.map_err(config_error)?;
         // Container runtimes give every container its pod's HOSTNAME; the image may override it.
         let hostname = crate::pod_files::hostname(pod, &self.agent.config.node_name);
@@ -356,6 +383,10 @@ impl Worker {
         match started {
             Ok(state) => {
                 tracing::info!(pod = self.uid, container = container.name, attempt, ?state, "container started");
+                self.event(pod, NORMAL, "Created", format!("Created container: {}", container.name));
+                if matches!(state, RunState::Running(_)) {
+                    self.event(pod, NORMAL, "Started", format!("Started container {}", container.name));
+                }
                 if let (RunState::Running(started), Some(hook)) =
                     (&state, container.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()))
                 {
@@ -371,6 +402,37 @@ impl Worker {
                 Ok(())
             }
             Err(e) => Err(Waiting { reason: "RunContainerError".into(), message: format!("{e:#}") }),
+        }
+    }
+
+    /// Stops a pod that has run longer than its activeDeadlineSeconds (within its grace
+    /// period, preStop hooks first) and reports it Failed with reason DeadlineExceeded.
+    async fn exceed_deadline(&mut self, pod: &Pod) -> anyhow::Result<Next> {
+        tracing::info!(pod = self.uid, "the pod passed its activeDeadlineSeconds; stopping it");
+        self.event(
+            pod,
+            NORMAL,
+            "DeadlineExceeded",
+            "Pod was active on the node longer than the specified deadline".into(),
+        );
+        self.stopping_events(pod);
+        let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(0) as u64;
+        let pod_ip = crate::pod_files::address(&self.pod_dir);
+        let shim = &self.agent.config.shim_program;
+        stop_all(&self.pod_dir, Duration::from_secs(grace), Some(pod), shim, pod_ip.as_deref().unwrap_or("")).await;
+        let observed = Observed { pod_ip, deadline_exceeded: true, initialized: true, ..Default::default() };
+        self.report(pod, &observed).await?;
+        Ok(Next::After(Duration::from_secs(3600)))
+    }
+
+    fn event(&self, pod: &Pod, type_: &'static str, reason: &'static str, message: String) {
+        pod_events::record(&self.agent.client, pod, type_, reason, message);
+    }
+
+    /// `Killing` for each container about to be stopped with its pod.
+    fn stopping_events(&self, pod: &Pod) {
+        for (name, _, _) in running_runs(&self.pod_dir) {
+            self.event(pod, NORMAL, "Killing", format!("Stopping container {name}"));
         }
     }
 
@@ -396,7 +458,10 @@ impl Worker {
     /// API still has the pod, reports the containers' ends and deletes it for good.
     async fn terminate(&mut self, pod: Option<&Pod>) -> anyhow::Result<Next> {
         let grace = pod.map_or(Duration::ZERO, grace_left);
-        let pod_ip = self.agent.ipam.held_by(&self.uid).ok().flatten().map(|ip| ip.to_string()).unwrap_or_default();
+        let pod_ip = crate::pod_files::address(&self.pod_dir).unwrap_or_default();
+        if let Some(pod) = pod {
+            self.stopping_events(pod);
+        }
         stop_all(&self.pod_dir, grace, pod, &self.agent.config.shim_program, &pod_ip).await;
         self.agent.remove_sandbox(&self.uid, &self.pod_dir).await?;
         let Some(pod) = pod else { return Ok(Next::Done) };
@@ -442,6 +507,15 @@ fn backoff(n: u32) -> Duration {
 fn humanize(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 { format!("{s}s") } else { format!("{}m{}s", s / 60, s % 60) }
+}
+
+/// What is left of the pod's activeDeadlineSeconds, counted from its start time; `None`
+/// for a pod without one (or not started yet).
+fn deadline_left(pod: &Pod) -> Option<Duration> {
+    let seconds = pod.spec.as_ref()?.active_deadline_seconds?;
+    let started = pod.status.as_ref()?.start_time.as_ref()?.0.as_second();
+    let left = started.saturating_add(seconds).saturating_sub(chrono::Utc::now().timestamp());
+    Some(Duration::from_secs(left.max(0) as u64))
 }
 
 /// What is left of a deleted pod's grace period.

@@ -1,7 +1,8 @@
 //! The pods bound to this node, from a watch, each handed to its worker; and pods left on
 //! disk that the API no longer has (deleted while the agent was down) are taken down.
+//! Mirror pods go to `static_pods.rs`: the agent runs their static pods instead.
 
-use crate::Agent;
+use crate::{Agent, static_pods};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
@@ -22,11 +23,17 @@ pub async fn watch(agent: Arc<Agent>) -> anyhow::Result<()> {
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Init) => listed.clear(),
+            Ok(watcher::Event::InitApply(pod) | watcher::Event::Apply(pod)) if static_pods::is_mirror(&pod) => {
+                static_pods::mirror_seen(&agent, pod)
+            }
+            Ok(watcher::Event::Delete(pod)) if static_pods::is_mirror(&pod) => {}
             Ok(watcher::Event::InitApply(pod)) => {
                 listed.insert(uid(&pod));
                 agent.dispatch(&uid(&pod), Some(pod));
             }
             Ok(watcher::Event::InitDone) => {
+                // Static pods run from their manifests, whatever the API has.
+                listed.extend(agent.static_pods.lock().unwrap().keys().cloned());
                 for gone in on_disk(&agent).difference(&listed) {
                     agent.dispatch(gone, None);
                 }

@@ -1,8 +1,9 @@
 //! Container probes, as the kubelet runs them: startup, liveness and readiness, each with
 //! its initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and
 //! failureThreshold. httpGet and tcpSocket probes are made from the node to the pod's
-//! address; exec probes run their command in the container. grpc probes are not built yet
-//! and count as failed, with a message that says so.
+//! address, as are grpc probes (`grpc.rs`); exec probes run their command in the container.
+
+mod grpc;
 
 use k8s_openapi::api::core::v1::{Container, ExecAction, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -49,9 +50,9 @@ pub struct Verdict {
     pub started: bool,
     /// The readiness probe passes (or there is none), once started.
     pub ready: bool,
-    /// The liveness or startup probe has failed its threshold: the container is to be
+    /// The liveness or startup probe that has failed its threshold: the container is to be
     /// restarted.
-    pub kill: bool,
+    pub kill: Option<Kind>,
     /// When a probe is next due.
     pub next: Option<Instant>,
 }
@@ -70,13 +71,15 @@ fn seconds(value: Option<i32>, default: i32) -> Duration {
 
 impl Probes {
     /// Runs the probes of a running container that are due, and says what they found.
-    /// `running_since` is when this run started (the initial delays count from it).
+    /// `running_since` is when this run started (the initial delays count from it); each
+    /// failed probe is told to `unhealthy`.
     pub async fn check(
         &mut self,
         container: &Container,
         attempt: u32,
         running_since: Instant,
         target: &Target<'_>,
+        mut unhealthy: impl FnMut(Kind, String),
     ) -> Verdict {
         // Runs before this one are over: their tallies go.
         self.tallies.retain(|(name, run, _), _| name != &container.name || *run == attempt);
@@ -109,6 +112,7 @@ impl Probes {
                     }
                     Err(why) => {
                         tracing::info!(container = container.name, ?kind, why, "probe failed");
+                        unhealthy(kind, why);
                         tally.failures += 1;
                         tally.successes = 0;
                         if tally.failures >= probe.failure_threshold.unwrap_or(3) {
@@ -121,9 +125,12 @@ impl Probes {
             match kind {
                 Kind::Startup => {
                     verdict.started = tally.passing;
-                    verdict.kill |= !tally.passing && tally.failures >= probe.failure_threshold.unwrap_or(3);
+                    if !tally.passing && tally.failures >= probe.failure_threshold.unwrap_or(3) {
+                        verdict.kill = Some(kind);
+                    }
                 }
-                Kind::Liveness => verdict.kill |= !tally.passing,
+                Kind::Liveness if !tally.passing => verdict.kill = Some(kind),
+                Kind::Liveness => {}
                 Kind::Readiness => verdict.ready = tally.passing,
             }
         }
@@ -172,8 +179,9 @@ async fn run(probe: &Probe, container: &Container, target: &Target<'_>) -> Resul
         if let Some(exec) = &probe.exec {
             return run_in_container(exec, target, timeout).await;
         }
-        if probe.grpc.is_some() {
-            return Err("grpc probes are not supported by this node yet".to_string());
+        if let Some(action) = &probe.grpc {
+            let port = u16::try_from(action.port).map_err(|_| format!("invalid port {}", action.port))?;
+            return grpc::check(pod_ip, port, action.service.as_deref().unwrap_or("")).await;
         }
         Err("the probe has no handler".to_string())
     };

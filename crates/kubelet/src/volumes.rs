@@ -1,9 +1,10 @@
 //! A pod's volumes on the node: made before its containers start, each a folder (or a
 //! file) that containers bind into their filesystems, and removed with the pod.
 //!
-//! Made here: emptyDir (on disk, or tmpfs for medium Memory, with its sizeLimit) and
-//! hostPath with its types. configMap, secret and downwardAPI volumes are folders of the
-//! pod's that `api_volumes.rs` fills.
+//! Made here: emptyDir (on disk, or tmpfs for medium Memory, with its sizeLimit, given the
+//! pod's fsGroup) and hostPath with its types. configMap, secret, downwardAPI and projected
+//! volumes are folders of the pod's that `api_volumes.rs` fills; persistentVolumeClaim
+//! volumes are folders of the pod's that `claim_volumes.rs` binds their volume onto.
 
 use anyhow::{Context, bail};
 use k8s_openapi::api::core::v1::{Pod, Volume};
@@ -26,14 +27,15 @@ pub fn host_path(pod_dir: &Path, volume: &Volume) -> PathBuf {
 /// one that cannot be made (the pod then waits in ContainerCreating, as Kubernetes shows a
 /// failed mount).
 pub fn prepare(pod_dir: &Path, pod: &Pod) -> anyhow::Result<()> {
+    let group = crate::volume_ownership::fs_group(pod);
     for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-        prepare_one(pod_dir, volume)
+        prepare_one(pod_dir, volume, group)
             .with_context(|| format!("MountVolume.SetUp failed for volume {:?}", volume.name))?;
     }
     Ok(())
 }
 
-fn prepare_one(pod_dir: &Path, volume: &Volume) -> anyhow::Result<()> {
+fn prepare_one(pod_dir: &Path, volume: &Volume, group: Option<u32>) -> anyhow::Result<()> {
     let path = host_path(pod_dir, volume);
     if let Some(host) = &volume.host_path {
         return prepare_host_path(&path, host.type_.as_deref().unwrap_or(""));
@@ -51,17 +53,23 @@ fn prepare_one(pod_dir: &Path, volume: &Volume) -> anyhow::Result<()> {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))?;
         }
+        if let Some(group) = group {
+            crate::volume_ownership::apply(&path, group, false, false)?;
+        }
         return Ok(());
     }
-    if volume.config_map.is_some() || volume.secret.is_some() || volume.downward_api.is_some() {
+    if crate::projection::of(volume).is_some() {
         std::fs::create_dir_all(&path)?;
+        return Ok(());
+    }
+    if volume.persistent_volume_claim.is_some() {
         return Ok(());
     }
     bail!("this node does not support the volume's type yet")
 }
 
 /// hostPath's types, checked (or made) as the kubelet does.
-fn prepare_host_path(path: &Path, type_: &str) -> anyhow::Result<()> {
+pub fn prepare_host_path(path: &Path, type_: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::metadata(path).ok();
     let kind = meta.as_ref().map(|m| m.file_type());

@@ -177,6 +177,11 @@ pub fn container_cgroup(pod_uid: &str, container: &str, attempt: u32) -> String 
     format!("{}/{container}-{attempt}", pod_cgroup(pod_uid))
 }
 
+/// Makes a pod's cgroup, which its containers' go under, holding the pod's process limit.
+pub fn create_pod(pod_uid: &str, pids: Option<i64>) -> anyhow::Result<()> {
+    Cgroup::create(&pod_cgroup(pod_uid), &Limits { pids, ..Default::default() }).map(drop)
+}
+
 /// Removes a pod's cgroup (its containers' are gone by then) in every tree.
 pub fn remove_pod(pod_uid: &str) {
     let relative = pod_cgroup(pod_uid);

@@ -7,6 +7,7 @@
 //! could not start).
 
 use crate::cgroup::Limits;
+use crate::security::Security;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,10 @@ pub struct ContainerSpec {
     pub stdin_once: bool,
     #[serde(default)]
     pub tty: bool,
+    /// Capabilities, privileged, no_new_privs and seccomp. Absent from the specs of
+    /// containers started before skiff enforced them: commands run in those get the defaults.
+    #[serde(default)]
+    pub security: Security,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

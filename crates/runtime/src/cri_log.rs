@@ -10,12 +10,14 @@
 //! goes on in the next entry of that stream) and the text without its newline. The shim writes
 //! entries with [`Writer`] (synchronously: it has no async runtime) and rotates the file as the
 //! kubelet does; the agent serves them with [`read`], which turns entries back into the bytes
-//! the container printed.
+//! the container printed, and [`tail`] reads the end of one at once.
 
 mod reader;
+mod tail;
 mod writer;
 
 pub use reader::{Exited, LogOptions, read};
+pub use tail::tail;
 pub use writer::{MAX_ENTRY, Writer};
 
 use chrono::{DateTime, Utc};

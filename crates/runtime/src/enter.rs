@@ -1,13 +1,15 @@
 //! Running a command inside a running container: `skiff shim-exec [--tty] <run folder>
 //! <command...>`, for exec probes, lifecycle hooks and `kubectl exec`. The process joins the container's cgroup and
 //! namespaces (its PID namespace, so it forks once more), takes the container's user,
-//! environment and working directory from its spec, and execs the command; it exits with the
-//! command's exit code (128+N for a signal).
+//! environment, working directory and confinement (capabilities, no_new_privs, seccomp)
+//! from its spec, and execs the command; it exits with the command's exit code (128+N for a
+//! signal).
 //!
 //! Like the shim, it runs before any other thread exists, so that it may join namespaces
 //! and fork.
 
 use crate::container::{self, ContainerSpec, RunState};
+use crate::security::Confinement;
 use anyhow::{Context, bail};
 use nix::sched::CloneFlags;
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -24,11 +26,15 @@ const NAMESPACES: [(&str, CloneFlags); 5] = [
 ];
 
 /// Runs `command` in the container of `run_dir`; returns the exit code to exit with. With
-/// `tty`, stdin is a terminal that becomes the command's controlling terminal.
+/// `tty`, stdin is a Unix socket: the command gets a terminal opened in the container's
+/// /dev/pts as its streams and controlling terminal, and its controlling side is sent back
+/// through the socket (see `stdio.rs`).
 pub fn run(run_dir: &Path, command: &[String], tty: bool) -> anyhow::Result<i32> {
     let spec: ContainerSpec = serde_json::from_slice(&std::fs::read(run_dir.join(container::SPEC_FILE))?)?;
     let RunState::Running(started) = container::run_state(run_dir) else { bail!("the container is not running") };
     let pid = started.pid;
+    // While the host's files are in sight: a localhost seccomp profile is one.
+    let confinement = Confinement::new(&spec.security)?;
     let namespaces = NAMESPACES
         .iter()
         .map(|(name, kind)| {
@@ -44,10 +50,10 @@ pub fn run(run_dir: &Path, command: &[String], tty: bool) -> anyhow::Result<i32>
     match unsafe { fork() }? {
         ForkResult::Child => {
             let error = match tty {
-                true => crate::stdio::take_controlling_terminal().err(),
+                true => crate::stdio::terminal_through(&std::io::stdin()).err(),
                 false => None,
             }
-            .unwrap_or_else(|| exec(&spec, command));
+            .unwrap_or_else(|| exec(&spec, &confinement, command));
             eprintln!("{error:#}");
             std::process::exit(126);
         }
@@ -81,9 +87,10 @@ fn join_cgroups(pid: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Becomes the container's user in its working directory and execs the command.
-fn exec(spec: &ContainerSpec, command: &[String]) -> anyhow::Error {
-    match crate::rootfs::become_user(spec).and_then(|()| crate::rootfs::exec(command, &spec.env)) {
+/// Becomes the container's user in its working directory, confined as it is, and execs the
+/// command.
+fn exec(spec: &ContainerSpec, confinement: &Confinement, command: &[String]) -> anyhow::Error {
+    match crate::rootfs::become_user(spec, confinement).and_then(|()| crate::rootfs::exec(command, &spec.env)) {
         Ok(never) => match never {},
         Err(e) => e,
     }

@@ -9,6 +9,7 @@
 //! agent, so an agent restart leaves them running and adopts them again.
 
 pub mod attach;
+pub mod capabilities;
 pub mod cgroup;
 pub mod container;
 pub mod cri_log;
@@ -16,10 +17,14 @@ pub mod dial;
 pub mod enter;
 pub mod image;
 pub mod ipam;
+pub mod masked_paths;
 pub mod network;
 pub mod paths;
 pub mod registry;
 pub mod rootfs;
 pub mod sandbox;
+pub mod seccomp;
+pub mod seccomp_default;
+pub mod security;
 pub mod shim;
 pub mod stdio;

@@ -1,7 +1,13 @@
 //! The pod network, built in: a bridge on the node holding the first address of the node's
 //! podCIDR, and for each pod a veth pair whose far end is the pod's `eth0`, with an address
 //! from the podCIDR and a default route through the bridge. Addresses are handed out by
-//! `ipam.rs`.
+//! `ipam.rs`; masquerade and hostPorts are skiff's nftables table (`nat.rs`, `host_ports.rs`).
+//! Or, instead of all this, standard CNI plugins (`cni.rs`).
+
+pub mod cni;
+pub mod host_ports;
+pub mod nat;
+pub mod nftables;
 
 use crate::ipam::Subnet;
 use anyhow::{Context, anyhow};
@@ -58,6 +64,10 @@ pub async fn ensure_bridge(subnet: &Subnet) -> anyhow::Result<()> {
     }
     handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enabling IP forwarding")?;
+    // A hostPort reached at 127.0.0.1 is sent on to the pod through the bridge with its
+    // loopback source (masqueraded only after routing), which the kernel otherwise refuses.
+    std::fs::write(format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"), "1")
+        .context("letting the bridge route loopback sources")?;
     Ok(())
 }
 
@@ -89,21 +99,41 @@ pub async fn attach(pod_uid: &str, netns: &Path, ip: Ipv4Addr, subnet: &Subnet) 
     let host_index = index_of(&handle, &host_name).await?.ok_or_else(|| anyhow!("the veth {host_name} vanished"))?;
     handle.link().set(LinkUnspec::new_with_index(host_index).controller(bridge).up().build()).execute().await?;
     let subnet = subnet.clone();
-    // Netlink speaks for the namespace its socket was opened in: configure the pod's side from
-    // a thread that has joined the pod's namespace.
+    in_namespace(ns, move || async move { configure_pod_side(ip, &subnet).await })
+}
+
+/// Runs `work` in the network namespace `ns`. Netlink speaks for the namespace its socket was
+/// opened in: this opens it from a thread that has joined the pod's namespace.
+fn in_namespace<F, Fut>(ns: std::fs::File, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     std::thread::spawn(move || -> anyhow::Result<()> {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        rt.block_on(configure_pod_side(ip, &subnet))
+        rt.block_on(work())
     })
     .join()
     .map_err(|_| anyhow!("the thread configuring the pod's network panicked"))?
 }
 
+/// Brings up the loopback interface of the network namespace at `netns`: for pods whose
+/// network CNI plugins make, which leave loopback to the runtime.
+pub fn loopback_up(netns: &Path) -> anyhow::Result<()> {
+    let ns = std::fs::File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
+    in_namespace(ns, || async { set_loopback_up(&connect().await?).await })
+}
+
+async fn set_loopback_up(handle: &Handle) -> anyhow::Result<()> {
+    let lo = index_of(handle, "lo").await?.ok_or_else(|| anyhow!("the pod has no loopback"))?;
+    handle.link().set(LinkUnspec::new_with_index(lo).up().build()).execute().await?;
+    Ok(())
+}
+
 async fn configure_pod_side(ip: Ipv4Addr, subnet: &Subnet) -> anyhow::Result<()> {
     let handle = connect().await?;
-    let lo = index_of(&handle, "lo").await?.ok_or_else(|| anyhow!("the pod has no loopback"))?;
-    handle.link().set(LinkUnspec::new_with_index(lo).up().build()).execute().await?;
+    set_loopback_up(&handle).await?;
     let index = index_of(&handle, POD_INTERFACE).await?.ok_or_else(|| anyhow!("the pod has no {POD_INTERFACE}"))?;
     handle.address().add(index, IpAddr::V4(ip), subnet.prefix).execute().await.context("giving the pod its address")?;
     handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;

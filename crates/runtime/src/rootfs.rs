@@ -1,9 +1,11 @@
 //! Inside the container's first process, between fork and exec: join the cgroup and the
 //! pod's namespaces, build the container's filesystem (an overlay of the image's layers,
-//! /proc, /dev, /sys and the volumes), pivot into it, become the container's user and exec.
+//! /proc, /dev, /sys and the volumes), pivot into it, become the container's user, confine
+//! it (`security.rs`) and exec.
 
 use crate::cgroup::Cgroup;
 use crate::container::{ContainerSpec, Mount};
+use crate::security::Confinement;
 use crate::stdio::ContainerSide;
 use anyhow::{Context, bail};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -30,7 +32,8 @@ pub fn enter_and_exec(run_dir: &Path, spec: &ContainerSpec, cgroup: &Cgroup, std
 }
 
 fn prepare(run_dir: &Path, spec: &ContainerSpec, cgroup: &Cgroup, stdio: ContainerSide) -> anyhow::Result<()> {
-    stdio.install()?;
+    // Before anything else: a localhost seccomp profile is a host file.
+    let confinement = Confinement::new(&spec.security)?;
     cgroup.join_self().context("joining the container's cgroup")?;
     for (path, kind) in [
         (&spec.ipc_ns, CloneFlags::CLONE_NEWIPC),
@@ -48,11 +51,13 @@ fn prepare(run_dir: &Path, spec: &ContainerSpec, cgroup: &Cgroup, stdio: Contain
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
     let root = rootfs_dir(run_dir);
     mount_overlay(run_dir, &root, &spec.layers)?;
-    mount_system(&root)?;
+    mount_system(&root, spec.security.privileged)?;
     for m in &spec.mounts {
         mount_volume(&root, m).with_context(|| format!("mounting {}", m.destination))?;
     }
     pivot(&root)?;
+    // After the pivot: a terminal is opened in the container's own /dev/pts.
+    stdio.install()?;
     if spec.read_only_root {
         mount(
             None::<&str>,
@@ -67,20 +72,23 @@ fn prepare(run_dir: &Path, spec: &ContainerSpec, cgroup: &Cgroup, stdio: Contain
     if !spec.read_only_root {
         let _ = std::fs::create_dir_all(cwd);
     }
-    become_user(spec)
+    become_user(spec, &confinement)
 }
 
-/// Changes to the container's working directory and takes its user, group and supplemental
-/// groups: the last steps before exec, for its first process and for commands run in it.
-pub fn become_user(spec: &ContainerSpec) -> anyhow::Result<()> {
+/// Changes to the container's working directory, takes its user, group and supplemental
+/// groups and confines the process: the last steps before exec, for its first process and
+/// for commands run in it.
+pub fn become_user(spec: &ContainerSpec, confinement: &Confinement) -> anyhow::Result<()> {
     let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
     nix::unistd::chdir(cwd).with_context(|| format!("changing to the working directory {cwd}"))?;
-    let groups: Vec<nix::unistd::Gid> =
-        spec.supplemental_groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
-    nix::unistd::setgroups(&groups)?;
-    nix::unistd::setgid(nix::unistd::Gid::from_raw(spec.gid))?;
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(spec.uid))?;
-    Ok(())
+    confinement.apply(|| {
+        let groups: Vec<nix::unistd::Gid> =
+            spec.supplemental_groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+        nix::unistd::setgroups(&groups)?;
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(spec.gid))?;
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(spec.uid))?;
+        Ok(())
+    })
 }
 
 /// The image's layers as overlayfs lower directories (the top one first, as overlayfs
@@ -99,8 +107,10 @@ fn mount_overlay(run_dir: &Path, root: &Path, layers: &[PathBuf]) -> anyhow::Res
         .with_context(|| format!("mounting the container's root ({} layers)", layers.len()))
 }
 
-/// /proc, /dev (with its usual devices, pts and shm) and a read-only /sys.
-fn mount_system(root: &Path) -> anyhow::Result<()> {
+/// /proc, /dev (with its usual devices, pts and shm) and a read-only /sys, with the host's
+/// kernel files in them hidden or read-only (`masked_paths.rs`). A privileged container gets
+/// every host device, a writable /sys and all of /proc instead.
+fn mount_system(root: &Path, privileged: bool) -> anyhow::Result<()> {
     let secure = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let at = |p: &str| root.join(p);
     std::fs::create_dir_all(at("proc"))?;
@@ -141,9 +151,48 @@ fn mount_system(root: &Path) -> anyhow::Result<()> {
     ] {
         std::os::unix::fs::symlink(target, at("dev").join(link))?;
     }
+    if privileged {
+        copy_host_devices(Path::new("/dev"), &at("dev"))?;
+    }
     std::fs::create_dir_all(at("sys"))?;
-    mount(Some("sysfs"), &at("sys"), Some("sysfs"), secure | MsFlags::MS_RDONLY, None::<&str>)
-        .context("mounting /sys")?;
+    let sys_flags = if privileged { secure } else { secure | MsFlags::MS_RDONLY };
+    mount(Some("sysfs"), &at("sys"), Some("sysfs"), sys_flags, None::<&str>).context("mounting /sys")?;
+    if !privileged {
+        crate::masked_paths::apply(root)?;
+    }
+    Ok(())
+}
+
+/// What of the host's /dev is its own, not devices to hand on: its terminals, its shared
+/// memory and message queues, its console.
+const HOST_ONLY_DEV: [&str; 4] = ["pts", "shm", "mqueue", "console"];
+
+/// Makes in `to` a node for each device under the host's `from` (folders too) whose name
+/// `to` does not have yet (its own ptmx, say), with the same numbers, mode and owner, as
+/// runtimes do for a privileged container.
+fn copy_host_devices(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use nix::sys::stat::{Mode, SFlag};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for entry in std::fs::read_dir(from)?.flatten() {
+        let name = entry.file_name();
+        let (source, target) = (entry.path(), to.join(&name));
+        let Ok(metadata) = std::fs::symlink_metadata(&source) else { continue };
+        let kind = metadata.file_type();
+        if HOST_ONLY_DEV.iter().any(|n| name == *n) {
+            continue;
+        }
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_host_devices(&source, &target)?;
+        } else if (kind.is_char_device() || kind.is_block_device()) && target.symlink_metadata().is_err() {
+            let sflag = if kind.is_char_device() { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
+            nix::sys::stat::mknod(&target, sflag, Mode::from_bits_truncate(metadata.mode()), metadata.rdev())
+                .with_context(|| format!("making {}", target.display()))?;
+            // The mode mknod sets is cut by the umask.
+            std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(metadata.mode() & 0o7777))?;
+            std::os::unix::fs::lchown(&target, Some(metadata.uid()), Some(metadata.gid()))?;
+        }
+    }
     Ok(())
 }
 

@@ -76,7 +76,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
 /// `ready` is closed (taken) once the agent may read the run's state.
 fn supervise(dir: &Path, spec: &ContainerSpec, ready: &mut Option<OwnedFd>) -> anyhow::Result<()> {
     let cgroup = Cgroup::create(&spec.cgroup, &spec.limits)?;
-    let (container_side, shim_side) = crate::stdio::make(spec.stdin, spec.tty)?;
+    let (container_side, pending_shim_side) = crate::stdio::make(spec.stdin, spec.tty)?;
     // The child writes why it could not exec here; exec closes it, so an empty read means it ran.
     let (fail_read, fail_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // The container's first process is PID 1 of a namespace of its own.
@@ -85,7 +85,7 @@ fn supervise(dir: &Path, spec: &ContainerSpec, ready: &mut Option<OwnedFd>) -> a
     // SAFETY: the shim is single-threaded.
     let child = match unsafe { fork() }? {
         ForkResult::Child => {
-            drop((shim_side, fail_read, ready.take()));
+            drop((pending_shim_side, fail_read, ready.take()));
             let error = crate::rootfs::enter_and_exec(dir, spec, &cgroup, container_side);
             let _ = nix::unistd::write(&fail_write, format!("{error:#}").as_bytes());
             std::process::exit(START_FAILURE_EXIT_CODE);
@@ -123,6 +123,8 @@ fn supervise(dir: &Path, spec: &ContainerSpec, ready: &mut Option<OwnedFd>) -> a
         return Ok(());
     }
     drop(ready.take());
+    // The container has started, so a terminal it opened has been sent.
+    let shim_side = pending_shim_side.ready()?;
     relay::Relay::new(shim_side, spec.stdin_once, listener)?.run(&mut log)?;
     let _ = std::fs::remove_file(&attach_socket);
     let status = wait_for(child)?;

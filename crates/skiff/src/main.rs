@@ -44,7 +44,8 @@ enum Command {
     /// for people).
     #[command(hide = true)]
     ShimExec {
-        /// Stdin is a terminal: make it the command's controlling terminal.
+        /// Stdin is a Unix socket: run the command on a terminal of the container's and send
+        /// its controlling side back through the socket.
         #[arg(long)]
         tty: bool,
         run_dir: std::path::PathBuf,

@@ -86,12 +86,17 @@ pub struct ServerArgs {
 
 /// A positive duration as kube-controller-manager's flags take them: 40s, 1m30s, 500ms.
 fn parse_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration_or_zero(s)? {
+        d if d.is_zero() => Err(format!("{s:?} must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
+/// A duration that may be zero (`0s`), for flags where none is a choice.
+pub(crate) fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     let parsed: jiff::SignedDuration =
         s.parse().map_err(|e| format!("{s:?} is not a duration such as 40s or 1m30s: {e}"))?;
-    match Duration::try_from(parsed) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!("{s:?} must be longer than zero")),
-    }
+    Duration::try_from(parsed).map_err(|_| format!("{s:?} must not be negative"))
 }
 
 /// Reads the scheduler profiles: the configuration file's, or the default.
@@ -211,7 +216,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if !args.disable_agent {
         let client = loopback_client::client(&serving.loopback, &format!("system:node:{}", args.agent.node_name()));
         let ca = std::fs::read_to_string(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
-        let config = args.agent.config(&data_dir, config_advertise.ip(), ca)?;
+        let config = args.agent.config(&data_dir, config_advertise.ip(), ca, &args.cluster_cidr)?;
         tokio::spawn(async move {
             if let Err(e) = kubelet::run(client, config).await {
                 tracing::error!(error = format!("{e:#}"), "the node agent stopped");

@@ -10,8 +10,12 @@
 //! - `POST /alloc?mb=N`: takes N MiB more and touches every page (the memory hog);
 //! - `POST /exit?code=N`: exits with that code.
 //!
+//! With `$GRPC_PORT` set, it also serves the gRPC health service there (`grpc_health.rs`).
+//!
 //! On SIGTERM it prints `SIGTERM received`, waits `$TERM_DELAY` seconds (0) still serving,
 //! then exits 0, so tests can see a graceful stop within the grace period.
+
+mod grpc_health;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,10 +33,10 @@ fn env_secs(name: &str) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-struct State {
+pub(crate) struct State {
     started: Instant,
     ready_after: Duration,
-    healthy: AtomicBool,
+    pub(crate) healthy: AtomicBool,
     /// What /alloc took, kept for as long as the server runs.
     hog: Mutex<Vec<Vec<u8>>>,
 }
@@ -52,6 +56,10 @@ fn main() {
         hog: Mutex::new(Vec::new()),
     });
     println!("listening on {port}");
+    if let Some(grpc_port) = std::env::var("GRPC_PORT").ok().and_then(|p| p.parse().ok()) {
+        let state = state.clone();
+        std::thread::spawn(move || grpc_health::serve(grpc_port, state));
+    }
     std::thread::spawn(|| {
         while !TERMINATED.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(20));

@@ -1,6 +1,6 @@
 //! `kubectl exec`: a command run in a running container (through `skiff shim-exec`, which
 //! joins its namespaces, cgroup and user), with the session's streams as its stdin, stdout
-//! and stderr, or a terminal of the agent's making when the session has a TTY.
+//! and stderr, or a terminal the command opens in the container when the session has a TTY.
 
 use super::session::{Outcome, Session};
 use bytes::Bytes;
@@ -73,14 +73,21 @@ async fn forward(mut from: impl AsyncRead + Unpin, to: mpsc::Sender<Bytes>) {
 }
 
 async fn with_terminal(mut shim: tokio::process::Command, mut session: Session) -> anyhow::Result<i32> {
-    let pty = nix::pty::openpty(None, None)?;
-    let terminal = Arc::new(Terminal::new(pty.master)?);
-    shim.stdin(Stdio::from(pty.slave.try_clone()?))
-        .stdout(Stdio::from(pty.slave.try_clone()?))
-        .stderr(Stdio::from(pty.slave));
+    // The command opens its terminal inside the container and sends its controlling side
+    // back over this socket (its stdin).
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    shim.stdin(Stdio::from(OwnedFd::from(theirs))).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = shim.spawn()?;
-    // The command's side of the terminal now lives only in the command.
     drop(shim);
+    let master = match tokio::task::spawn_blocking(move || runtime::stdio::receive_fd(&ours)).await? {
+        Ok(master) => master,
+        Err(_) => {
+            // It failed before it had a terminal: why is on its stderr.
+            let output = child.wait_with_output().await?;
+            anyhow::bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+    };
+    let terminal = Arc::new(Terminal::new(master)?);
     let input = {
         let terminal = terminal.clone();
         let mut typed = session.stdin.take();

@@ -115,6 +115,17 @@ impl ImageStore {
         image.diff_ids.iter().map(|d| self.layer_dir(d.strip_prefix("sha256:").unwrap_or(d))).collect()
     }
 
+    /// The folder the store lives in (its disk is the one image garbage collection watches).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// When the image came into the store: when its config blob was written.
+    pub fn stored_at(&self, image: &Image) -> Option<std::time::SystemTime> {
+        let hex = image.id.strip_prefix("sha256:").unwrap_or(&image.id);
+        std::fs::metadata(self.blob_path(hex)).and_then(|m| m.modified()).ok()
+    }
+
     fn index_path(&self) -> PathBuf {
         self.root.join("index.json")
     }
