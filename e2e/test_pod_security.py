@@ -199,6 +199,20 @@ def test_exec_runs_with_the_containers_confinement(skiff, kubectl):
     assert res.returncode != 0 and "Operation not permitted" in res.stdout + res.stderr, res
 
 
+def test_containers_run_under_the_hosts_transparent_huge_page_policy(skiff, kubectl):
+    """skiff turns transparent huge pages off for itself; the flag is inherited across fork
+    and exec, so the runtime must hand containers (and what exec runs in them) the host's
+    policy back."""
+    with open(f"/proc/{skiff.proc.pid}/status") as f:
+        assert "THP_enabled:\t0" in f.read(), "the server no longer turns THP off: this test checks nothing"
+    report = "grep THP_enabled /proc/self/status"
+    create(kubectl, pod("thp", ["sh", "-c", f"{report}; sleep 3600"], restart="Always"))
+    phase_of(kubectl, "thp", "Running")
+    own = wait_for("the container's report", lambda: kubectl("logs", "thp").strip())
+    assert own == "THP_enabled:\t1", own
+    assert kubectl("exec", "thp", "--", "sh", "-c", report).strip() == own
+
+
 def test_run_as_non_root_refuses_root_and_lets_other_users_run(kubectl):
     # busybox's image names no user: it would run as root.
     create(kubectl, pod("nonroot-refused", ["true"], securityContext={"runAsNonRoot": True}))

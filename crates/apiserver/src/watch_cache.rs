@@ -17,8 +17,11 @@ const WINDOW_BYTES: usize = 32 * 1024 * 1024;
 /// A decoded JSON value takes several times its text's size (measured about 7x for nodes and
 /// leases under `skiff sim`); an event holds its JSON and one or two decoded objects.
 const VALUE_SIZE_FACTOR: usize = 8;
-/// How many events a slow client may fall behind before its watch is ended.
-const FANOUT_CAPACITY: usize = 4096;
+/// How many events a slow client may fall behind before its watch is ended (it resumes from
+/// the window, in memory). Each resource's ring of this many slots is allocated whole, about
+/// 40 bytes a slot, for every resource: 1024 keeps the 44 rings under 2 MB. kube-apiserver
+/// gives its watchers 10 to 1000 events of slack.
+const FANOUT_CAPACITY: usize = 1024;
 
 /// One change, shared by every watcher. Its JSON is made once; it is decoded only if a
 /// watcher needs the object itself (to match a selector, print a table or convert it), once

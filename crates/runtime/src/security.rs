@@ -67,6 +67,9 @@ impl Confinement {
     /// the seccomp filter comes after everything it could forbid, with CAP_SYS_ADMIN still
     /// effective (unless no_new_privs makes that unneeded); only capset and exec follow it.
     pub fn apply(&self, take_identity: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+        // skiff turns transparent huge pages off for itself (see its main); the container runs
+        // under the host's policy, as it would under any other runtime.
+        nix::sys::prctl::set_thp_disable(false).context("restoring the transparent huge page policy")?;
         capabilities::limit_bounding(&self.capabilities).context("limiting the capability bounding set")?;
         capabilities::keep_across_setuid()?;
         take_identity()?;

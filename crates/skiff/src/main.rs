@@ -55,6 +55,11 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // mimalloc asks for transparent huge pages on its arenas, so each partly used 2 MiB
+    // region is all resident: the idle cluster held about 45 MB of anonymous memory with
+    // them and 15 MB without. Containers get the host's policy back (`runtime::security`),
+    // since the setting is inherited across fork and exec.
+    let _ = nix::sys::prctl::set_thp_disable(true);
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
