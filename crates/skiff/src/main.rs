@@ -3,6 +3,7 @@
 
 mod agent;
 mod bench;
+mod datastore;
 mod files;
 mod image;
 mod kubeconfig;
@@ -28,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane: API server on the embedded store.
+    /// Run the control plane: the API server, on the embedded store or on etcd.
     Server(server::ServerArgs),
     /// Simulate nodes against an API server: register them, keep them alive, run their pods.
     Sim(sim::SimArgs),

@@ -1,4 +1,4 @@
-//! `skiff server`: the control plane on the embedded store.
+//! `skiff server`: the control plane, on the embedded store or on etcd.
 
 use crate::{files, kubeconfig, loopback_client, pki};
 use anyhow::Context;
@@ -35,9 +35,8 @@ pub struct ServerArgs {
     /// Range Service cluster IPs are allocated from.
     #[arg(long, default_value = "10.43.0.0/16")]
     pub service_cidr: String,
-    /// How much store history to keep for watches and paginated lists, in seconds.
-    #[arg(long, default_value_t = 300)]
-    pub history_seconds: u64,
+    #[command(flatten)]
+    pub datastore: crate::datastore::DatastoreArgs,
     /// Run the API server without the scheduler (another one places pods).
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -151,11 +150,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let service_ip = apiserver::kubernetes_service_ip(&args.service_cidr)
         .with_context(|| format!("--service-cidr {} is not a usable IPv4 range", args.service_cidr))?;
     let pki = pki::ensure(&data_dir.join("tls"), &pki::serving_names(&args.tls_san, &service_ip))?;
-    let store = store::SqliteStore::open(
-        &data_dir.join("state.db"),
-        store::SqliteOptions { history: Duration::from_secs(args.history_seconds), ..Default::default() },
-    )
-    .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let store = crate::datastore::open(&args.datastore, &data_dir).await?;
     let host = if args.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { args.bind_address.to_string() };
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let url = format!("https://{host}:{}", args.https_port);

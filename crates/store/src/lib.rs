@@ -15,11 +15,13 @@
 //! ```
 
 mod error;
+mod etcd;
 mod sqlite;
 pub mod testsuite;
 mod types;
 
 pub use error::Error;
+pub use etcd::{EtcdOptions, EtcdStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::{Event, EventKind, KeyValue, RangeRequest, RangeResult, WatchItem, WatchStream};
 
@@ -28,8 +30,8 @@ use bytes::Bytes;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A key-value store with etcd's semantics. Implemented by the embedded SQLite backend and,
-/// in a later issue, by etcd.
+/// A key-value store with etcd's semantics. Implemented by the embedded SQLite backend and by
+/// etcd itself.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates `key` if it is absent. Returns the revision of the write.

@@ -1,0 +1,79 @@
+//! Connecting to etcd: the client's options (TLS with a client certificate, timeouts,
+//! keep-alive) and a first request that proves etcd answers, so that a wrong endpoint or
+//! certificate is reported at start, naming the endpoints, rather than at the first write.
+
+use std::path::Path;
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use crate::{Error, Result};
+
+use super::EtcdOptions;
+use super::errors::backend;
+use super::history::History;
+
+/// How long connecting, and the first request, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long etcd may take to answer a request (for a watch: to accept it).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 pings, as kube-apiserver sends them, so that a dead connection is noticed even when
+/// nothing is sent on it, and its watches resumed elsewhere.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client for `options.endpoints`. It does not connect yet: [`check`] does.
+pub(super) async fn client(options: &EtcdOptions) -> Result<Client> {
+    // Requests fail at once on a member cut off from the others, so a watch there is resumed on
+    // another member rather than waiting for events that will not come.
+    let mut connect = ConnectOptions::new()
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(REQUEST_TIMEOUT)
+        .with_keep_alive(KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT)
+        .with_require_leader(true);
+    if let Some(tls) = tls(options)? {
+        connect = connect.with_tls(tls);
+    }
+    Client::connect(&options.endpoints, Some(connect)).await.map_err(|e| unreachable(options, backend(e)))
+}
+
+/// The TLS options, if any file for TLS is given: the CA that signed etcd's certificate, and
+/// this client's certificate and key for etcd's `--client-cert-auth`.
+fn tls(options: &EtcdOptions) -> Result<Option<TlsOptions>> {
+    if options.ca_file.is_none() && options.cert_file.is_none() && options.key_file.is_none() {
+        return Ok(None);
+    }
+    let mut tls = TlsOptions::new();
+    if let Some(ca) = &options.ca_file {
+        tls = tls.ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?));
+    }
+    match (&options.cert_file, &options.key_file) {
+        (Some(cert), Some(key)) => {
+            tls = tls.identity(Identity::from_pem(read(cert, "client certificate")?, read(key, "client key")?));
+        }
+        (None, None) => {}
+        _ => return Err(Error::Backend("an etcd client certificate needs both its file and its key's".to_owned())),
+    }
+    Ok(Some(tls))
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Backend(format!("cannot read the etcd {what} {}: {e}", path.display())))
+}
+
+/// Reads the current revision, within [`CONNECT_TIMEOUT`].
+pub(super) async fn check(history: &History, options: &EtcdOptions) -> Result<i64> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, history.current()).await {
+        Ok(Ok(revision)) => Ok(revision),
+        Ok(Err(e)) => Err(unreachable(options, e)),
+        Err(_) => Err(unreachable(options, Error::Backend(format!("no answer within {CONNECT_TIMEOUT:?}")))),
+    }
+}
+
+fn unreachable(options: &EtcdOptions, cause: Error) -> Error {
+    let cause = match cause {
+        Error::Backend(message) => message,
+        other => other.to_string(),
+    };
+    Error::Backend(format!("cannot reach etcd at {}: {cause}", options.endpoints.join(", ")))
+}
