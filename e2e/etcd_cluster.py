@@ -1,50 +1,95 @@
-"""etcd members for the tests of skiff's etcd datastore: Debian's etcd-server, started on
-loopback ports in a folder of the test's, killed when the test is done."""
+"""etcd clusters for the tests of skiff's etcd datastore: Debian's etcd-server, members started
+on loopback ports in a folder of the test's, killed when the test is done."""
 
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 from base64 import b64decode, b64encode
 
-from conftest import free_port, wait_for
+import pytest
+
+from conftest import Skiff, free_port, wait_for
 
 
-class Etcd:
-    """One single-member etcd cluster."""
+class EtcdCluster:
+    """`size` etcd members forming one cluster."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, size=1):
         assert shutil.which("etcd"), "etcd is not installed: apt-get install etcd-server"
         self.folder = folder
-        self.client_port, self.peer_port = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.client_port}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        self.log = open(folder / "etcd.log", "ab")
-        self.proc = subprocess.Popen([
-            "etcd", "--name", "e2e", "--data-dir", str(folder / "etcd"),
-            "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"e2e={peer}",
-        ], stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
-        wait_for("etcd to answer", self._healthy, timeout=30)
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        self.urls = [f"http://127.0.0.1:{client}" for client, _ in ports]
+        peers = [f"http://127.0.0.1:{peer}" for _, peer in ports]
+        initial = ",".join(f"m{i}={peer}" for i, peer in enumerate(peers))
+        self.logs = [open(folder / f"etcd-m{i}.log", "ab") for i in range(size)]
+        self.members = [
+            subprocess.Popen([
+                "etcd", "--name", f"m{i}", "--data-dir", str(folder / f"m{i}"),
+                "--listen-client-urls", url, "--advertise-client-urls", url,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", initial, "--initial-cluster-token", folder.name,
+            ], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            for i, (url, peer, log) in enumerate(zip(self.urls, peers, self.logs))
+        ]
+        for i in range(size):
+            wait_for(f"etcd member m{i} to answer", lambda i=i: self._healthy(i), timeout=30)
 
-    def _healthy(self):
-        assert self.proc.poll() is None, (self.folder / "etcd.log").read_text(errors="replace")[-2000:]
+    @property
+    def url(self):
+        return self.urls[0]
+
+    @property
+    def endpoints(self):
+        """Every member's client URL, as --datastore-endpoint takes them."""
+        return ",".join(self.urls)
+
+    def _healthy(self, i):
+        log = (self.folder / f"etcd-m{i}.log").read_text(errors="replace")
+        assert self.members[i].poll() is None, log[-2000:]
         try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
+            with urllib.request.urlopen(f"{self.urls[i]}/health", timeout=1) as r:
                 return json.load(r).get("health") == "true"
         except OSError:
             return False
 
     def get(self, key):
-        """The pair at `key`, read through etcd's own JSON gateway: (value, mod_revision) or None."""
+        """The pair at `key`, read through etcd's JSON gateway: (value, mod_revision) or None."""
         body = json.dumps({"key": b64encode(key.encode()).decode()}).encode()
-        with urllib.request.urlopen(urllib.request.Request(f"{self.url}/v3/kv/range", data=body), timeout=5) as r:
+        live = next(url for url, member in zip(self.urls, self.members) if member.poll() is None)
+        with urllib.request.urlopen(urllib.request.Request(f"{live}/v3/kv/range", data=body), timeout=5) as r:
             kvs = json.load(r).get("kvs", [])
         return (b64decode(kvs[0]["value"]), int(kvs[0]["mod_revision"])) if kvs else None
 
+    def kill(self, i):
+        self.members[i].kill()
+        self.members[i].wait(timeout=10)
+
     def stop(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.log.close()
+        for i, member in enumerate(self.members):
+            if member.poll() is None:
+                self.kill(i)
+        for log in self.logs:
+            log.close()
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """Makes servers on the etcd (each with its own data folder) and stops them afterwards."""
+    started = []
+
+    def start(etcd, name, *extra, tls_from=None):
+        data = tmp_path / name
+        if tls_from is not None:
+            # Servers of one cluster share its CA and service-account keys.
+            shutil.copytree(tls_from.data_dir / "tls", data / "tls")
+        server = Skiff(data, extra_args=["--datastore-endpoint", etcd.endpoints, *extra])
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+        log = server.log_path.read_text(errors="replace")
+        assert "panicked at" not in log, server.log_tail(80)

@@ -3,43 +3,20 @@ kube-apiserver's key layout and revisions, so that several servers can share it;
 unreachable endpoint is a clear error at start."""
 
 import json
-import shutil
 import subprocess
 import threading
 
 import pytest
 
-from conftest import SKIFF_BIN, Skiff, free_port, wait_for
-from etcd_cluster import Etcd
+from conftest import SKIFF_BIN, free_port, wait_for
+from etcd_cluster import EtcdCluster, servers  # noqa: F401 (servers: a fixture)
 
 
 @pytest.fixture(scope="module")
 def etcd(tmp_path_factory):
-    member = Etcd(tmp_path_factory.mktemp("etcd"))
-    yield member
-    member.stop()
-
-
-@pytest.fixture
-def servers(tmp_path):
-    """Makes servers on the etcd (each with its own data folder) and stops them afterwards."""
-    started = []
-
-    def start(etcd, name, *extra, tls_from=None):
-        data = tmp_path / name
-        if tls_from is not None:
-            # Servers of one cluster share its CA and service-account keys.
-            shutil.copytree(tls_from.data_dir / "tls", data / "tls")
-        server = Skiff(data, extra_args=["--datastore-endpoint", etcd.url, *extra])
-        started.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-        log = server.log_path.read_text(errors="replace")
-        assert "panicked at" not in log, server.log_tail(80)
+    cluster = EtcdCluster(tmp_path_factory.mktemp("etcd"))
+    yield cluster
+    cluster.stop()
 
 
 def test_objects_live_in_etcd_at_its_revisions_and_survive_a_killed_server(etcd, servers):

@@ -266,7 +266,7 @@ def test_the_scheduler_holds_and_renews_its_lease(kubectl):
 
     first = lease()
     assert first["spec"].get("holderIdentity")
-    assert first["spec"]["leaseDurationSeconds"] == 15
+    assert first["spec"]["leaseDurationSeconds"] == 11
     assert first["spec"].get("renewTime")
     later = wait_for("the lease to be renewed",
                      lambda: (lambda doc: doc["spec"]["renewTime"] != first["spec"]["renewTime"] and doc)(lease()),
