@@ -497,3 +497,19 @@ async fn an_unreachable_etcd_is_a_clear_error() {
     }
     assert!(started.elapsed() < Duration::from_secs(15), "it took {:?} to give up", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_watches_move_past_an_unreachable_member() {
+    let etcd = Etcd::start().await;
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let options = EtcdOptions { endpoints: vec![down, etcd.client_url()], ..etcd.options() };
+    let store = EtcdStore::connect(options).await.expect("a live member among the endpoints is enough");
+    let mut watch = store.watch("/registry/things/", 0).await.unwrap();
+    let created = store.create("/registry/things/a", bytes("1")).await.unwrap();
+    let updated = store.update("/registry/things/a", bytes("2"), created).await.unwrap();
+    assert_eq!(store.get("/registry/things/a").await.unwrap().unwrap().value, bytes("2"));
+    let listed = store.range(RangeRequest { prefix: "/registry/things/".to_owned(), ..Default::default() }).await;
+    assert_eq!(listed.unwrap().kvs.len(), 1);
+    assert_eq!(next_change(&mut watch).await, (EventKind::Put, "/registry/things/a".to_owned(), created));
+    assert_eq!(next_change(&mut watch).await, (EventKind::Put, "/registry/things/a".to_owned(), updated));
+}

@@ -10,9 +10,10 @@
 //! Compaction is etcd-wide, which is why the key is shared by servers of any prefix (and with
 //! kube-apiservers on the same etcd, which use the same key the same way).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Compare, CompareOp, KvClient, Txn, TxnOp, TxnOpResponse, TxnResponse};
+use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse, TxnResponse};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, warn};
@@ -20,12 +21,13 @@ use tracing::{debug, warn};
 use crate::Result;
 
 use super::errors::{Refusal, backend, header_revision, refusal};
+use super::members::Members;
 
 /// The coordination key, where kube-apiserver keeps it.
 pub(super) const COMPACT_REV_KEY: &str = "compact_rev_key";
 
 /// Compacts every `interval` until the returned task is aborted. `None` for a zero interval.
-pub(super) fn spawn(kv: KvClient, interval: Duration) -> Option<JoinHandle<()>> {
+pub(super) fn spawn(members: Arc<Members>, interval: Duration) -> Option<JoinHandle<()>> {
     if interval.is_zero() {
         return None;
     }
@@ -37,7 +39,7 @@ pub(super) fn spawn(kv: KvClient, interval: Duration) -> Option<JoinHandle<()>> 
         let mut round = Round::default();
         loop {
             ticks.tick().await;
-            match play(kv.clone(), round).await {
+            match play(&members, round).await {
                 Ok(next) => round = next,
                 Err(e) => warn!(error = %e, "etcd compaction failed; it will be retried"),
             }
@@ -76,15 +78,15 @@ impl Round {
 }
 
 /// Plays one round: the transaction on the key, then the compaction if this server won.
-async fn play(mut kv: KvClient, round: Round) -> Result<Round> {
+async fn play(members: &Members, round: Round) -> Result<Round> {
     let txn = Txn::new()
         .when([Compare::version(COMPACT_REV_KEY, CompareOp::Equal, round.version)])
         .and_then([TxnOp::put(COMPACT_REV_KEY, round.revision.to_string(), None)])
         .or_else([TxnOp::get(COMPACT_REV_KEY, None)]);
-    let response = kv.txn(txn).await.map_err(backend)?;
+    let response = members.txn(&txn).await.map_err(backend)?;
     let (next, compact_at) = round.after(outcome(&response)?);
     if let Some(revision) = compact_at {
-        match kv.compact(revision, None).await {
+        match members.compact(revision).await {
             Ok(_) => debug!(revision, "compacted etcd"),
             // Someone compacted further meanwhile, by hand perhaps: nothing is lost.
             Err(e) if refusal(&e) == Some(Refusal::Compacted) => {}

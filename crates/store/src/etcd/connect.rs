@@ -12,6 +12,7 @@ use crate::{Error, Result};
 use super::EtcdOptions;
 use super::errors::backend;
 use super::history::History;
+use super::members::Members;
 
 /// How long connecting, and the first request, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,8 +23,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client for `options.endpoints`. It does not connect yet: [`check`] does.
-pub(super) async fn client(options: &EtcdOptions) -> Result<Client> {
+/// A client for each of `options.endpoints`. They do not connect yet: [`check`] does.
+pub(super) async fn members(options: &EtcdOptions) -> Result<Members> {
     // Requests fail at once on a member cut off from the others, so a watch there is resumed on
     // another member rather than waiting for events that will not come.
     let mut connect = ConnectOptions::new()
@@ -34,7 +35,15 @@ pub(super) async fn client(options: &EtcdOptions) -> Result<Client> {
     if let Some(tls) = tls(options)? {
         connect = connect.with_tls(tls);
     }
-    Client::connect(&options.endpoints, Some(connect)).await.map_err(|e| unreachable(options, backend(e)))
+    let mut clients = Vec::with_capacity(options.endpoints.len());
+    for endpoint in &options.endpoints {
+        let client = Client::connect([endpoint], Some(connect.clone())).await;
+        clients.push(client.map_err(|e| unreachable(options, backend(e)))?);
+    }
+    if clients.is_empty() {
+        return Err(Error::Backend("no etcd endpoint given".to_owned()));
+    }
+    Ok(Members::new(clients))
 }
 
 /// The TLS options, if any file for TLS is given: the CA that signed etcd's certificate, and

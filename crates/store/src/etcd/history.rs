@@ -6,16 +6,18 @@
 //! by reads: it is the oldest revision a read can still be served at. Compaction only moves
 //! forward, so the last answer is a floor for the next, and one read usually confirms it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use etcd_client::{GetOptions, KvClient};
+use etcd_client::GetOptions;
 
 use crate::Result;
 
 use super::errors::{Refusal, backend, header_revision, refusal};
+use super::members::Members;
 
 pub(super) struct History {
-    kv: KvClient,
+    members: Arc<Members>,
     /// The key the probing reads ask for; whether it exists does not matter.
     probe: Vec<u8>,
     /// A revision at or below the compacted revision (0 until one is known).
@@ -23,14 +25,14 @@ pub(super) struct History {
 }
 
 impl History {
-    pub fn new(kv: KvClient, probe: Vec<u8>) -> Self {
-        History { kv, probe, floor: AtomicI64::new(0) }
+    pub fn new(members: Arc<Members>, probe: Vec<u8>) -> Self {
+        History { members, probe, floor: AtomicI64::new(0) }
     }
 
     /// The current revision: the header revision of a (linearizable) read.
     pub async fn current(&self) -> Result<i64> {
         let options = GetOptions::new().with_count_only();
-        let response = self.kv.clone().get(self.probe.clone(), Some(options)).await.map_err(backend)?;
+        let response = self.members.get(&self.probe, options).await.map_err(backend)?;
         header_revision(response.header())
     }
 
@@ -38,7 +40,7 @@ impl History {
     /// revision. A future revision has not been compacted either.
     pub async fn readable(&self, revision: i64) -> Result<bool> {
         let options = GetOptions::new().with_revision(revision).with_count_only();
-        match self.kv.clone().get(self.probe.clone(), Some(options)).await {
+        match self.members.get(&self.probe, options).await {
             Ok(_) => Ok(true),
             Err(e) => match refusal(&e) {
                 Some(Refusal::Compacted) => Ok(false),

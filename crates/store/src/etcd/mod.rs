@@ -23,6 +23,7 @@ mod connect;
 mod errors;
 mod history;
 mod keys;
+mod members;
 mod position;
 mod reads;
 mod watch;
@@ -34,7 +35,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use etcd_client::{Client, KvClient};
 use tokio::task::JoinHandle;
 use tracing::info;
 
@@ -42,6 +42,7 @@ use crate::{KeyValue, RangeRequest, RangeResult, Result, Store, WatchStream};
 
 use history::History;
 use keys::Keys;
+use members::Members;
 
 /// Where etcd is and how to reach it.
 #[derive(Clone, Debug)]
@@ -76,7 +77,7 @@ impl Default for EtcdOptions {
 
 /// A [`Store`] kept in etcd.
 pub struct EtcdStore {
-    client: Client,
+    members: Arc<Members>,
     keys: Keys,
     history: Arc<History>,
     /// Changed to ask every watch for a progress notice.
@@ -89,18 +90,14 @@ impl EtcdStore {
     /// Starts background compaction. Dropping the store stops it, and ends the store's watches.
     pub async fn connect(options: EtcdOptions) -> Result<Arc<Self>> {
         let keys = Keys::new(&options.prefix)?;
-        let client = connect::client(&options).await?;
+        let members = Arc::new(connect::members(&options).await?);
         let probe = keys.map("/")?.etcd().to_vec();
-        let history = Arc::new(History::new(client.kv_client(), probe));
+        let history = Arc::new(History::new(Arc::clone(&members), probe));
         let revision = connect::check(&history, &options).await?;
-        let compactor = compactor::spawn(client.kv_client(), options.compaction_interval);
+        let compactor = compactor::spawn(Arc::clone(&members), options.compaction_interval);
         info!(endpoints = ?options.endpoints, prefix = %options.prefix, revision, "connected to etcd");
         let (progress_requests, _) = tokio::sync::watch::channel(());
-        Ok(Arc::new(EtcdStore { client, keys, history, progress_requests, compactor }))
-    }
-
-    fn kv(&self) -> KvClient {
-        self.client.kv_client()
+        Ok(Arc::new(EtcdStore { members, keys, history, progress_requests, compactor }))
     }
 }
 
@@ -115,19 +112,19 @@ impl Drop for EtcdStore {
 #[async_trait]
 impl Store for EtcdStore {
     async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
-        writes::create(self.kv(), &self.keys.map(key)?, value).await
+        writes::create(&self.members, &self.keys.map(key)?, value).await
     }
 
     async fn update(&self, key: &str, value: Bytes, expected_mod_revision: i64) -> Result<i64> {
-        writes::update(self.kv(), &self.keys.map(key)?, value, expected_mod_revision).await
+        writes::update(&self.members, &self.keys.map(key)?, value, expected_mod_revision).await
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<(i64, KeyValue)> {
-        writes::delete(self.kv(), &self.keys.map(key)?, expected_mod_revision).await
+        writes::delete(&self.members, &self.keys.map(key)?, expected_mod_revision).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        reads::get(self.kv(), &self.keys.map(key)?).await
+        reads::get(&self.members, &self.keys.map(key)?).await
     }
 
     async fn range(&self, request: RangeRequest) -> Result<RangeResult> {
@@ -136,7 +133,7 @@ impl Store for EtcdStore {
 
     async fn watch(&self, prefix: &str, from_revision: i64) -> Result<WatchStream> {
         let watcher = watch::Watcher {
-            client: self.client.watch_client(),
+            members: Arc::clone(&self.members),
             history: Arc::clone(&self.history),
             progress_requests: self.progress_requests.subscribe(),
         };
@@ -157,7 +154,7 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
-        match self.kv().compact(revision, None).await {
+        match self.members.compact(revision).await {
             Ok(_) => {
                 self.history.saw_compacted(revision);
                 Ok(())

@@ -1,15 +1,16 @@
 //! Reads of one key and of the keys under a prefix, as etcd ranges.
 
-use etcd_client::{GetOptions, KvClient};
+use etcd_client::GetOptions;
 
 use crate::{KeyValue, RangeRequest, RangeResult, Result};
 
 use super::EtcdStore;
 use super::errors::{backend, header_revision};
 use super::keys::Mapped;
+use super::members::Members;
 
-pub(super) async fn get(mut kv: KvClient, key: &Mapped) -> Result<Option<KeyValue>> {
-    let mut response = kv.get(key.etcd(), None).await.map_err(backend)?;
+pub(super) async fn get(members: &Members, key: &Mapped) -> Result<Option<KeyValue>> {
+    let mut response = members.get(key.etcd(), GetOptions::new()).await.map_err(backend)?;
     response.take_kvs().pop().map(|pair| key.pair(pair)).transpose()
 }
 
@@ -26,7 +27,7 @@ pub(super) async fn range(store: &EtcdStore, request: RangeRequest) -> Result<Ra
     if request.limit > 0 {
         options = options.with_limit(i64::try_from(request.limit).unwrap_or(i64::MAX));
     }
-    let mut response = match store.kv().get(start, Some(options)).await {
+    let mut response = match store.members.get(&start, options).await {
         Ok(response) => response,
         Err(e) => return Err(store.revision_error(e, request.revision).await),
     };

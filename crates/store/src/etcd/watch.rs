@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{EventType, WatchClient, WatchOptions, WatchResponse};
+use etcd_client::{EventType, WatchOptions, WatchResponse};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
@@ -28,6 +28,7 @@ use crate::{Error, Event, EventKind, KeyValue, Result, WatchItem, WatchStream};
 use super::errors::{backend, header_revision};
 use super::history::History;
 use super::keys::Mapped;
+use super::members::Members;
 use super::position::Position;
 
 /// How long etcd may take to confirm a new watch.
@@ -41,7 +42,7 @@ const ANSWER_WATCH_ID: i64 = -1;
 
 /// What a watch needs from its store, shared with the task that follows it.
 pub(super) struct Watcher {
-    pub client: WatchClient,
+    pub members: Arc<Members>,
     pub history: Arc<History>,
     /// Changes when the store asks every watch for a progress notice.
     pub progress_requests: watch::Receiver<()>,
@@ -72,7 +73,7 @@ async fn open(watcher: &Watcher, prefix: &Mapped, from: Option<i64>) -> Result<(
         .with_progress_notify()
         .with_start_revision(from.unwrap_or(0));
     let confirmed = async {
-        let mut stream = watcher.client.clone().watch(prefix.etcd(), Some(options)).await.map_err(backend)?;
+        let mut stream = watcher.members.watch(prefix.etcd(), &options).await.map_err(backend)?;
         let response = stream.message().await.map_err(backend)?;
         match response {
             Some(response) if response.canceled() && response.compact_revision() > 0 => {

@@ -3,33 +3,34 @@
 //! a write is the header revision of its transaction.
 
 use bytes::Bytes;
-use etcd_client::{Compare, CompareOp, DeleteOptions, KvClient, Txn, TxnOp, TxnOpResponse, TxnResponse};
+use etcd_client::{Compare, CompareOp, DeleteOptions, Txn, TxnOp, TxnOpResponse, TxnResponse};
 
 use crate::{Error, KeyValue, Result};
 
 use super::errors::{backend, header_revision};
 use super::keys::Mapped;
+use super::members::Members;
 
 /// Creates `key` if it has never been written or was deleted since.
-pub(super) async fn create(mut kv: KvClient, key: &Mapped, value: Bytes) -> Result<i64> {
+pub(super) async fn create(members: &Members, key: &Mapped, value: Bytes) -> Result<i64> {
     let absent = Compare::create_revision(key.etcd(), CompareOp::Equal, 0);
     let txn = Txn::new().when([absent]).and_then([TxnOp::put(key.etcd(), Vec::from(value), None)]);
-    let response = kv.txn(txn).await.map_err(backend)?;
+    let response = members.txn(&txn).await.map_err(backend)?;
     if !response.succeeded() {
         return Err(Error::AlreadyExists);
     }
     header_revision(response.header())
 }
 
-pub(super) async fn update(kv: KvClient, key: &Mapped, value: Bytes, expected_mod_revision: i64) -> Result<i64> {
+pub(super) async fn update(members: &Members, key: &Mapped, value: Bytes, expected_mod_revision: i64) -> Result<i64> {
     let put = TxnOp::put(key.etcd(), Vec::from(value), None);
-    let response = guarded(kv, key, Some(expected_mod_revision), put).await?;
+    let response = guarded(members, key, Some(expected_mod_revision), put).await?;
     header_revision(response.header())
 }
 
-pub(super) async fn delete(kv: KvClient, key: &Mapped, expected_mod_revision: Option<i64>) -> Result<(i64, KeyValue)> {
+pub(super) async fn delete(members: &Members, key: &Mapped, expected_mod_revision: Option<i64>) -> Result<(i64, KeyValue)> {
     let delete = TxnOp::delete(key.etcd(), Some(DeleteOptions::new().with_prev_key()));
-    let response = guarded(kv, key, expected_mod_revision, delete).await?;
+    let response = guarded(members, key, expected_mod_revision, delete).await?;
     let revision = header_revision(response.header())?;
     let deleted = match response.op_responses().pop() {
         Some(TxnOpResponse::Delete(mut deleted)) => deleted.take_prev_kvs().pop(),
@@ -43,7 +44,7 @@ pub(super) async fn delete(kv: KvClient, key: &Mapped, expected_mod_revision: Op
 /// that revision. Otherwise reads the key: `Error::NotFound` if it is absent, `Error::Conflict`
 /// with its current pair if not.
 async fn guarded(
-    mut kv: KvClient,
+    members: &Members,
     key: &Mapped,
     expected_mod_revision: Option<i64>,
     write: TxnOp,
@@ -55,7 +56,7 @@ async fn guarded(
         .when([exists].into_iter().chain(unchanged).collect::<Vec<_>>())
         .and_then([write])
         .or_else([TxnOp::get(key.etcd(), None)]);
-    let response = kv.txn(txn).await.map_err(backend)?;
+    let response = members.txn(&txn).await.map_err(backend)?;
     if response.succeeded() {
         return Ok(response);
     }

@@ -1,0 +1,126 @@
+//! The etcd members a store talks to, and moving to another when one cannot serve.
+//!
+//! The etcd client balances requests over all its endpoints, and keeps picking a member that is
+//! down: each request routed there fails with "connection refused". So each member gets a client
+//! of its own, requests go to one member at a time, and a request that member could not have
+//! carried out (it was unreachable, or it has lost its leader) is sent to the next one. Only
+//! those two refusals are retried: in both, etcd has not begun the request, so even a write
+//! cannot be applied twice. A member that fails is left for good, until another fails in turn.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use etcd_client::{
+    Client, CompactionResponse, Error, GetOptions, GetResponse, Txn, TxnResponse, WatchOptions, WatchStream,
+};
+
+/// etcd's refusal of a request on a member without a leader (`rpctypes.ErrNoLeader`), which
+/// clients started with `require_leader` get before etcd starts the request.
+const NO_LEADER: &str = "etcdserver: no leader";
+
+pub(super) struct Members {
+    /// One client per member, in the order of the endpoints given.
+    clients: Vec<Client>,
+    /// The member requests go to first.
+    current: AtomicUsize,
+}
+
+impl Members {
+    pub fn new(clients: Vec<Client>) -> Self {
+        assert!(!clients.is_empty(), "etcd members need at least one endpoint");
+        Members { clients, current: AtomicUsize::new(0) }
+    }
+
+    /// Runs `request` on the current member, and on each of the others in turn while the member
+    /// tried could not serve it. The error is the last member's.
+    pub async fn call<T, F, Fut>(&self, mut request: F) -> Result<T, Error>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut attempt = 0;
+        loop {
+            let member = (first + attempt) % self.clients.len();
+            match request(self.clients[member].clone()).await {
+                Err(e) if attempt + 1 < self.clients.len() && elsewhere(&e) => {
+                    // Concurrent requests that met the same failure move on only once.
+                    let next = (member + 1) % self.clients.len();
+                    let _ = self.current.compare_exchange(member, next, Ordering::Relaxed, Ordering::Relaxed);
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// The requests the store makes, each run by [`Members::call`].
+impl Members {
+    pub async fn get(&self, key: &[u8], options: GetOptions) -> Result<GetResponse, Error> {
+        self.call(|client| {
+            let (key, options) = (key.to_vec(), options.clone());
+            async move { client.kv_client().get(key, Some(options)).await }
+        })
+        .await
+    }
+
+    pub async fn txn(&self, txn: &Txn) -> Result<TxnResponse, Error> {
+        self.call(|client| {
+            let txn = txn.clone();
+            async move { client.kv_client().txn(txn).await }
+        })
+        .await
+    }
+
+    pub async fn compact(&self, revision: i64) -> Result<CompactionResponse, Error> {
+        self.call(|client| async move { client.kv_client().compact(revision, None).await }).await
+    }
+
+    pub async fn watch(&self, key: &[u8], options: &WatchOptions) -> Result<WatchStream, Error> {
+        self.call(|client| {
+            let (key, options) = (key.to_vec(), options.clone());
+            async move { client.watch_client().watch(key, Some(options)).await }
+        })
+        .await
+    }
+}
+
+/// Whether etcd did not start a request that failed with `e`, so that another member may serve
+/// it: the member could not be reached (the error's causes include the transport's connect
+/// error), or it has no leader.
+fn elsewhere(e: &Error) -> bool {
+    let Error::GRpcStatus(status) = e else { return false };
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    if status.message() == NO_LEADER {
+        return true;
+    }
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        if e.downcast_ref::<tonic::ConnectError>().is_some() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_before_etcd_starts_a_request_go_elsewhere() {
+        assert!(elsewhere(&Error::GRpcStatus(tonic::Status::unavailable(NO_LEADER))));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
+        assert_eq!(connect.code(), tonic::Code::Unavailable);
+        assert!(elsewhere(&Error::GRpcStatus(connect)));
+        // A request cut off mid-way may have been carried out.
+        assert!(!elsewhere(&Error::GRpcStatus(tonic::Status::unavailable("error reading a body from connection"))));
+        assert!(!elsewhere(&Error::GRpcStatus(tonic::Status::unavailable("etcdserver: request timed out"))));
+        assert!(!elsewhere(&Error::GRpcStatus(tonic::Status::invalid_argument(NO_LEADER))));
+    }
+}
