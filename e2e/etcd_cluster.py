@@ -23,17 +23,19 @@ class EtcdCluster:
         peers = [f"http://127.0.0.1:{peer}" for _, peer in ports]
         initial = ",".join(f"m{i}={peer}" for i, peer in enumerate(peers))
         self.logs = [open(folder / f"etcd-m{i}.log", "ab") for i in range(size)]
-        self.members = [
-            subprocess.Popen([
-                "etcd", "--name", f"m{i}", "--data-dir", str(folder / f"m{i}"),
-                "--listen-client-urls", url, "--advertise-client-urls", url,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", initial, "--initial-cluster-token", folder.name,
-            ], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-            for i, (url, peer, log) in enumerate(zip(self.urls, peers, self.logs))
+        self.commands = [
+            ["etcd", "--name", f"m{i}", "--data-dir", str(folder / f"m{i}"),
+             "--listen-client-urls", url, "--advertise-client-urls", url,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", initial, "--initial-cluster-token", folder.name]
+            for i, (url, peer) in enumerate(zip(self.urls, peers))
         ]
+        self.members = [self._spawn(i) for i in range(size)]
         for i in range(size):
             wait_for(f"etcd member m{i} to answer", lambda i=i: self._healthy(i), timeout=30)
+
+    def _spawn(self, i):
+        return subprocess.Popen(self.commands[i], stdout=self.logs[i], stderr=self.logs[i], stdin=subprocess.DEVNULL)
 
     @property
     def url(self):
@@ -64,6 +66,13 @@ class EtcdCluster:
     def kill(self, i):
         self.members[i].kill()
         self.members[i].wait(timeout=10)
+
+    def restart(self, i):
+        """Starts killed member i again, on its data dir and ports (etcd then ignores the
+        --initial-* flags and rejoins from its own data), and waits until it answers."""
+        assert self.members[i].poll() is not None, f"member m{i} is still running"
+        self.members[i] = self._spawn(i)
+        wait_for(f"etcd member m{i} to answer after its restart", lambda: self._healthy(i), timeout=30)
 
     def stop(self):
         for i, member in enumerate(self.members):

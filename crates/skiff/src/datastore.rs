@@ -33,30 +33,62 @@ pub struct DatastoreArgs {
     pub history_seconds: u64,
 }
 
+/// Where the embedded store keeps its file in a data directory.
+pub fn embedded_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("state.db")
+}
+
+impl DatastoreArgs {
+    fn history(&self) -> Duration {
+        Duration::from_secs(self.history_seconds)
+    }
+
+    /// The etcd the flags name, if any: its options, with compaction every `--history-seconds`.
+    pub fn etcd(&self) -> anyhow::Result<Option<store::EtcdOptions>> {
+        if self.datastore_endpoint.is_empty() {
+            return Ok(None);
+        }
+        for endpoint in &self.datastore_endpoint {
+            anyhow::ensure!(
+                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                "--datastore-endpoint {endpoint:?} is not an etcd client URL (http:// or https://); \
+                 without the flag, skiff keeps its state in its embedded store"
+            );
+        }
+        Ok(Some(store::EtcdOptions {
+            endpoints: self.datastore_endpoint.clone(),
+            ca_file: self.datastore_cafile.clone(),
+            cert_file: self.datastore_certfile.clone(),
+            key_file: self.datastore_keyfile.clone(),
+            prefix: self.etcd_prefix.clone(),
+            compaction_interval: self.history(),
+        }))
+    }
+}
+
 /// Opens the store the flags name.
 pub async fn open(args: &DatastoreArgs, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    let history = Duration::from_secs(args.history_seconds);
-    if args.datastore_endpoint.is_empty() {
-        let options = store::SqliteOptions { history, ..Default::default() };
-        let store = store::SqliteStore::open(&data_dir.join("state.db"), options)
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-        return Ok(store);
+    match args.etcd()? {
+        Some(options) => open_etcd(options).await,
+        None => {
+            let options = store::SqliteOptions { history: args.history(), ..Default::default() };
+            open_embedded(&embedded_path(data_dir), options)
+        }
     }
-    for endpoint in &args.datastore_endpoint {
-        anyhow::ensure!(
-            endpoint.starts_with("http://") || endpoint.starts_with("https://"),
-            "--datastore-endpoint {endpoint:?} is not an etcd client URL (http:// or https://); \
-             without the flag, skiff keeps its state in its embedded store"
-        );
-    }
-    let options = store::EtcdOptions {
-        endpoints: args.datastore_endpoint.clone(),
-        ca_file: args.datastore_cafile.clone(),
-        cert_file: args.datastore_certfile.clone(),
-        key_file: args.datastore_keyfile.clone(),
-        prefix: args.etcd_prefix.clone(),
-        compaction_interval: history,
-    };
+}
+
+pub async fn open_etcd(options: store::EtcdOptions) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::EtcdStore::connect(options).await.context("opening the etcd datastore")?;
+    Ok(store)
+}
+
+pub fn open_embedded(path: &Path, options: store::SqliteOptions) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store::SqliteStore::open(path, options).with_context(|| {
+        format!(
+            "opening the embedded store {} (if it is damaged, `skiff server --cluster-reset` sets it aside \
+             and starts afresh, and --cluster-reset-restore-path SNAPSHOT restores a snapshot into the new one)",
+            path.display()
+        )
+    })?;
     Ok(store)
 }

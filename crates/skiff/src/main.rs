@@ -3,6 +3,7 @@
 
 mod agent;
 mod bench;
+mod cluster_reset;
 mod datastore;
 mod files;
 mod image;
@@ -11,6 +12,7 @@ mod loopback_client;
 mod pki;
 mod server;
 mod sim;
+mod snapshot;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +38,9 @@ enum Command {
     /// Measure a component and print its figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Save the cluster's state (the embedded store's or etcd's) to a snapshot file.
+    #[command(subcommand, name = "etcd-snapshot")]
+    EtcdSnapshot(snapshot::SnapshotCommand),
     /// Manage this node's container images: import archives, list, remove.
     Image(image::ImageArgs),
     /// Supervise one container (the node agent runs this; not for people).
@@ -101,6 +106,7 @@ fn main() -> std::process::ExitCode {
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Image(args) => image::run(args),
+            Command::EtcdSnapshot(command) => snapshot::run(command).await,
             Command::Shim { .. } | Command::ShimExec { .. } => {
                 unreachable!("the shims ran before the async runtime started")
             }

@@ -37,6 +37,8 @@ pub struct ServerArgs {
     pub service_cidr: String,
     #[command(flatten)]
     pub datastore: crate::datastore::DatastoreArgs,
+    #[command(flatten)]
+    pub reset: crate::cluster_reset::ResetArgs,
     /// Run the API server without the scheduler (another one places pods).
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -150,7 +152,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let service_ip = apiserver::kubernetes_service_ip(&args.service_cidr)
         .with_context(|| format!("--service-cidr {} is not a usable IPv4 range", args.service_cidr))?;
     let pki = pki::ensure(&data_dir.join("tls"), &pki::serving_names(&args.tls_san, &service_ip))?;
-    let store = crate::datastore::open(&args.datastore, &data_dir).await?;
+    let store = crate::cluster_reset::open(&args.reset, &args.datastore, &data_dir).await?;
     let host = if args.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { args.bind_address.to_string() };
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let url = format!("https://{host}:{}", args.https_port);

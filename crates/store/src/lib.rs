@@ -16,13 +16,15 @@
 
 mod error;
 mod etcd;
+mod snapshot;
 mod sqlite;
 pub mod testsuite;
 mod types;
 
 pub use error::Error;
 pub use etcd::{EtcdOptions, EtcdStore};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use snapshot::{Restored, Snapshot};
+pub use sqlite::{Reset, SqliteOptions, SqliteStore};
 pub use types::{Event, EventKind, KeyValue, RangeRequest, RangeResult, WatchItem, WatchStream};
 
 use async_trait::async_trait;

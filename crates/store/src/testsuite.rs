@@ -9,13 +9,15 @@
 //! store::store_suite!(fresh);
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{Error, Event, EventKind, KeyValue, RangeRequest, RangeResult, Store, WatchItem, WatchStream};
+use crate::{
+    Error, Event, EventKind, KeyValue, RangeRequest, RangeResult, Restored, Snapshot, Store, WatchItem, WatchStream,
+};
 
 /// Expands to one `#[tokio::test]` per check of [`testsuite`](crate::testsuite). `$fresh` is an
 /// async fn returning a new, empty store and a guard to keep alive as long as it (a temporary
@@ -39,6 +41,7 @@ macro_rules! store_suite {
             dropped_watch_does_not_stop_writes,
             concurrent_writers_are_all_seen_once_in_order,
             progress_follows_the_events,
+            a_snapshot_restores_the_cluster_it_was_taken_of,
         );
     };
     (@checks $fresh:path; $($check:ident),+ $(,)?) => {
@@ -430,4 +433,36 @@ pub async fn progress_follows_the_events(store: Arc<dyn Store>) {
     }
     expect_progress(&mut busy, revisions[2]).await;
     expect_progress(&mut idle, revisions[2]).await;
+}
+
+/// A snapshot taken page by page holds every pair; restoring it over a changed store undoes each
+/// kind of change, through writes that watches see.
+pub async fn a_snapshot_restores_the_cluster_it_was_taken_of(store: Arc<dyn Store>) {
+    for i in 0..1500 {
+        store.create(&format!("/registry/things/{i:04}"), bytes(&i.to_string())).await.unwrap();
+    }
+    let snapshot = Snapshot::take(&*store).await.unwrap();
+    assert_eq!(snapshot.pairs.len(), 1500, "pages of 1000 must all be read");
+    assert_eq!(snapshot.revision, store.current_revision().await.unwrap());
+
+    let changed = store.get("/registry/things/0000").await.unwrap().unwrap();
+    store.update(&changed.key, bytes("changed"), changed.mod_revision).await.unwrap();
+    store.delete("/registry/things/0001", None).await.unwrap();
+    store.create("/registry/things/new", bytes("new")).await.unwrap();
+    let mut watch = store.watch("/registry/", 0).await.unwrap();
+
+    let restored = snapshot.restore(&*store).await.unwrap();
+    assert_eq!(restored, Restored { created: 1, updated: 1, deleted: 1, unchanged: 1498 });
+    assert_eq!(Snapshot::take(&*store).await.unwrap().pairs, snapshot.pairs);
+    let mut seen = BTreeMap::new();
+    for _ in 0..3 {
+        let event = next_event(&mut watch).await;
+        seen.insert(event.kv.key.clone(), event.kind);
+    }
+    let expected = [
+        ("/registry/things/new".to_owned(), EventKind::Delete),
+        ("/registry/things/0000".to_owned(), EventKind::Put),
+        ("/registry/things/0001".to_owned(), EventKind::Put),
+    ];
+    assert_eq!(seen, BTreeMap::from(expected));
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use store::{Error, RangeRequest, SqliteOptions, SqliteStore, Store};
+use store::{Error, RangeRequest, Snapshot, SqliteOptions, SqliteStore, Store};
 use tempfile::TempDir;
 
 /// Options without background compaction, so that a test decides when to compact.
@@ -127,6 +127,87 @@ async fn a_file_that_is_not_a_database_is_refused() {
         Err(other) => panic!("opening garbage gave {other}"),
         Ok(_) => panic!("a file of garbage opened as a store"),
     }
+}
+
+/// Writes `count` pairs and closes the store, which checkpoints its log into the file.
+async fn closed_store_with(path: &Path, count: usize) -> i64 {
+    let store = SqliteStore::open(path, manual_compaction()).unwrap();
+    let mut revision = 0;
+    for i in 0..count {
+        revision = store.create(&format!("/registry/k/{i:05}"), Bytes::from(vec![b'v'; 200])).await.unwrap();
+    }
+    drop(store);
+    revision
+}
+
+#[tokio::test]
+async fn a_damaged_store_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    closed_store_with(&db_path(&dir), 2000).await;
+    // Garbage over a page in the middle of the file: a table page, past the header.
+    let mut file = std::fs::read(db_path(&dir)).unwrap();
+    let middle = file.len() / 2 / 4096 * 4096;
+    file[middle..middle + 4096].fill(0x5a);
+    std::fs::write(db_path(&dir), file).unwrap();
+    match SqliteStore::open(&db_path(&dir), manual_compaction()) {
+        Err(Error::Backend(message)) => assert!(message.contains("is damaged"), "{message}"),
+        Err(other) => panic!("opening a damaged store gave {other}"),
+        Ok(_) => panic!("a damaged store opened"),
+    }
+}
+
+#[tokio::test]
+async fn one_process_at_a_time_opens_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&db_path(&dir), manual_compaction()).unwrap();
+    match SqliteStore::open(&db_path(&dir), manual_compaction()) {
+        Err(Error::Backend(message)) => assert!(message.contains("in use by another skiff process"), "{message}"),
+        Err(other) => panic!("opening an open store gave {other}"),
+        Ok(_) => panic!("a store opened twice"),
+    }
+    assert!(SqliteStore::reset(&db_path(&dir), 0).is_err(), "a store in use was reset");
+    drop(store);
+    SqliteStore::open(&db_path(&dir), manual_compaction()).expect("the store is free once closed");
+}
+
+#[tokio::test]
+async fn a_reset_store_begins_past_the_old_one_with_its_history_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = closed_store_with(&db_path(&dir), 10).await;
+    let reset = SqliteStore::reset(&db_path(&dir), 0).unwrap();
+    assert_eq!(reset.revision, old + 1);
+    let aside = reset.set_aside.expect("the old store is kept");
+    assert!(aside.exists() && db_path(&dir).exists());
+
+    let store = SqliteStore::open(&db_path(&dir), manual_compaction()).unwrap();
+    assert_eq!(store.current_revision().await.unwrap(), old + 1);
+    assert_eq!(store.compacted_revision().await.unwrap(), old + 1);
+    let listed = store.range(RangeRequest { prefix: "/registry/".to_owned(), ..Default::default() }).await.unwrap();
+    assert!(listed.kvs.is_empty());
+    // A client resuming from before the reset is told to list again.
+    assert!(matches!(store.watch("/registry/", old).await, Err(Error::Compacted { .. })));
+    assert_eq!(store.create("/registry/k/new", Bytes::from_static(b"n")).await.unwrap(), old + 2);
+
+    // A snapshot's revision counts too; and a store that cannot be read is left far behind.
+    drop(store);
+    assert_eq!(SqliteStore::reset(&db_path(&dir), 10_000).unwrap().revision, 10_001);
+    std::fs::write(db_path(&dir), vec![0x5a; 8192]).unwrap();
+    assert!(SqliteStore::reset(&db_path(&dir), 5).unwrap().revision > 1_000_000);
+}
+
+#[tokio::test]
+async fn a_live_store_copies_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&db_path(&dir), manual_compaction()).unwrap();
+    for i in 0..100 {
+        store.create(&format!("/registry/k/{i}"), Bytes::from(i.to_string())).await.unwrap();
+    }
+    let copy = dir.path().join("copy.db");
+    SqliteStore::copy(&db_path(&dir), &copy).unwrap();
+    let copied = SqliteStore::open(&copy, manual_compaction()).unwrap();
+    let original = Snapshot::take(&*store).await.unwrap();
+    assert_eq!(Snapshot::take(&*copied).await.unwrap(), original);
+    assert_eq!(original.pairs.len(), 100);
 }
 
 #[test]

@@ -28,7 +28,11 @@ pub(super) async fn update(members: &Members, key: &Mapped, value: Bytes, expect
     header_revision(response.header())
 }
 
-pub(super) async fn delete(members: &Members, key: &Mapped, expected_mod_revision: Option<i64>) -> Result<(i64, KeyValue)> {
+pub(super) async fn delete(
+    members: &Members,
+    key: &Mapped,
+    expected_mod_revision: Option<i64>,
+) -> Result<(i64, KeyValue)> {
     let delete = TxnOp::delete(key.etcd(), Some(DeleteOptions::new().with_prev_key()));
     let response = guarded(members, key, expected_mod_revision, delete).await?;
     let revision = header_revision(response.header())?;

@@ -20,10 +20,12 @@ mod batch_queue;
 mod compactor;
 mod hub;
 mod keys;
+mod lock;
 mod ops;
 mod pool;
 mod reads;
 mod recent;
+mod recovery;
 mod row;
 mod schema;
 mod writer;
@@ -35,6 +37,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tracing::info;
+
+pub use recovery::Reset;
 
 use crate::{Error, KeyValue, RangeRequest, RangeResult, Result, Store, WatchItem, WatchStream};
 
@@ -66,6 +70,8 @@ pub struct SqliteStore {
     reads: Arc<ReadPool>,
     hub: Arc<Hub>,
     recent: Arc<Recent>,
+    /// Keeps other processes off the file while the store is open.
+    _lock: std::fs::File,
 }
 
 impl SqliteStore {
@@ -75,11 +81,12 @@ impl SqliteStore {
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Arc<Self>> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Backend("the SQLite store must be opened inside a tokio runtime".to_owned()))?;
+        let lock = lock::lock(path)?;
         let (conn, revisions) = schema::open_writer(path)?;
         let hub = Arc::new(Hub::new(revisions.current));
         let recent = Arc::new(Recent::new(recent::BUDGET_BYTES));
         let writer = Writer::spawn(conn, revisions, Arc::clone(&hub), Arc::clone(&recent))?;
-        let store = Arc::new(SqliteStore { writer, reads: ReadPool::new(path), hub, recent });
+        let store = Arc::new(SqliteStore { writer, reads: ReadPool::new(path), hub, recent, _lock: lock });
         let weak = Arc::downgrade(&store);
         compactor::spawn(&runtime, weak, revisions.current, options.compaction_interval, options.history);
         info!(
@@ -89,6 +96,17 @@ impl SqliteStore {
             "opened the SQLite store"
         );
         Ok(store)
+    }
+
+    /// Moves the store at `path` aside for a fresh, empty one that begins past the old one's
+    /// revision and `at_least`; see [`recovery`].
+    pub fn reset(path: &Path, at_least: i64) -> Result<Reset> {
+        recovery::reset(path, at_least)
+    }
+
+    /// Writes a consistent copy of the store at `path`, which a server may be using, to `copy`.
+    pub fn copy(path: &Path, copy: &Path) -> Result<()> {
+        recovery::copy(path, copy)
     }
 
     /// How many rows the log holds (live pairs, history and tombstones), to check that

@@ -4,7 +4,7 @@
 //! The meta table, not `MAX(revision)`, is the source of the current revision: compaction deletes
 //! rows, and a revision once handed out must never be handed out again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -55,8 +55,7 @@ pub(super) struct Revisions {
 /// Opens the connection the writer owns: WAL with `synchronous=FULL`, so a commit is on disk
 /// before it returns, and readers never block the writer. Creates the layout on a new file.
 pub(super) fn open_writer(path: &Path) -> Result<(Connection, Revisions)> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let conn = open(path)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Backend(format!(
@@ -70,7 +69,7 @@ pub(super) fn open_writer(path: &Path) -> Result<(Connection, Revisions)> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     match version {
         0 => conn.execute_batch(CREATE_SCHEMA)?,
-        SCHEMA_VERSION => {}
+        SCHEMA_VERSION => check_intact(&conn, path)?,
         newer => {
             return Err(Error::Backend(format!(
                 "{} has store schema version {newer}, but this skiff understands only version \
@@ -84,10 +83,31 @@ pub(super) fn open_writer(path: &Path) -> Result<(Connection, Revisions)> {
     Ok((conn, revisions))
 }
 
-/// Opens a connection for reads only, on a file `open_writer` has set up.
-pub(super) fn open_reader(path: &Path) -> Result<Connection> {
+/// Refuses a damaged file. SQLite's quick check reads every page but skips the cross-checks
+/// of indexes against tables, so it costs about one read of the file.
+fn check_intact(conn: &Connection, path: &Path) -> Result<()> {
+    let findings = conn.prepare("PRAGMA quick_check").and_then(|mut check| {
+        check.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()
+    });
+    let findings = match findings {
+        Ok(findings) if findings == ["ok"] => return Ok(()),
+        Ok(findings) => findings.join("; "),
+        // Damage can stop the check itself.
+        Err(e) => e.to_string(),
+    };
+    Err(Error::Backend(format!("{} is damaged: {findings}", path.display())))
+}
+
+/// Opens a connection that waits for another's locks rather than failing at once.
+pub(super) fn open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Opens a connection for reads only, on a file `open_writer` has set up.
+pub(super) fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = open(path)?;
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)
 }
@@ -100,4 +120,11 @@ pub(super) fn read_meta(conn: &Connection, name: &str) -> Result<i64> {
 pub(super) fn write_meta(conn: &Connection, name: &str, value: i64) -> Result<()> {
     conn.prepare_cached("UPDATE meta SET value = ?2 WHERE name = ?1")?.execute((name, value))?;
     Ok(())
+}
+
+/// The path of a file beside the store: its own path with `suffix` appended.
+pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
