@@ -2,10 +2,11 @@
 //!
 //! The etcd client balances requests over all its endpoints, and keeps picking a member that is
 //! down: each request routed there fails with "connection refused". So each member gets a client
-//! of its own, requests go to one member at a time, and a request that member could not have
-//! carried out (it was unreachable, or it has lost its leader) is sent to the next one. Only
-//! those two refusals are retried: in both, etcd has not begun the request, so even a write
-//! cannot be applied twice. A member that fails is left for good, until another fails in turn.
+//! of its own, requests go to one member at a time, and a request that member could not serve is
+//! sent to the next one. A read or a watch is retried on any unavailability (a member restarting,
+//! a leader changing); a write only when etcd cannot have begun it (the member was unreachable,
+//! or had no leader), so that no write is applied twice. A member that fails is left for good,
+//! until another fails in turn, as etcd's Go client pins one.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,8 +33,9 @@ impl Members {
     }
 
     /// Runs `request` on the current member, and on each of the others in turn while the member
-    /// tried could not serve it. The error is the last member's.
-    pub async fn call<T, F, Fut>(&self, mut request: F) -> Result<T, Error>
+    /// tried fails in a way that, `elsewhere` says, another member may serve. The error is the
+    /// last member's.
+    async fn call<T, F, Fut>(&self, elsewhere: fn(&Error) -> bool, mut request: F) -> Result<T, Error>
     where
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -58,7 +60,7 @@ impl Members {
 /// The requests the store makes, each run by [`Members::call`].
 impl Members {
     pub async fn get(&self, key: &[u8], options: GetOptions) -> Result<GetResponse, Error> {
-        self.call(|client| {
+        self.call(unavailable, |client| {
             let (key, options) = (key.to_vec(), options.clone());
             async move { client.kv_client().get(key, Some(options)).await }
         })
@@ -66,7 +68,7 @@ impl Members {
     }
 
     pub async fn txn(&self, txn: &Txn) -> Result<TxnResponse, Error> {
-        self.call(|client| {
+        self.call(not_started, |client| {
             let txn = txn.clone();
             async move { client.kv_client().txn(txn).await }
         })
@@ -74,11 +76,11 @@ impl Members {
     }
 
     pub async fn compact(&self, revision: i64) -> Result<CompactionResponse, Error> {
-        self.call(|client| async move { client.kv_client().compact(revision, None).await }).await
+        self.call(not_started, |client| async move { client.kv_client().compact(revision, None).await }).await
     }
 
     pub async fn watch(&self, key: &[u8], options: &WatchOptions) -> Result<WatchStream, Error> {
-        self.call(|client| {
+        self.call(unavailable, |client| {
             let (key, options) = (key.to_vec(), options.clone());
             async move { client.watch_client().watch(key, Some(options)).await }
         })
@@ -86,10 +88,15 @@ impl Members {
     }
 }
 
+/// Whether the member could not serve a request that failed with `e`, which another may.
+fn unavailable(e: &Error) -> bool {
+    matches!(e, Error::GRpcStatus(status) if status.code() == tonic::Code::Unavailable)
+}
+
 /// Whether etcd did not start a request that failed with `e`, so that another member may serve
 /// it: the member could not be reached (the error's causes include the transport's connect
 /// error), or it has no leader.
-fn elsewhere(e: &Error) -> bool {
+fn not_started(e: &Error) -> bool {
     let Error::GRpcStatus(status) = e else { return false };
     if status.code() != tonic::Code::Unavailable {
         return false;
@@ -112,15 +119,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_refusals_before_etcd_starts_a_request_go_elsewhere() {
-        assert!(elsewhere(&Error::GRpcStatus(tonic::Status::unavailable(NO_LEADER))));
+    fn writes_go_elsewhere_only_when_etcd_cannot_have_begun_them() {
+        assert!(not_started(&Error::GRpcStatus(tonic::Status::unavailable(NO_LEADER))));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let connect = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
         assert_eq!(connect.code(), tonic::Code::Unavailable);
-        assert!(elsewhere(&Error::GRpcStatus(connect)));
-        // A request cut off mid-way may have been carried out.
-        assert!(!elsewhere(&Error::GRpcStatus(tonic::Status::unavailable("error reading a body from connection"))));
-        assert!(!elsewhere(&Error::GRpcStatus(tonic::Status::unavailable("etcdserver: request timed out"))));
-        assert!(!elsewhere(&Error::GRpcStatus(tonic::Status::invalid_argument(NO_LEADER))));
+        assert!(not_started(&Error::GRpcStatus(connect)));
+        // A request cut off mid-way, or a proposal overtaken by a new leader, may have been
+        // carried out; a read of either goes elsewhere all the same.
+        for maybe_done in ["error reading a body from connection", "etcdserver: leader changed"] {
+            let e = Error::GRpcStatus(tonic::Status::unavailable(maybe_done));
+            assert!(!not_started(&e) && unavailable(&e));
+        }
+        assert!(!not_started(&Error::GRpcStatus(tonic::Status::invalid_argument(NO_LEADER))));
+        assert!(!unavailable(&Error::GRpcStatus(tonic::Status::invalid_argument("etcdserver: too many requests"))));
     }
 }
