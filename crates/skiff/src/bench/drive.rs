@@ -14,12 +14,34 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<(StatusCode, Bytes)>> + Send,
 {
-    let request = Arc::new(request);
+    concurrently(workers, total, move |i| {
+        let answer = request(i);
+        async move {
+            let (status, body) = answer.await?;
+            anyhow::ensure!(
+                status.is_success() || status == StatusCode::NOT_MODIFIED,
+                "request {i} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs operations 0..`total` from `workers` concurrent tasks; returns the elapsed time and each
+/// operation's latency. Fails on the first failed operation.
+pub async fn concurrently<F, Fut>(workers: usize, total: usize, operation: F) -> anyhow::Result<(Duration, Samples)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let operation = Arc::new(operation);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (request, next) = (request.clone(), next.clone());
+        let (operation, next) = (operation.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -28,12 +50,7 @@ where
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 let t = Instant::now();
-                let (status, body) = request(i).await?;
-                anyhow::ensure!(
-                    status.is_success() || status == StatusCode::NOT_MODIFIED,
-                    "request {i} answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
+                operation(i).await?;
                 latencies.push(t.elapsed());
             }
         }));
