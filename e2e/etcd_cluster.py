@@ -87,12 +87,10 @@ def servers(tmp_path):
     """Makes servers on the etcd (each with its own data folder) and stops them afterwards."""
     started = []
 
-    def start(etcd, name, *extra, tls_from=None):
-        data = tmp_path / name
-        if tls_from is not None:
-            # Servers of one cluster share its CA and service-account keys.
-            shutil.copytree(tls_from.data_dir / "tls", data / "tls")
-        server = Skiff(data, extra_args=["--datastore-endpoint", etcd.endpoints, *extra])
+    def start(etcd, name, *extra, join=None):
+        # A server joins `join`'s cluster with its token, which fetches the cluster's CA.
+        joining = ["--server", join.url, "--token", (join.data_dir / "token").read_text().strip()] if join else []
+        server = Skiff(tmp_path / name, extra_args=["--datastore-endpoint", etcd.endpoints, *joining, *extra])
         started.append(server)
         server.start()
         return server

@@ -40,7 +40,7 @@ def test_the_prefix_decides_where_the_keys_live(etcd, servers):
 
 def test_two_servers_on_one_etcd_see_each_others_writes_and_watches(etcd, servers):
     first = servers(etcd, "first")
-    second = servers(etcd, "second", tls_from=first)
+    second = servers(etcd, "second", join=first)
     watch = second.kubectl_popen("get", "configmaps", "-w", "--output-watch-events",
                                  "-o", "custom-columns=EVENT:.type,NAME:.object.metadata.name", "--no-headers")
     seen = []

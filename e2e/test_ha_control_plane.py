@@ -41,8 +41,8 @@ def available(server, name):
 
 
 def test_three_servers_share_the_cluster_and_survive_the_leaders_death(etcd, servers):
-    first = servers(etcd, "s0")
-    group = [first, *(servers(etcd, f"s{i}", tls_from=first) for i in (1, 2))]
+    first = servers(etcd, "s0", "--cluster-init")
+    group = [first, *(servers(etcd, f"s{i}", join=first) for i in (1, 2))]
     for i, server in enumerate(group):
         server.kubectl("create", "configmap", f"written-through-{i}")
     for server in group:

@@ -36,10 +36,15 @@ pub struct Api {
     pub limit_ranges: crate::mirror::Mirror,
     /// The way to the nodes' kubelets, for the pod subresources they serve (pods/log).
     pub kubelet: crate::kubelet_client::KubeletClient,
+    /// What servers joining the cluster fetch, outside the Kubernetes API.
+    pub join: handlers::join::Join,
 }
 
 impl Api {
     pub async fn handle(self: &Arc<Self>, req: HttpRequest<RequestBody>, cert_user: Option<&User>) -> Response<Body> {
+        if let Some(response) = self.join.serve(&req) {
+            return response;
+        }
         let started = Instant::now();
         let query = Query::parse(req.uri().query());
         let path = req.uri().path().to_string();

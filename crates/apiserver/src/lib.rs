@@ -46,6 +46,10 @@ pub struct Config {
     /// endpoint, and what discovery tells clients.
     pub advertise: SocketAddr,
     pub ca_cert: PathBuf,
+    /// The CA's key, which servers joining with the join token's password fetch.
+    pub ca_key: PathBuf,
+    /// The join token's password, which servers joining the cluster show (`handlers::join`).
+    pub join_password: String,
     pub serving_cert: PathBuf,
     pub serving_key: PathBuf,
     pub token_auth_file: Option<PathBuf>,
@@ -103,6 +107,11 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Serv
         quotas,
         limit_ranges,
         kubelet: kubelet_client::KubeletClient::new(&config.kubelet_client_cert, &config.kubelet_client_key)?,
+        join: handlers::join::Join {
+            ca_cert: config.ca_cert.clone(),
+            ca_key: config.ca_key.clone(),
+            password: config.join_password.clone(),
+        },
     });
     bootstrap::run(&api, config.advertise).await?;
     api.priorities.start(api.store.clone()).await?;

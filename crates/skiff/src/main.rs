@@ -7,6 +7,7 @@ mod cluster_reset;
 mod datastore;
 mod files;
 mod image;
+mod join;
 mod kubeconfig;
 mod loopback_client;
 mod pki;

@@ -13,6 +13,7 @@ use time::{Duration, OffsetDateTime};
 
 pub struct Pki {
     pub ca_cert: PathBuf,
+    pub ca_key: PathBuf,
     pub serving_cert: PathBuf,
     pub serving_key: PathBuf,
     pub admin_cert: PathBuf,
@@ -101,6 +102,7 @@ pub fn ensure(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let pki = Pki {
         ca_cert: dir.join("ca.crt"),
+        ca_key: dir.join("ca.key"),
         serving_cert: dir.join("serving.crt"),
         serving_key: dir.join("serving.key"),
         admin_cert: dir.join("admin.crt"),

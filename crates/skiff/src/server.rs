@@ -39,6 +39,8 @@ pub struct ServerArgs {
     pub datastore: crate::datastore::DatastoreArgs,
     #[command(flatten)]
     pub reset: crate::cluster_reset::ResetArgs,
+    #[command(flatten)]
+    pub join: crate::join::JoinArgs,
     /// Run the API server without the scheduler (another one places pods).
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -151,7 +153,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let service_ip = apiserver::kubernetes_service_ip(&args.service_cidr)
         .with_context(|| format!("--service-cidr {} is not a usable IPv4 range", args.service_cidr))?;
-    let pki = pki::ensure(&data_dir.join("tls"), &pki::serving_names(&args.tls_san, &service_ip))?;
+    let tls_dir = data_dir.join("tls");
+    crate::join::fetch_ca(&args.join, &args.datastore, &tls_dir).await?;
+    let pki = pki::ensure(&tls_dir, &pki::serving_names(&args.tls_san, &service_ip))?;
+    let join_token = crate::join::token(&args.join, &pki.ca_cert, &data_dir)?;
     let store = crate::cluster_reset::open(&args.reset, &args.datastore, &data_dir).await?;
     let host = if args.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { args.bind_address.to_string() };
     let host = if host.contains(':') { format!("[{host}]") } else { host };
@@ -160,6 +165,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         listen: SocketAddr::new(args.bind_address, args.https_port),
         advertise: SocketAddr::new(advertise_address(&args), args.https_port),
         ca_cert: pki.ca_cert.clone(),
+        ca_key: pki.ca_key.clone(),
+        join_password: join_token.password,
         serving_cert: pki.serving_cert.clone(),
         serving_key: pki.serving_key.clone(),
         token_auth_file: args.token_auth_file.clone(),

@@ -5,6 +5,7 @@ pub mod aggregated_discovery;
 pub mod delete;
 pub mod discovery;
 pub mod eviction;
+pub mod join;
 pub mod node_kubelet;
 pub mod node_proxy;
 pub mod ops;
