@@ -1,15 +1,13 @@
 //! Reaching a node's kubelet API (`https://<node>:10250`) for the pod subresources it serves,
 //! with the API server's kubelet client certificate (`apiserver-kubelet-client`).
 
+use crate::tls::SignaturesOnly;
 use anyhow::Context;
 use http::{Request, Response, header};
 use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +37,7 @@ impl KubeletClient {
             .with_safe_default_protocol_versions()
             .context("choosing TLS versions")?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(UnverifiedKubelet(provider)))
+            .with_custom_certificate_verifier(Arc::new(SignaturesOnly(provider)))
             .with_client_auth_cert(chain, key)
             .context("loading the kubelet client certificate")?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -78,47 +76,5 @@ impl KubeletClient {
         let (mut parts, ()) = request.into_parts();
         parts.headers.insert(header::HOST, address.parse().map_err(|_| format!("bad address {address}"))?);
         sender.send_request(Request::from_parts(parts, Empty::<bytes::Bytes>::new())).await.map_err(|e| e.to_string())
-    }
-}
-
-/// Takes the kubelet's serving certificate without checking who signed it, as kube-apiserver
-/// does unless given --kubelet-certificate-authority: a kubelet makes its own self-signed
-/// certificate at start, which no CA the API server knows has signed. The handshake's
-/// signatures are still checked, so the connection is private to whoever holds the key.
-#[derive(Debug)]
-struct UnverifiedKubelet(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for UnverifiedKubelet {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -33,6 +33,7 @@ pub use handlers::ops::KUBERNETES_VERSION;
 pub use http_util::Body;
 pub use loopback::Loopback;
 pub use stored_json::without_managed_fields;
+pub use tls::SignaturesOnly;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

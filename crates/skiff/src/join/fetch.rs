@@ -9,10 +9,8 @@ use bytes::Bytes;
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +27,9 @@ pub async fn secrets(server: &str, token: &Token) -> anyhow::Result<Secrets> {
     let uri: Uri = server.parse().with_context(|| format!("--server {server:?} is not a URL"))?;
     anyhow::ensure!(uri.scheme_str() == Some("https"), "--server {server:?} must be an https:// URL");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // The answer to this first request is checked against the token before it is trusted.
     let trusting_nothing = config(&provider, |builder| {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(HashChecksLater(provider.clone())))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(apiserver::SignaturesOnly(provider.clone())))
     })?;
     let (status, ca_cert) = get(&uri, "/cacerts", trusting_nothing, None).await?;
     anyhow::ensure!(status == StatusCode::OK, "{server}/cacerts answered {status}: is it a skiff server?");
@@ -101,50 +100,4 @@ async fn get(
         .await
         .with_context(|| format!("no answer from {uri} within {TIMEOUT:?}"))?
         .with_context(|| format!("fetching {path} from {uri}"))
-}
-
-/// Takes any certificate for the first request, whose answer (the CA) is checked against the
-/// join token's hash before anything is trusted; the handshake's signatures are still checked.
-#[derive(Debug)]
-struct HashChecksLater(Arc<CryptoProvider>);
-
-impl HashChecksLater {
-    fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
-        &self.0.signature_verification_algorithms
-    }
-}
-
-impl ServerCertVerifier for HashChecksLater {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, self.algorithms())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, self.algorithms())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms().supported_schemes()
-    }
 }
