@@ -70,12 +70,49 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Backend(format!("cannot read the etcd {what} {}: {e}", path.display())))
 }
 
-/// Reads the current revision, within [`CONNECT_TIMEOUT`].
-pub(super) async fn check(history: &History, options: &EtcdOptions) -> Result<i64> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, history.current()).await {
-        Ok(Ok(revision)) => Ok(revision),
-        Ok(Err(e)) => Err(unreachable(options, e)),
-        Err(_) => Err(unreachable(options, Error::Backend(format!("no answer within {CONNECT_TIMEOUT:?}")))),
+/// The oldest etcd the backend works with: 3.4 brought progress requests, which watches need.
+const OLDEST_VERSION: (u32, u32) = (3, 4);
+
+/// Reads the current revision, within [`CONNECT_TIMEOUT`], and checks that etcd is recent enough.
+pub(super) async fn check(members: &Members, history: &History, options: &EtcdOptions) -> Result<i64> {
+    let revision = match tokio::time::timeout(CONNECT_TIMEOUT, history.current()).await {
+        Ok(Ok(revision)) => revision,
+        Ok(Err(e)) => return Err(unreachable(options, e)),
+        Err(_) => return Err(unreachable(options, Error::Backend(format!("no answer within {CONNECT_TIMEOUT:?}")))),
+    };
+    let status = members.status().await.map_err(|e| unreachable(options, backend(e)))?;
+    if !supported(status.version()) {
+        let (major, minor) = OLDEST_VERSION;
+        return Err(Error::Backend(format!(
+            "etcd at {} is version {}; skiff needs etcd {major}.{minor} or newer",
+            options.endpoints.join(", "),
+            status.version()
+        )));
+    }
+    Ok(revision)
+}
+
+/// Whether an etcd version (`3.4.23`) is at least [`OLDEST_VERSION`].
+fn supported(version: &str) -> bool {
+    let mut numbers = version.split('.').map(|part| part.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= OLDEST_VERSION,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_from_3_4_on_is_supported() {
+        for version in ["3.4.0", "3.4.23", "3.5.17", "3.6.0", "4.0.0"] {
+            assert!(supported(version), "{version}");
+        }
+        for version in ["3.3.27", "2.3.8", "", "three"] {
+            assert!(!supported(version), "{version}");
+        }
     }
 }
 

@@ -12,7 +12,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use etcd_client::{
-    Client, CompactionResponse, Error, GetOptions, GetResponse, Txn, TxnResponse, WatchOptions, WatchStream,
+    Client, CompactionResponse, Error, GetOptions, GetResponse, StatusResponse, Txn, TxnResponse, WatchOptions,
+    WatchStream,
 };
 
 /// etcd's refusal of a request on a member without a leader (`rpctypes.ErrNoLeader`), which
@@ -73,6 +74,11 @@ impl Members {
             async move { client.kv_client().txn(txn).await }
         })
         .await
+    }
+
+    /// The status of the member that answers, with its etcd version.
+    pub async fn status(&self) -> Result<StatusResponse, Error> {
+        self.call(unavailable, |client| async move { client.maintenance_client().status().await }).await
     }
 
     pub async fn compact(&self, revision: i64) -> Result<CompactionResponse, Error> {

@@ -93,7 +93,7 @@ impl EtcdStore {
         let members = Arc::new(connect::members(&options).await?);
         let probe = keys.map("/")?.etcd().to_vec();
         let history = Arc::new(History::new(Arc::clone(&members), probe));
-        let revision = connect::check(&history, &options).await?;
+        let revision = connect::check(&members, &history, &options).await?;
         let compactor = compactor::spawn(Arc::clone(&members), options.compaction_interval);
         info!(endpoints = ?options.endpoints, prefix = %options.prefix, revision, "connected to etcd");
         let (progress_requests, _) = tokio::sync::watch::channel(());
