@@ -1,11 +1,13 @@
 """Three `skiff server`s on a three-member etcd cluster: every server serves every request and
 sees what the others write; the scheduler and the controller manager run on one server at a
 time (Lease leader election), and another server takes over within 15 s of the leader's
-kill -9; with one etcd member stopped the API stays writable."""
+kill -9, while simulated nodes listing every server move to a live one; with one etcd member
+stopped the API stays writable."""
 
 import json
 import subprocess
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -40,6 +42,13 @@ def available(server, name):
     return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
 
+def renewed_since(server, moment):
+    """How many node Leases were renewed after `moment` (a UTC datetime)."""
+    leases = json.loads(server.kubectl("get", "leases", "-n", "kube-node-lease", "-o", "json"))["items"]
+    renewals = [datetime.fromisoformat(lease["spec"]["renewTime"].replace("Z", "+00:00")) for lease in leases]
+    return sum(renewal > moment for renewal in renewals)
+
+
 def test_three_servers_share_the_cluster_and_survive_the_leaders_death(etcd, servers):
     first = servers(etcd, "s0", "--cluster-init")
     group = [first, *(servers(etcd, f"s{i}", join=first) for i in (1, 2))]
@@ -51,11 +60,14 @@ def test_three_servers_share_the_cluster_and_survive_the_leaders_death(etcd, ser
 
     leader = wait_for("a scheduler leader", lambda: holding(first, "kube-scheduler", group))
     survivors = [s for s in group if s is not leader]
-    sim = subprocess.Popen([SKIFF_BIN, "sim", "--nodes", "2", "--kubeconfig", str(survivors[0].kubeconfig)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The nodes list every server, the one about to die first: they must move to another.
+    order = ",".join(s.url for s in [leader, *survivors])
+    sim_log = open(leader.data_dir.parent / "sim.log", "wb")
+    sim = subprocess.Popen([SKIFF_BIN, "sim", "--nodes", "2", "--kubeconfig", str(survivors[0].kubeconfig),
+                            "--server", order], stdout=sim_log, stderr=sim_log)
     try:
         wait_for("the simulated nodes", lambda: len(survivors[0].kubectl("get", "nodes", "-o", "name").split()) == 2)
-        killed = time.monotonic()
+        killed, killed_at = time.monotonic(), datetime.now(timezone.utc)
         leader.kill9()
         for lease in ("kube-scheduler", "kube-controller-manager"):
             wait_for(f"a new {lease} leader", lambda lease=lease: holding(survivors[0], lease, survivors), timeout=40)
@@ -65,9 +77,14 @@ def test_three_servers_share_the_cluster_and_survive_the_leaders_death(etcd, ser
 
         survivors[1].kubectl("create", "deployment", "after-failover", "--image=registry.invalid/app:1", "--replicas=2")
         wait_for("the Deployment to become Available", lambda: available(survivors[0], "after-failover"), timeout=60)
+        # The nodes keep renewing their Leases, through a live server.
+        wait_for("both node Leases renewed after the kill", lambda: renewed_since(survivors[0], killed_at) == 2,
+                 timeout=30)
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+        sim_log.close()
+    assert "moving to another API server" in (leader.data_dir.parent / "sim.log").read_text(errors="replace")
 
 
 

@@ -5,6 +5,7 @@ mod agent;
 mod bench;
 mod cluster_reset;
 mod datastore;
+mod failover;
 mod files;
 mod image;
 mod join;

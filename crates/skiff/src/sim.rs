@@ -33,6 +33,10 @@ pub struct SimArgs {
     /// The kubeconfig to reach the API with; by default $KUBECONFIG or ~/.kube/config.
     #[arg(long)]
     kubeconfig: Option<std::path::PathBuf>,
+    /// The cluster's API servers, comma-separated, in order of preference, instead of the
+    /// kubeconfig's server: when one cannot be reached, the nodes move to the next.
+    #[arg(long, value_delimiter = ',')]
+    server: Vec<http::Uri>,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -49,7 +53,11 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         }
         None => kube::Config::infer().await.context("no kubeconfig found: pass --kubeconfig or set KUBECONFIG")?,
     };
-    let client = kube::Client::try_from(config)?;
+    let client = if args.server.is_empty() {
+        kube::Client::try_from(config)?
+    } else {
+        crate::failover::client(&config, &args.server)?
+    };
     let template = sim::NodeTemplate {
         count: args.nodes,
         prefix: args.prefix,
