@@ -39,8 +39,9 @@ def test_the_prefix_decides_where_the_keys_live(etcd, servers):
 
 
 def test_two_servers_on_one_etcd_see_each_others_writes_and_watches(etcd, servers):
-    first = servers(etcd, "first")
-    second = servers(etcd, "second", join=first)
+    # A cluster of their own on the shared etcd: the first test's server founded the one at /registry.
+    first = servers(etcd, "first", "--etcd-prefix", "/pair")
+    second = servers(etcd, "second", "--etcd-prefix", "/pair", join=first)
     watch = second.kubectl_popen("get", "configmaps", "-w", "--output-watch-events",
                                  "-o", "custom-columns=EVENT:.type,NAME:.object.metadata.name", "--no-headers")
     seen = []

@@ -1,8 +1,8 @@
 """Servers join a cluster as in k3s: the first writes a join token (DATA_DIR/token,
 K10<CA hash>::server:<password>); another, started with `--server URL --token TOKEN` on the same
 etcd, fetches the cluster CA from it, so that the servers trust each other's clients. A wrong
-password, a token naming another CA, or a join without a shared datastore stop the joining
-server with a message saying what to fix."""
+password, a token naming another CA, a join without a shared datastore, or a second founder on
+a datastore that holds a cluster stop the server with a message saying what to fix."""
 
 import re
 import subprocess
@@ -50,7 +50,7 @@ def test_a_joined_server_shares_the_cluster_ca(etcd, servers):
 
 
 def test_a_bad_token_or_no_shared_datastore_is_refused(etcd, servers, tmp_path):
-    first = servers(etcd, "gatekeeper")
+    first = servers(etcd, "gatekeeper", "--etcd-prefix", "/gatekeeper")
     token = token_of(first)
     hash_part, password = token.split("::server:")
     endpoint = ["--datastore-endpoint", etcd.endpoints, "--server", first.url]
@@ -64,3 +64,6 @@ def test_a_bad_token_or_no_shared_datastore_is_refused(etcd, servers, tmp_path):
     assert "K10<hash>::server:<password>" in said, said[-2000:]
     said = refused(tmp_path, "--server", first.url, "--token", token)
     assert "--datastore-endpoint" in said, said[-2000:]
+    # A second founder on the same datastore, rather than a joiner, is refused too.
+    said = refused(tmp_path, "--datastore-endpoint", etcd.endpoints, "--etcd-prefix", "/gatekeeper")
+    assert "holds a cluster with another CA" in said, said[-2000:]

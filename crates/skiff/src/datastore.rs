@@ -83,12 +83,12 @@ pub async fn open_etcd(options: store::EtcdOptions) -> anyhow::Result<Arc<dyn St
 }
 
 pub fn open_embedded(path: &Path, options: store::SqliteOptions) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::SqliteStore::open(path, options).with_context(|| {
-        format!(
-            "opening the embedded store {} (if it is damaged, `skiff server --cluster-reset` sets it aside \
-             and starts afresh, and --cluster-reset-restore-path SNAPSHOT restores a snapshot into the new one)",
-            path.display()
-        )
-    })?;
-    Ok(store)
+    match store::SqliteStore::open(path, options) {
+        Ok(store) => Ok(store),
+        Err(e) if e.to_string().contains("is damaged") => Err(anyhow::anyhow!(
+            "{e}: `skiff server --cluster-reset` sets the store aside and starts afresh, and with \
+             --cluster-reset-restore-path SNAPSHOT restores a snapshot into the new one"
+        )),
+        Err(e) => Err(e).with_context(|| format!("opening the embedded store {}", path.display())),
+    }
 }

@@ -157,7 +157,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     crate::join::fetch_ca(&args.join, &args.datastore, &tls_dir).await?;
     let pki = pki::ensure(&tls_dir, &pki::serving_names(&args.tls_san, &service_ip))?;
     let join_token = crate::join::token(&args.join, &pki.ca_cert, &data_dir)?;
-    let store = crate::cluster_reset::open(&args.reset, &args.datastore, &data_dir).await?;
+    if args.reset.cluster_reset {
+        crate::cluster_reset::run(&args.reset, &args.datastore, &data_dir).await?;
+        eprintln!("skiff: the datastore has been reset; start the server again without --cluster-reset");
+        return Ok(());
+    }
+    crate::cluster_reset::refuse_unfinished(&data_dir)?;
+    let store = crate::datastore::open(&args.datastore, &data_dir).await?;
+    crate::join::check_datastore(&*store, &pki.ca_cert).await?;
     let host = if args.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { args.bind_address.to_string() };
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let url = format!("https://{host}:{}", args.https_port);

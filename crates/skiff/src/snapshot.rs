@@ -59,7 +59,9 @@ fn write(snapshot: &Snapshot, path: &Path) -> anyhow::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(folder)?;
     snapshot.write_to(&mut file)?;
     file.as_file().sync_all()?;
-    file.persist(path)?;
+    // Two saves within a second would share a name: the second fails rather than replace.
+    file.persist_noclobber(path)?;
+    std::fs::File::open(folder)?.sync_all()?;
     Ok(())
 }
 

@@ -118,19 +118,24 @@ impl Snapshot {
 
     /// Gives `key` the value `value`, reading it again when a live cluster changes it meanwhile.
     async fn put(&self, store: &dyn Store, key: &str, value: &Bytes) -> Result<Put> {
-        let mut race = None;
-        for _ in 0..RACE_RETRIES {
+        let mut attempts = 0;
+        loop {
             let written = match store.get(key).await? {
                 None => store.create(key, value.clone()).await.map(|_| Put::Created),
                 Some(current) if current.value == *value => return Ok(Put::Unchanged),
                 Some(current) => store.update(key, value.clone(), current.mod_revision).await.map(|_| Put::Updated),
             };
+            attempts += 1;
             match written {
-                Err(e @ (Error::AlreadyExists | Error::NotFound | Error::Conflict { .. })) => race = Some(e),
+                Err(e @ (Error::AlreadyExists | Error::NotFound | Error::Conflict { .. }))
+                    if attempts == RACE_RETRIES =>
+                {
+                    return Err(Error::Backend(format!("{key} kept changing during the restore: {e}")));
+                }
+                Err(Error::AlreadyExists | Error::NotFound | Error::Conflict { .. }) => {}
                 outcome => return outcome,
             }
         }
-        Err(race.unwrap_or(Error::Backend(format!("{key} kept changing during the restore"))))
     }
 }
 

@@ -193,6 +193,20 @@ async fn a_reset_store_begins_past_the_old_one_with_its_history_compacted() {
     assert_eq!(SqliteStore::reset(&db_path(&dir), 10_000).unwrap().revision, 10_001);
     std::fs::write(db_path(&dir), vec![0x5a; 8192]).unwrap();
     assert!(SqliteStore::reset(&db_path(&dir), 5).unwrap().revision > 1_000_000);
+    // A write-ahead log left without its database goes aside too, not into the new store.
+    std::fs::remove_file(db_path(&dir)).unwrap();
+    std::fs::write(dir.path().join("store.db-wal"), b"an old log").unwrap();
+    let reset = SqliteStore::reset(&db_path(&dir), 0).unwrap();
+    let aside = reset.set_aside.expect("the log is set aside");
+    assert_eq!(std::fs::read(format!("{}-wal", aside.display())).unwrap(), b"an old log");
+    // Each reset kept its own copy, even within one second.
+    let kept: std::collections::BTreeSet<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".reset-"))
+        .map(|name| name.trim_end_matches("-wal").trim_end_matches("-shm").to_owned())
+        .collect();
+    assert_eq!(kept.len(), 4, "four resets, four names: {kept:?}");
 }
 
 #[tokio::test]

@@ -38,19 +38,24 @@ where
 {
     let operation = Arc::new(operation);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Set by the first failure, so that the other workers stop rather than run to the end.
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (operation, next) = (operation.clone(), next.clone());
+        let (operation, next, failed) = (operation.clone(), next.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= total {
+                if i >= total || failed.load(std::sync::atomic::Ordering::Relaxed) {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
                 let t = Instant::now();
-                operation(i).await?;
+                if let Err(e) = operation(i).await {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
                 latencies.push(t.elapsed());
             }
         }));

@@ -14,6 +14,7 @@ use tracing::info;
 
 use crate::datastore::DatastoreArgs;
 use crate::files::write_private;
+use store::Store;
 use token::Token;
 
 #[derive(Args, Debug)]
@@ -85,4 +86,34 @@ pub fn token(args: &JoinArgs, ca_cert: &Path, data_dir: &Path) -> anyhow::Result
     }
     info!(path = %path.display(), "servers join this cluster with the token in this file (--server URL --token TOKEN)");
     Ok(token)
+}
+
+/// Where the datastore records the hash of the CA of the cluster it holds.
+const CLUSTER_CA_KEY: &str = "/registry/skiff/cluster-ca-hash";
+
+/// Records this server's CA in a datastore that has none yet, and refuses a datastore that
+/// belongs to a cluster with another CA: a second server started without joining would otherwise
+/// serve the same objects under certificates the others do not trust.
+pub async fn check_datastore(store: &dyn Store, ca_cert: &Path) -> anyhow::Result<()> {
+    let ca = std::fs::read(ca_cert).with_context(|| format!("reading {}", ca_cert.display()))?;
+    let ours = token::ca_hash(&ca);
+    let recorded = match store.get(CLUSTER_CA_KEY).await? {
+        Some(pair) => pair.value,
+        None => match store.create(CLUSTER_CA_KEY, ours.clone().into()).await {
+            Ok(_) => return Ok(()),
+            // Another server of a cluster just founded it.
+            Err(store::Error::AlreadyExists) => {
+                store.get(CLUSTER_CA_KEY).await?.map(|pair| pair.value).unwrap_or_default()
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    anyhow::ensure!(
+        recorded == ours.as_bytes(),
+        "the datastore holds a cluster with another CA than this server's ({}): join that cluster with \
+         --server URL --token TOKEN (the token is in DATA_DIR/token on one of its servers), or use another \
+         --etcd-prefix for a cluster of its own",
+        ca_cert.display()
+    );
+    Ok(())
 }

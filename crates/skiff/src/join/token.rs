@@ -39,7 +39,8 @@ impl std::fmt::Display for Token {
     }
 }
 
-fn ca_hash(ca_cert: &[u8]) -> String {
+/// The hex SHA-256 of a CA certificate file.
+pub fn ca_hash(ca_cert: &[u8]) -> String {
     hex::encode(Sha256::digest(ca_cert))
 }
 

@@ -43,7 +43,7 @@ pub(super) async fn members(options: &EtcdOptions) -> Result<Members> {
     if clients.is_empty() {
         return Err(Error::Backend("no etcd endpoint given".to_owned()));
     }
-    Ok(Members::new(clients))
+    Ok(Members::new(clients, options.endpoints.clone()))
 }
 
 /// The TLS options, if any file for TLS is given: the CA that signed etcd's certificate, and

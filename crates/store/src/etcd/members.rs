@@ -6,7 +6,9 @@
 //! sent to the next one. A read or a watch is retried on any unavailability (a member restarting,
 //! a leader changing); a write only when etcd cannot have begun it (the member was unreachable,
 //! or had no leader), so that no write is applied twice. A member that fails is left for good,
-//! until another fails in turn, as etcd's Go client pins one.
+//! until another fails in turn, as etcd's Go client pins one. A member that hangs without
+//! closing its connections is noticed only by the requests' timeouts and the keep-alive pings
+//! (`connect`), tens of seconds later.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +17,7 @@ use etcd_client::{
     Client, CompactionResponse, Error, GetOptions, GetResponse, StatusResponse, Txn, TxnResponse, WatchOptions,
     WatchStream,
 };
+use tracing::warn;
 
 /// etcd's refusal of a request on a member without a leader (`rpctypes.ErrNoLeader`), which
 /// clients started with `require_leader` get before etcd starts the request.
@@ -23,14 +26,16 @@ const NO_LEADER: &str = "etcdserver: no leader";
 pub(super) struct Members {
     /// One client per member, in the order of the endpoints given.
     clients: Vec<Client>,
+    endpoints: Vec<String>,
     /// The member requests go to first.
     current: AtomicUsize,
 }
 
 impl Members {
-    pub fn new(clients: Vec<Client>) -> Self {
-        assert!(!clients.is_empty(), "etcd members need at least one endpoint");
-        Members { clients, current: AtomicUsize::new(0) }
+    /// `clients[i]` talks to `endpoints[i]`.
+    pub fn new(clients: Vec<Client>, endpoints: Vec<String>) -> Self {
+        assert!(!clients.is_empty() && clients.len() == endpoints.len(), "one client per etcd endpoint");
+        Members { clients, endpoints, current: AtomicUsize::new(0) }
     }
 
     /// Runs `request` on the current member, and on each of the others in turn while the member
@@ -49,7 +54,10 @@ impl Members {
                 Err(e) if attempt + 1 < self.clients.len() && elsewhere(&e) => {
                     // Concurrent requests that met the same failure move on only once.
                     let next = (member + 1) % self.clients.len();
-                    let _ = self.current.compare_exchange(member, next, Ordering::Relaxed, Ordering::Relaxed);
+                    if self.current.compare_exchange(member, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                        let (from, to) = (&self.endpoints[member], &self.endpoints[next]);
+                        warn!(error = %e, from, to, "moving to another etcd member");
+                    }
                     attempt += 1;
                 }
                 outcome => return outcome,
@@ -81,8 +89,9 @@ impl Members {
         self.call(unavailable, |client| async move { client.maintenance_client().status().await }).await
     }
 
+    /// Compacting twice at one revision is harmless, so a compaction moves on like a read.
     pub async fn compact(&self, revision: i64) -> Result<CompactionResponse, Error> {
-        self.call(not_started, |client| async move { client.kv_client().compact(revision, None).await }).await
+        self.call(unavailable, |client| async move { client.kv_client().compact(revision, None).await }).await
     }
 
     pub async fn watch(&self, key: &[u8], options: &WatchOptions) -> Result<WatchStream, Error> {

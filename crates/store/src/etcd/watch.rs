@@ -117,7 +117,8 @@ impl Follower {
                 Stop::Failed(e) => return self.fail(e),
                 Stop::Broken(e) => e,
             };
-            warn!(error = %broken, revision = self.position.next(), "an etcd watch broke; resuming it");
+            // Every watch breaks when its member goes: one line each would bury the log.
+            debug!(error = %broken, revision = self.position.next(), "an etcd watch broke; resuming it");
             match self.resume().await {
                 Ok(Some(resumed)) => stream = resumed,
                 Ok(None) => return,
@@ -212,6 +213,8 @@ impl Follower {
                     return Ok(Some(stream));
                 }
                 Err(e @ Error::Compacted { .. }) => return Err(e),
+                // Once the waits are at their longest, etcd has been out of reach for a while.
+                Err(e) if wait == LONGEST_RETRY => warn!(error = %e, "cannot resume an etcd watch yet"),
                 Err(e) => debug!(error = %e, "cannot resume an etcd watch yet"),
             }
             wait = (wait * 2).min(LONGEST_RETRY);

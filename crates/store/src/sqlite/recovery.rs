@@ -23,7 +23,7 @@ const UNKNOWN_REVISION_MARGIN: i64 = 1_000_000_000;
 /// What a reset did.
 #[derive(Clone, Debug)]
 pub struct Reset {
-    /// Where the old store's files went, if there was one.
+    /// Where the old store's files went, if there were any.
     pub set_aside: Option<PathBuf>,
     /// The fresh store's revision, also its compacted revision.
     pub revision: i64,
@@ -39,7 +39,7 @@ pub fn reset(path: &Path, at_least: i64) -> Result<Reset> {
         Some(old) => old.max(at_least) + 1,
         None => at_least + UNKNOWN_REVISION_MARGIN,
     };
-    let set_aside = path.exists().then(|| set_aside(path)).transpose()?;
+    let set_aside = set_aside(path)?;
     let (conn, _) = schema::open_writer(path)?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     schema::write_meta(&conn, schema::META_REVISION, revision)?;
@@ -54,11 +54,25 @@ fn readable_revision(path: &Path) -> Option<i64> {
     read.inspect_err(|e| warn!(path = %path.display(), error = %e, "cannot read the old store's revision")).ok()
 }
 
-/// Renames the store's files to `<name>.reset-<unix seconds>[-wal|-shm]`; returns the new path.
-fn set_aside(path: &Path) -> Result<PathBuf> {
+/// The store's files: the database and its write-ahead log, which SQLite would replay into a
+/// new database of the same name if it were left behind.
+const FILES: [&str; 3] = ["", "-wal", "-shm"];
+
+/// Renames whichever of the store's files exist to `<name>.reset-<unix seconds>[-N][-wal|-shm]`,
+/// a name no earlier reset took; returns the new path of the database, if any file was moved.
+fn set_aside(path: &Path) -> Result<Option<PathBuf>> {
+    if !FILES.iter().any(|suffix| schema::sibling(path, suffix).exists()) {
+        return Ok(None);
+    }
     let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
-    let aside = schema::sibling(path, &format!(".reset-{seconds}"));
-    for suffix in ["", "-wal", "-shm"] {
+    let taken = |aside: &PathBuf| FILES.iter().any(|suffix| schema::sibling(aside, suffix).exists());
+    let aside = (0..)
+        .map(|n| {
+            schema::sibling(path, &if n == 0 { format!(".reset-{seconds}") } else { format!(".reset-{seconds}-{n}") })
+        })
+        .find(|aside| !taken(aside))
+        .expect("some name is free");
+    for suffix in FILES {
         let from = schema::sibling(path, suffix);
         if from.exists() {
             let to = schema::sibling(&aside, suffix);
@@ -66,7 +80,7 @@ fn set_aside(path: &Path) -> Result<PathBuf> {
                 .map_err(|e| Error::Backend(format!("cannot move {} to {}: {e}", from.display(), to.display())))?;
         }
     }
-    Ok(aside)
+    Ok(Some(aside))
 }
 
 /// Writes a consistent copy of the store at `path` to `copy` while a server may be writing it
