@@ -48,14 +48,15 @@ pub fn refuse_unfinished(data_dir: &Path) -> anyhow::Result<()> {
 /// Resets (and restores) the datastore the flags name.
 pub async fn run(reset: &ResetArgs, args: &DatastoreArgs, data_dir: &Path) -> anyhow::Result<()> {
     let snapshot = reset.cluster_reset_restore_path.as_deref().map(read).transpose()?;
-    if args.etcd()?.is_some() && snapshot.is_none() {
+    let on_etcd = args.etcd()?.is_some();
+    if on_etcd && snapshot.is_none() {
         anyhow::bail!(
             "--cluster-reset on etcd needs --cluster-reset-restore-path: etcd's own members are reset with etcd's tools"
         );
     }
     let marker = unfinished_marker(data_dir);
     std::fs::write(&marker, "").with_context(|| format!("writing {}", marker.display()))?;
-    if args.etcd()?.is_none() {
+    if !on_etcd {
         let path = datastore::embedded_path(data_dir);
         let at_least = snapshot.as_ref().map_or(0, |snapshot| snapshot.revision);
         let done =
