@@ -42,8 +42,8 @@ pub struct Api {
 
 impl Api {
     pub async fn handle(self: &Arc<Self>, req: HttpRequest<RequestBody>, cert_user: Option<&User>) -> Response<Body> {
-        if let Some(response) = self.join.serve(&req) {
-            return response;
+        if handlers::join::serves(req.uri().path()) {
+            return self.join.serve(req).await;
         }
         let started = Instant::now();
         let query = Query::parse(req.uri().query());

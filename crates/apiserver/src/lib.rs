@@ -5,6 +5,7 @@ mod api;
 mod authn;
 mod authz;
 mod bootstrap;
+pub mod certs;
 mod error;
 mod handlers;
 mod http_util;
@@ -55,6 +56,8 @@ pub struct Config {
     pub serving_key: PathBuf,
     pub token_auth_file: Option<PathBuf>,
     pub service_cidr: String,
+    /// The range pod addresses come from (one /24 per node), which joining nodes are told.
+    pub cluster_cidr: String,
     /// The client certificate and key the server presents to kubelets (pods/log), signed by
     /// the cluster CA (kube-apiserver's --kubelet-client-certificate and -key).
     pub kubelet_client_cert: PathBuf,
@@ -97,7 +100,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Serv
         registry,
         caches: Default::default(),
         tokens,
-        authorizer: Box::new(authz::MastersOnly),
+        authorizer: Box::new(authz::BuiltinRoles),
         metrics: Default::default(),
         services: service_alloc::ServiceAllocator::new(&config.service_cidr)?,
         inflight: Default::default(),
@@ -112,6 +115,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Serv
             ca_cert: config.ca_cert.clone(),
             ca_key: config.ca_key.clone(),
             password: config.join_password.clone(),
+            cluster_cidr: config.cluster_cidr.clone(),
         },
     });
     bootstrap::run(&api, config.advertise).await?;

@@ -20,8 +20,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 
-/// Admitted as the cluster's administrators are: the API's authorizer lets in only
-/// system:masters, as it does for the admin kubeconfig these components used before.
+/// The control plane's components are admitted as the cluster's administrators are (their
+/// own narrower roles are not written yet).
 const GROUPS: [&str; 2] = [MASTERS, "system:authenticated"];
 
 #[derive(Clone)]
@@ -38,6 +38,17 @@ impl Loopback {
     /// The same API, for the component `name` (as its requests are attributed).
     pub fn as_user(&self, name: &str) -> Loopback {
         Loopback { api: self.api.clone(), user: Arc::new(user(name)) }
+    }
+
+    /// The same API, for the node agent of the node `name`, admitted as every node is (the
+    /// `system:nodes` group), so that it may do here what it could do from another machine.
+    pub fn as_node(&self, name: &str) -> Loopback {
+        let node = User {
+            name: format!("system:node:{name}"),
+            uid: String::new(),
+            groups: vec!["system:nodes".into(), "system:authenticated".into()],
+        };
+        Loopback { api: self.api.clone(), user: Arc::new(node) }
     }
 
     /// Serves one request, as a connection would.

@@ -109,7 +109,7 @@ pub async fn run(client: kube::Client, config: Config) -> anyhow::Result<()> {
     )
     .await?;
     tracing::info!(%addr, "serving the kubelet API");
-    let cidr = node::pod_cidr(&client, &config.node_name).await?;
+    let cidr = node::pod_cidr(&client, &config.node_name).await;
     let subnet: Subnet = cidr.parse()?;
     let network = pod_network::PodNetwork::start(&config, subnet.clone()).await?;
     let status = node::status(&config, images::node_images(&images));

@@ -2,10 +2,9 @@
 //! and its Lease, renewed every 10 s as the kubelet renews it.
 
 use crate::Config;
-use anyhow::Context;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Node};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -110,37 +109,48 @@ pub fn status(config: &Config, images: Value) -> Value {
 }
 
 /// Creates the Node (or takes back the one this agent made before) with its labels, and
-/// reports its status.
+/// reports its status. Like the kubelet, it tries again until the API server takes it (the
+/// server may be starting, or another one may have to be found).
 pub async fn register(client: &kube::Client, config: &Config, images: Value) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     let node =
         json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": config.node_name, "labels": labels(config)}});
-    nodes
-        .patch(&config.node_name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(node))
-        .await
-        .with_context(|| format!("registering the node {}", config.node_name))?;
-    nodes.patch_status(&config.node_name, &PatchParams::default(), &Patch::Merge(status(config, images))).await?;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let lease_ns = serde_json::from_value(json!({"metadata": {"name": LEASE_NAMESPACE}}))?;
-    match namespaces.create(&PostParams::default(), &lease_ns).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
+    let register = || async {
+        nodes.patch(&config.node_name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(node.clone())).await?;
+        nodes
+            .patch_status(&config.node_name, &PatchParams::default(), &Patch::Merge(status(config, images.clone())))
+            .await
+    };
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match register().await {
+            Ok(_) => return Ok(()),
+            Err(e) => tracing::warn!(node = config.node_name, error = %e, "could not register the node; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(REGISTER_RETRY_MAX);
     }
 }
 
+/// The longest wait between two attempts to register (the kubelet's).
+const REGISTER_RETRY_MAX: Duration = Duration::from_secs(7);
+
 /// The node's podCIDR, once the control plane has allocated one.
-pub async fn pod_cidr(client: &kube::Client, node_name: &str) -> anyhow::Result<String> {
+pub async fn pod_cidr(client: &kube::Client, node_name: &str) -> String {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut logged = false;
     loop {
-        let node = nodes.get(node_name).await?;
-        if let Some(cidr) = node.spec.and_then(|s| s.pod_cidr) {
-            return Ok(cidr);
-        }
-        if !logged {
-            tracing::info!(node = node_name, "waiting for the control plane to allocate the node's podCIDR");
-            logged = true;
+        match nodes.get(node_name).await {
+            Ok(node) => {
+                if let Some(cidr) = node.spec.and_then(|s| s.pod_cidr) {
+                    return cidr;
+                }
+                if !logged {
+                    tracing::info!(node = node_name, "waiting for the control plane to allocate the node's podCIDR");
+                    logged = true;
+                }
+            }
+            Err(e) => tracing::warn!(node = node_name, error = %e, "could not read the node's podCIDR; retrying"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

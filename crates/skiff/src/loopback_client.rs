@@ -15,9 +15,9 @@ use kube::client::retry::RetryPolicy;
 use tower::retry::RetryLayer;
 use tower::{BoxError, ServiceBuilder};
 
-/// A client of `loopback` that acts as `user` (system:kube-scheduler, say).
-pub fn client(loopback: &apiserver::Loopback, user: &str) -> kube::Client {
-    let loopback = loopback.as_user(user);
+/// A client of `loopback`, acting as its user (`Loopback::as_user`, `Loopback::as_node`).
+pub fn client(loopback: &apiserver::Loopback) -> kube::Client {
+    let loopback = loopback.clone();
     let api = tower::service_fn(move |request: http::Request<kube::client::Body>| {
         let loopback = loopback.clone();
         async move {

@@ -7,6 +7,7 @@ mod cluster_reset;
 mod datastore;
 mod failover;
 mod files;
+mod host;
 mod image;
 mod join;
 mod kubeconfig;
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: the API server, on the embedded store or on etcd.
     Server(server::ServerArgs),
+    /// Run a node agent that joins the cluster's servers (--server URL[,URL...] --token TOKEN).
+    Agent(agent::StandaloneArgs),
     /// Simulate nodes against an API server: register them, keep them alive, run their pods.
     Sim(sim::SimArgs),
     /// Measure a component and print its figures.
@@ -105,6 +108,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Image(args) => image::run(args),

@@ -4,9 +4,9 @@
 
 use crate::files::write_private;
 use anyhow::Context;
+use apiserver::certs::{leaf_params, validity};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SanType,
 };
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -24,13 +24,6 @@ pub struct Pki {
 }
 
 const CA_YEARS: i64 = 10;
-const LEAF_YEARS: i64 = 1;
-
-fn validity(params: &mut CertificateParams, years: i64) {
-    let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::minutes(5);
-    params.not_after = now + Duration::days(365 * years);
-}
 
 /// Loads the CA from `dir`, or makes one.
 fn ca(dir: &Path) -> anyhow::Result<(String, KeyPair)> {
@@ -63,21 +56,7 @@ fn issue(
     key_path: &Path,
 ) -> anyhow::Result<()> {
     let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, common_name);
-    if let Some(o) = organization {
-        params.distinguished_name.push(DnType::OrganizationName, o);
-    }
-    params.subject_alt_names = sans
-        .iter()
-        .map(|s| match s.parse() {
-            Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => Ok(SanType::DnsName(s.clone().try_into()?)),
-        })
-        .collect::<Result<_, rcgen::Error>>()?;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    params.extended_key_usages = vec![usage];
-    validity(&mut params, LEAF_YEARS);
+    let params = leaf_params(common_name, organization, sans, usage)?;
     let cert = params.signed_by(&key, issuer)?;
     write_private(key_path, &key.serialize_pem())?;
     std::fs::write(cert_path, cert.pem())?;
@@ -168,7 +147,7 @@ pub fn serving_names(extra: &[String], kubernetes_service_ip: &str) -> Vec<Strin
     ]
     .map(String::from)
     .to_vec();
-    names.push(hostname());
+    names.push(crate::host::name());
     for iface in if_addrs::get_if_addrs().unwrap_or_default() {
         names.push(iface.ip().to_string());
     }
@@ -176,9 +155,4 @@ pub fn serving_names(extra: &[String], kubernetes_service_ip: &str) -> Vec<Strin
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| !n.is_empty() && seen.insert(n.clone()));
     names
-}
-
-/// This machine's host name, or empty if the kernel does not say.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }

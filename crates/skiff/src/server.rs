@@ -125,14 +125,9 @@ where
 
 /// What `--advertise-address` defaults to, as kube-apiserver's does.
 fn advertise_address(args: &ServerArgs) -> IpAddr {
-    let host = || {
-        let addresses = if_addrs::get_if_addrs().unwrap_or_default();
-        addresses.into_iter().map(|iface| iface.ip()).find(|ip| ip.is_ipv4() && !ip.is_loopback())
-    };
     args.advertise_address
         .or((!args.bind_address.is_unspecified()).then_some(args.bind_address))
-        .or_else(host)
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+        .unwrap_or_else(crate::host::address)
 }
 
 pub(crate) fn default_data_dir() -> PathBuf {
@@ -178,22 +173,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         serving_key: pki.serving_key.clone(),
         token_auth_file: args.token_auth_file.clone(),
         service_cidr: args.service_cidr.clone(),
+        cluster_cidr: args.cluster_cidr.clone(),
         kubelet_client_cert: pki.kubelet_client_cert.clone(),
         kubelet_client_key: pki.kubelet_client_key.clone(),
     };
     let config_advertise = config.advertise;
     let serving = apiserver::start(config, store).await?;
-    let kubeconfig = kubeconfig::render(&url, &pki)?;
+    let kubeconfig = kubeconfig::admin(&url, &pki)?;
     let kubeconfig_path = data_dir.join("kubeconfig.yaml");
     files::write_private(&kubeconfig_path, &kubeconfig)?;
     if let Some(extra) = &args.write_kubeconfig {
         files::write_private(extra, &kubeconfig)?;
     }
     // Stable across restarts, so that a restarted server takes its own Leases back at once.
-    let identity = format!("{}_{}", pki::hostname(), config_advertise);
+    let identity = format!("{}_{}", crate::host::name(), config_advertise);
     if !args.disable_scheduler {
         let config = args.scheduler_config.clone();
-        let client = loopback_client::client(&serving.loopback, "system:kube-scheduler");
+        let client = loopback_client::client(&serving.loopback.as_user("system:kube-scheduler"));
         tokio::spawn(run_leading(client, "kube-scheduler", identity.clone(), move |client| {
             let config = config.clone();
             async move { scheduler::Scheduler::new(client, scheduler_profiles(config.as_deref())?).run().await }
@@ -219,13 +215,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             terminated_pod_gc_threshold,
             cluster_cidr,
         });
-        let client = loopback_client::client(&serving.loopback, "system:kube-controller-manager");
+        let client = loopback_client::client(&serving.loopback.as_user("system:kube-controller-manager"));
         tokio::spawn(run_leading(client, "kube-controller-manager", identity, move |client| {
             controllers::run(client, settings.clone())
         }));
     }
     if !args.disable_agent {
-        let client = loopback_client::client(&serving.loopback, &format!("system:node:{}", args.agent.node_name()));
+        let client = loopback_client::client(&serving.loopback.as_node(&args.agent.node_name()));
         let ca = std::fs::read_to_string(&pki.ca_cert).with_context(|| format!("reading {}", pki.ca_cert.display()))?;
         let config = args.agent.config(&data_dir, config_advertise.ip(), ca, &args.cluster_cidr)?;
         tokio::spawn(async move {

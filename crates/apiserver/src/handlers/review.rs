@@ -50,21 +50,22 @@ pub async fn create(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<B
                 ));
             };
             review["status"] = match decision {
-                Decision::Allow => json!({"allowed": true, "reason": "skiff: system:masters may do everything"}),
+                Decision::Allow => json!({"allowed": true, "reason": "allowed by the built-in roles"}),
                 // As with RBAC, a denial carries no reason: no rule allowed it.
                 Decision::Deny(_) => json!({"allowed": false}),
             };
         }
         "selfsubjectrulesreviews" => {
-            let masters = user.is_master();
-            review["status"] = if masters {
-                json!({"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-                       "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": false})
-            } else {
-                json!({"resourceRules": [{"verbs": ["create"], "apiGroups": ["authorization.k8s.io", "authentication.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"]}],
-                       "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/version", "/version/"]}],
-                       "incomplete": false})
-            };
+            let rules = ctx.api.authorizer.rules(user);
+            let resource_rules: Vec<Value> = rules
+                .resource
+                .iter()
+                .map(|r| json!({"verbs": r.verbs, "apiGroups": r.groups, "resources": r.resources}))
+                .collect();
+            let non_resource_rules: Vec<Value> =
+                rules.non_resource.iter().map(|r| json!({"verbs": r.verbs, "nonResourceURLs": r.urls})).collect();
+            review["status"] = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules,
+                                      "incomplete": false});
         }
         _ => return Err(ApiError::not_found_path()),
     }

@@ -2,7 +2,8 @@
 //! `--server`) makes the cluster CA and a join token, `DATA_DIR/token`; another server, started
 //! with `--server URL --token TOKEN` on the same datastore, fetches the CA from it ([`fetch`])
 //! and issues its own certificates from it, so that every server trusts every other's clients
-//! and kubeconfigs. Every server admits further servers with the same token.
+//! and kubeconfigs. Every server admits further servers with the same token. Node agents
+//! (`skiff agent`) join with the same token, and get a node's client certificate, not the CA.
 
 mod fetch;
 mod token;
@@ -86,6 +87,30 @@ pub fn token(args: &JoinArgs, ca_cert: &Path, data_dir: &Path) -> anyhow::Result
     }
     info!(path = %path.display(), "servers join this cluster with the token in this file (--server URL --token TOKEN)");
     Ok(token)
+}
+
+/// A client certificate for the node of this certificate signing request (PEM), from the first
+/// of `servers` that answers.
+pub async fn node_credentials(
+    servers: &[http::Uri],
+    token: &str,
+    csr: String,
+) -> anyhow::Result<fetch::NodeCredentials> {
+    let token = Token::parse(token).context(
+        "--token must be the cluster's join token in full, K10<hash>::server:<password> (DATA_DIR/token on a \
+         server of the cluster), so that the agent can check that it joins the right cluster",
+    )?;
+    let mut failures = Vec::new();
+    for server in servers {
+        match fetch::node_credentials(&server.to_string(), &token, csr.clone()).await {
+            Ok(credentials) => {
+                info!(%server, "joined the cluster as a node");
+                return Ok(credentials);
+            }
+            Err(e) => failures.push(format!("{server}: {e:#}")),
+        }
+    }
+    anyhow::bail!("no server of the cluster would take this node:\n  {}", failures.join("\n  "))
 }
 
 /// Where the datastore records the hash of the CA of the cluster it holds.

@@ -1,5 +1,10 @@
 //! The node agent's settings, shared by `skiff server` (which runs an agent for its own
-//! machine unless told not to).
+//! machine unless told not to) and `skiff agent` ([`standalone`], an agent on a machine of its
+//! own).
+
+mod standalone;
+
+pub use standalone::{StandaloneArgs, run};
 
 use clap::Args;
 use std::net::IpAddr;
@@ -10,7 +15,8 @@ pub struct AgentArgs {
     /// The node's name [default: this machine's host name].
     #[arg(long)]
     pub node_name: Option<String>,
-    /// The node's address [default: the API server's advertised address].
+    /// The node's address [default: the API server's advertised address in `skiff server`,
+    /// else this host's first IPv4 address that is not loopback].
     #[arg(long)]
     pub node_ip: Option<IpAddr>,
     /// The port of the kubelet API (logs, exec), which the API server connects to.
@@ -49,7 +55,7 @@ pub struct AgentArgs {
 impl AgentArgs {
     /// The node's name: as given, else the host name in lower case, as the kubelet names it.
     pub fn node_name(&self) -> String {
-        self.node_name.clone().unwrap_or_else(|| crate::pki::hostname().to_lowercase())
+        self.node_name.clone().unwrap_or_else(|| crate::host::name().to_lowercase())
     }
 
     /// The kubelet refuses a low threshold above the high one.
