@@ -63,6 +63,23 @@ class EtcdCluster:
             kvs = json.load(r).get("kvs", [])
         return (b64decode(kvs[0]["value"]), int(kvs[0]["mod_revision"])) if kvs else None
 
+    def leader(self):
+        """The index of the member that leads the cluster, as etcd's JSON gateway tells it (the
+        leader's member id, matched with each live member's own), or None while there is none."""
+        ids, leader = {}, None
+        for i, (url, member) in enumerate(zip(self.urls, self.members)):
+            if member.poll() is not None:
+                continue
+            try:
+                request = urllib.request.Request(f"{url}/v3/maintenance/status", data=b"{}")
+                with urllib.request.urlopen(request, timeout=2) as r:
+                    status = json.load(r)
+            except OSError:
+                continue
+            ids[status["header"]["member_id"]] = i
+            leader = leader or status.get("leader")
+        return ids.get(leader)
+
     def kill(self, i):
         self.members[i].kill()
         self.members[i].wait(timeout=10)

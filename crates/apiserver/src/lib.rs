@@ -16,6 +16,7 @@ mod limit_ranger;
 mod loopback;
 mod metrics;
 mod mirror;
+mod node_restriction;
 mod objects;
 mod openapi;
 mod priority;

@@ -87,10 +87,10 @@ const NODE: &[ResourceRule] = &[
 const NODES_GROUP: &str = "system:nodes";
 const NODE_USER_PREFIX: &str = "system:node:";
 /// Where each node's heartbeat Lease lives, named after the node.
-const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+pub(crate) const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// The node a user is, if it is one: named `system:node:NAME` and in the nodes group.
-fn node_name(user: &User) -> Option<&str> {
+pub(crate) fn node_name(user: &User) -> Option<&str> {
     let name = user.name.strip_prefix(NODE_USER_PREFIX)?;
     (!name.is_empty() && user.groups.iter().any(|g| g == NODES_GROUP)).then_some(name)
 }

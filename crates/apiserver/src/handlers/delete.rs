@@ -5,6 +5,7 @@ use super::Ctx;
 use super::read::{parse_limit, select};
 use crate::error::{ApiError, ApiResult};
 use crate::http_util::{Body, Format, RequestBody, decode_object, read_body, respond};
+use crate::node_restriction::{self, Write};
 use crate::objects;
 use crate::selectors::Selection;
 use futures::{StreamExt, stream};
@@ -157,6 +158,7 @@ pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResul
     loop {
         let kv = ctx.api.store.get(&ctx.key(name)).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
         let current = objects::decode(info, &kv)?;
+        node_restriction::admit(&ctx.user, info, Write::Delete { current: &current })?;
         let uid = current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
         if let Some(want) = &opts.uid
             && want != uid

@@ -1,10 +1,11 @@
-//! create, update and patch: decoding, the kind's rules, the admission plugins (Priority,
-//! LimitRanger, ResourceQuota on create), the namespace's existence, service allocations,
+//! create, update and patch: decoding, the kind's rules, the admission plugins (NodeRestriction,
+//! Priority, LimitRanger, ResourceQuota on create), the namespace's existence, service allocations,
 //! and the guarded store write (409 on a stale resourceVersion).
 
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::http_util::{Body, Format, RequestBody, decode_object, read_body, respond};
+use crate::node_restriction::{self, Write};
 use crate::objects;
 use crate::service_alloc::{AllocError, ServiceAllocator};
 use bytes::Bytes;
@@ -130,6 +131,7 @@ async fn create_object(ctx: &Ctx, mut obj: Value, ownership: Ownership<'_>) -> A
     let provisional_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     object_meta::prepare_create(info, &mut obj, ctx.namespace()).map_err(|e| admit_error(ctx, &provisional_name, e))?;
     let mut name = objects::name_of(&obj).to_string();
+    node_restriction::admit(&ctx.user, info, Write::Create(&obj))?;
     if info.group.is_empty() && info.plural == "pods" {
         ctx.api.priorities.admit(&ctx.api.store, &mut obj, &name).await?;
     }
@@ -213,6 +215,9 @@ pub async fn update_with(
     loop {
         let current_kv = ctx.api.store.get(&key).await?.ok_or_else(|| ApiError::not_found(ctx.subject(name)))?;
         let current = objects::decode(info, &current_kv)?;
+        if scope == UpdateScope::Status {
+            node_restriction::admit(&ctx.user, info, Write::UpdateStatus { current: &current })?;
+        }
         let mut new = mutate(&current)?;
         let applied_fields = new.pointer("/metadata/managedFields").cloned();
         check_type(ctx, &mut new)?;

@@ -4,8 +4,9 @@
 //! down: each request routed there fails with "connection refused". So each member gets a client
 //! of its own, requests go to one member at a time, and a request that member could not serve is
 //! sent to the next one. A read or a watch is retried on any unavailability (a member restarting,
-//! a leader changing); a write only when etcd cannot have begun it (the member was unreachable,
-//! or had no leader), so that no write is applied twice. A member that fails is left for good,
+//! a leader changing: then first on the same member, once the election is over); a write only
+//! when etcd cannot have begun it (the member was unreachable, or had no leader), so that no
+//! write is applied twice. A member that fails is left for good,
 //! until another fails in turn, as etcd's Go client pins one. A member that hangs without
 //! closing its connections is noticed only by the requests' timeouts and the keep-alive pings
 //! (`connect`), tens of seconds later.
@@ -22,6 +23,11 @@ use tracing::warn;
 /// etcd's refusal of a request on a member without a leader (`rpctypes.ErrNoLeader`), which
 /// clients started with `require_leader` get before etcd starts the request.
 const NO_LEADER: &str = "etcdserver: no leader";
+/// etcd's answer to a request a leader election interrupted (`rpctypes.ErrLeaderChanged`).
+const LEADER_CHANGED: &str = "etcdserver: leader changed";
+/// How long a request a leader election interrupted waits before it is tried again: etcd
+/// elects a leader in about a second (its default election timeout).
+const ELECTION_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub(super) struct Members {
     /// One client per member, in the order of the endpoints given.
@@ -48,9 +54,17 @@ impl Members {
     {
         let first = self.current.load(Ordering::Relaxed);
         let mut attempt = 0;
+        let mut waited_for_leader = false;
         loop {
             let member = (first + attempt) % self.clients.len();
             match request(self.clients[member].clone()).await {
+                // The member is well: the cluster elected a leader while it served the request.
+                // Trying again there, once the election is over, beats leaving it for one that
+                // may be the leader that died.
+                Err(e) if !waited_for_leader && elsewhere(&e) && is_grpc_message(&e, LEADER_CHANGED) => {
+                    waited_for_leader = true;
+                    tokio::time::sleep(ELECTION_PAUSE).await;
+                }
                 Err(e) if attempt + 1 < self.clients.len() && elsewhere(&e) => {
                     // Concurrent requests that met the same failure move on only once.
                     let next = (member + 1) % self.clients.len();
@@ -108,6 +122,10 @@ fn unavailable(e: &Error) -> bool {
     matches!(e, Error::GRpcStatus(status) if status.code() == tonic::Code::Unavailable)
 }
 
+fn is_grpc_message(e: &Error, message: &str) -> bool {
+    matches!(e, Error::GRpcStatus(status) if status.message() == message)
+}
+
 /// Whether etcd did not start a request that failed with `e`, so that another member may serve
 /// it: the member could not be reached (the error's causes include the transport's connect
 /// error), or it has no leader.
@@ -116,7 +134,7 @@ fn not_started(e: &Error) -> bool {
     if status.code() != tonic::Code::Unavailable {
         return false;
     }
-    if status.message() == NO_LEADER {
+    if is_grpc_message(e, NO_LEADER) {
         return true;
     }
     let mut cause = std::error::Error::source(status);
