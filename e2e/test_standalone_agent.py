@@ -86,9 +86,9 @@ class Agent:
     def log_tail(self, n=40):
         return "\n".join(self.log().splitlines()[-n:])
 
-    def kubectl(self, *args, check=True):
+    def kubectl(self, *args, check=True, input=None):
         """kubectl with the node's credentials: its kubeconfig, which names the first server listed."""
-        return self.servers[-1].kubectl("--kubeconfig", str(self.kubeconfig), *args, check=check)
+        return self.servers[-1].kubectl("--kubeconfig", str(self.kubeconfig), *args, check=check, input=input)
 
 
 @pytest.fixture
@@ -150,9 +150,9 @@ def logged(server, name, line):
                     lambda: line in server.kubectl("logs", name, check=False).stdout.splitlines())
 
 
-def forbidden(node, *args):
+def forbidden(node, *args, input=None):
     """Runs kubectl as the node; asserts it is refused and returns what it said."""
-    res = node.kubectl(*args, check=False)
+    res = node.kubectl(*args, check=False, input=input)
     assert res.returncode != 0, f"kubectl {' '.join(args)} as the node succeeded:\n{res.stdout}"
     assert "forbidden" in res.stderr.lower(), res.stderr
     return res.stderr
@@ -194,7 +194,16 @@ def test_an_agent_joins_with_the_token_and_runs_pods(etcd, servers, agent):
         said = forbidden(node, "annotate", "node", "someone-else", "x=y")
         assert "is not allowed to modify" in said, said
         forbidden(node, "-n", "kube-node-lease", "annotate", "lease", "someone-else", "x=y")
+        # Nor a pod bound to another node, nor a pod of its own making that is not a static pod's mirror.
+        elsewhere = pod("elsewhere", ["sleep", "3600"], nodeName="someone-else")
+        first.kubectl("create", "-f", "-", input=json.dumps(elsewhere))
+        said = forbidden(node, "delete", "pod", "elsewhere", "--wait=false")
+        assert "can only delete pods with spec.nodeName set to itself" in said, said
+        mine = pod("made-by-the-node", ["sleep", "3600"], nodeName=node.name)
+        said = forbidden(node, "create", "-n", "default", "-f", "-", input=json.dumps(mine))
+        assert "can only create mirror pods" in said, said
     finally:
+        first.kubectl("delete", "pod", "elsewhere", "--grace-period=0", "--force", check=False)
         first.kubectl("delete", "node", "someone-else")
         first.kubectl("delete", "lease", "-n", "kube-node-lease", "someone-else")
     labels = json.loads(first.kubectl("get", "node", node.name, "-o", "json"))["metadata"]["labels"]
