@@ -8,12 +8,16 @@ node nor another node's Lease. A token naming another CA, a wrong password, a to
 K10 form, or no server answering stop it with a message saying what to fix. Needs root
 (namespaces, cgroups, overlayfs, veths) and Debian's etcd-server."""
 
+import base64
+import http.client
 import json
 import signal
+import ssl
 import subprocess
 from datetime import datetime, timezone
 
 import pytest
+import yaml
 
 import images
 from agent_pods import IMAGE, container_status, pod
@@ -150,6 +154,28 @@ def logged(server, name, line):
                     lambda: line in server.kubectl("logs", name, check=False).stdout.splitlines())
 
 
+def kubelet_get(node, path, user_kubeconfig):
+    """GET `path` from the node's kubelet API on its address, with the client certificate of a
+    kubeconfig; the kubelet's serving certificate is its own, so it is not checked."""
+    user = yaml.safe_load(user_kubeconfig.read_text())["users"][0]["user"]
+    creds = node.data_dir / f"creds-{user_kubeconfig.stem}"
+    creds.mkdir(exist_ok=True)
+    for name, field in (("cert.pem", "client-certificate-data"), ("key.pem", "client-key-data")):
+        (creds / name).write_bytes(base64.b64decode(user[field]))
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.load_cert_chain(creds / "cert.pem", creds / "key.pem")
+    address = next(a["address"] for a in json.loads(node.servers[-1].kubectl("get", "node", node.name, "-o", "json"))
+                   ["status"]["addresses"] if a["type"] == "InternalIP")
+    conn = http.client.HTTPSConnection(address, node.kubelet_port, context=context, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
 def forbidden(node, *args, input=None):
     """Runs kubectl as the node; asserts it is refused and returns what it said."""
     res = node.kubectl(*args, check=False, input=input)
@@ -206,6 +232,13 @@ def test_an_agent_joins_with_the_token_and_runs_pods(etcd, servers, agent):
         first.kubectl("delete", "pod", "elsewhere", "--grace-period=0", "--force", check=False)
         first.kubectl("delete", "node", "someone-else")
         first.kubectl("delete", "lease", "-n", "kube-node-lease", "someone-else")
+    # The kubelet API serves the API server (and administrators), not other holders of a cluster
+    # certificate such as a node.
+    status, said = kubelet_get(node, "/pods", user_kubeconfig=node.kubeconfig)
+    assert status == 403, (status, said)
+    assert said == f"Forbidden (user=system:node:{node.name}, verb=get, resource=nodes, subresource=proxy)", said
+    status, said = kubelet_get(node, "/pods", user_kubeconfig=first.kubeconfig)
+    assert status == 200 and '"PodList"' in said, (status, said[:500])
     labels = json.loads(first.kubectl("get", "node", node.name, "-o", "json"))["metadata"]["labels"]
     assert labels.get("labelled-by") == "itself", labels
 

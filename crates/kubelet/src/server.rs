@@ -4,11 +4,13 @@
 //! Like the kubelet started without a serving certificate, the server makes a self-signed one
 //! for the node's name and addresses; the API server does not check it (it does not know it).
 //! The API server, for its part, must present a client certificate signed by the cluster CA:
-//! connections without one do not get past the TLS handshake.
+//! connections without one do not get past the TLS handshake; and its user must be one the API
+//! lets use `nodes/proxy` ([`authz`]).
 //!
 //! The server does not know pods itself: it asks [`Pods`], which the agent implements over
 //! what it runs.
 
+mod authz;
 mod container_logs;
 mod streams;
 mod tls;
@@ -157,9 +159,17 @@ async fn accept(listener: TcpListener, acceptor: TlsAcceptor, pods: Arc<dyn Pods
                     return;
                 }
             };
-            let service = service_fn(move |req| {
-                let pods = pods.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(req, pods).await) }
+            // The handshake required a certificate, so there is one.
+            let caller = tls.get_ref().1.peer_certificates().and_then(|certs| certs.first());
+            let caller = authz::Caller::from_certificate(caller.map_or(&[][..], |cert| cert.as_ref()));
+            let service = service_fn(move |req: Request<Incoming>| {
+                let (pods, refusal) = (pods.clone(), caller.refusal(req.method()));
+                async move {
+                    Ok::<_, std::convert::Infallible>(match refusal {
+                        Some(refused) => refused,
+                        None => route(req, pods).await,
+                    })
+                }
             });
             // Streams take the connection over with an upgrade (HTTP/1.1 only).
             let builder = Builder::new(TokioExecutor::new());

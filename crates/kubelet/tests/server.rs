@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Fixture, ca, client_cert, start};
+use common::{Fixture, ca, client_cert, start, user_cert};
 use http_body_util::{BodyExt, Empty};
 use runtime::cri_log::Stream;
 use std::sync::atomic::Ordering;
@@ -93,4 +93,21 @@ async fn clients_without_a_certificate_are_refused() {
     assert!(get(&f, "/containerLogs/default/web/app").await.is_err());
     f.client = None;
     assert!(get(&f, "/containerLogs/default/web/app").await.is_err());
+}
+
+#[tokio::test]
+async fn only_users_the_api_lets_use_nodes_proxy_are_served() {
+    let mut f = start().await;
+    // A node's certificate, signed by the cluster CA all the same.
+    f.client = Some(user_cert(&f.ca.issuer, "system:node:node-2", "system:nodes"));
+    for path in ["/containerLogs/default/web/app", "/pods"] {
+        let resp = get(&f, path).await.unwrap();
+        assert_eq!(resp.status(), 403);
+        assert_eq!(
+            body(resp).await,
+            "Forbidden (user=system:node:node-2, verb=get, resource=nodes, subresource=proxy)"
+        );
+    }
+    f.client = Some(user_cert(&f.ca.issuer, "admin", "system:masters"));
+    assert_eq!(get(&f, "/containerLogs/default/web/app").await.unwrap().status(), 200);
 }

@@ -31,10 +31,21 @@ pub fn ca() -> Ca {
     Ca { pem, issuer: Issuer::new(params, key) }
 }
 
+/// The API server's kubelet client certificate, as the server makes it.
 pub fn client_cert(issuer: &Issuer<'static, KeyPair>) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    user_cert(issuer, "kube-apiserver-kubelet-client", "system:masters")
+}
+
+/// A client certificate for `user` in `group`.
+pub fn user_cert(
+    issuer: &Issuer<'static, KeyPair>,
+    user: &str,
+    group: &str,
+) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "kube-apiserver-kubelet-client");
+    params.distinguished_name.push(DnType::CommonName, user);
+    params.distinguished_name.push(DnType::OrganizationName, group);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let cert = params.signed_by(&key, issuer).unwrap();
     (cert.der().clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
@@ -179,6 +190,8 @@ impl Pods for FakePods {
 
 pub struct Fixture {
     pub addr: SocketAddr,
+    /// The cluster CA the server trusts.
+    pub ca: Ca,
     pub client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
     pub writer: Writer,
     pub exited: Arc<AtomicBool>,
@@ -196,5 +209,5 @@ pub async fn start() -> Fixture {
     let pods = Arc::new(FakePods { log, exited: exited.clone() });
     let listen = "127.0.0.1:0".parse().unwrap();
     let (addr, _task) = serve(listen, "node-1", &["127.0.0.1".parse().unwrap()], &ca.pem, pods).await.unwrap();
-    Fixture { addr, client: Some(client_cert(&ca.issuer)), writer, exited, _dir: dir }
+    Fixture { addr, client: Some(client_cert(&ca.issuer)), ca, writer, exited, _dir: dir }
 }
