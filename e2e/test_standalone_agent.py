@@ -220,6 +220,9 @@ def test_an_agent_joins_with_the_token_and_runs_pods(etcd, servers, agent):
         said = forbidden(node, "annotate", "node", "someone-else", "x=y")
         assert "is not allowed to modify" in said, said
         forbidden(node, "-n", "kube-node-lease", "annotate", "lease", "someone-else", "x=y")
+        # Nor a Lease of the control plane's leader elections.
+        said = forbidden(node, "-n", "kube-system", "annotate", "lease", "kube-scheduler", "x=y")
+        assert "can only access the node lease with its own name" in said, said
         # Nor a pod bound to another node, nor a pod of its own making that is not a static pod's mirror.
         elsewhere = pod("elsewhere", ["sleep", "3600"], nodeName="someone-else")
         first.kubectl("create", "-f", "-", input=json.dumps(elsewhere))

@@ -18,12 +18,27 @@ pub const ANONYMOUS: &str = "system:anonymous";
 /// components').
 pub const MASTERS: &str = "system:masters";
 
+/// Nodes are users named `system:node:NAME` in this group (as the kubelet's certificates name them).
+pub const NODES: &str = "system:nodes";
+pub const NODE_USER_PREFIX: &str = "system:node:";
+
 impl User {
     fn authenticated(name: String, uid: String, mut groups: Vec<String>) -> Self {
         if !groups.iter().any(|g| g == "system:authenticated") {
             groups.push("system:authenticated".into());
         }
         User { name, uid, groups }
+    }
+
+    /// The node agent of the node `name`.
+    pub fn node(name: &str) -> Self {
+        User::authenticated(format!("{NODE_USER_PREFIX}{name}"), String::new(), vec![NODES.into()])
+    }
+
+    /// The node this user is, if it is one: named `system:node:NAME` and in the nodes group.
+    pub fn node_name(&self) -> Option<&str> {
+        let name = self.name.strip_prefix(NODE_USER_PREFIX)?;
+        (!name.is_empty() && self.groups.iter().any(|g| g == NODES)).then_some(name)
     }
 
     pub fn anonymous() -> Self {

@@ -30,7 +30,7 @@ mod table;
 mod tls;
 mod watch_cache;
 
-pub use authn::TokenFile;
+pub use authn::{NODE_USER_PREFIX, TokenFile};
 pub use handlers::ops::KUBERNETES_VERSION;
 pub use http_util::Body;
 pub use loopback::Loopback;

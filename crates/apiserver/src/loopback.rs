@@ -43,12 +43,7 @@ impl Loopback {
     /// The same API, for the node agent of the node `name`, admitted as every node is (the
     /// `system:nodes` group), so that it may do here what it could do from another machine.
     pub fn as_node(&self, name: &str) -> Loopback {
-        let node = User {
-            name: format!("system:node:{name}"),
-            uid: String::new(),
-            groups: vec!["system:nodes".into(), "system:authenticated".into()],
-        };
-        Loopback { api: self.api.clone(), user: Arc::new(node) }
+        Loopback { api: self.api.clone(), user: Arc::new(User::node(name)) }
     }
 
     /// Serves one request, as a connection would.

@@ -1,10 +1,12 @@
 //! What a node may do with the objects its role lets it write, as kube-apiserver's
 //! NodeRestriction admission keeps it: only the pods bound to it (their status, their deletion,
 //! and the mirror pods of its static pods), and only its own Node and Lease when it creates
-//! them (the authorizer holds it to them when the request names them).
+//! them (the authorizer holds it to them when the request names them). Not yet checked, as
+//! NodeRestriction does: a node changing its own taints or restricted labels, and a mirror pod's
+//! owner reference and the Secrets, ConfigMaps and claims it names.
 
 use crate::authn::User;
-use crate::authz::{NODE_LEASE_NAMESPACE, node_name};
+use crate::authz::NODE_LEASE_NAMESPACE;
 use crate::error::{ApiError, ApiResult};
 use registry::ResourceInfo;
 use serde_json::Value;
@@ -21,7 +23,7 @@ pub enum Write<'a> {
 
 /// Refuses a node's write to an object that is not its own; every other user's writes pass.
 pub fn admit(user: &User, info: &ResourceInfo, write: Write) -> ApiResult<()> {
-    let Some(node) = node_name(user).filter(|_| !user.is_master()) else { return Ok(()) };
+    let Some(node) = user.node_name().filter(|_| !user.is_master()) else { return Ok(()) };
     let str_at = |obj: &Value, pointer: &str| obj.pointer(pointer).and_then(Value::as_str).unwrap_or("").to_owned();
     let name = |obj: &Value| str_at(obj, "/metadata/name");
     let bound = |obj: &Value| str_at(obj, "/spec/nodeName") == node;
@@ -55,7 +57,7 @@ pub fn admit(user: &User, info: &ResourceInfo, write: Write) -> ApiResult<()> {
             return refuse(obj, format!("node \"{node}\" is not allowed to modify node \"{}\"", name(obj)));
         }
         ("coordination.k8s.io", "leases", Write::Create(obj))
-            if str_at(obj, "/metadata/namespace") == NODE_LEASE_NAMESPACE && name(obj) != node =>
+            if str_at(obj, "/metadata/namespace") != NODE_LEASE_NAMESPACE || name(obj) != node =>
         {
             return refuse(obj, format!("node \"{node}\" can only create its own Lease in {NODE_LEASE_NAMESPACE}"));
         }
@@ -68,14 +70,6 @@ pub fn admit(user: &User, info: &ResourceInfo, write: Write) -> ApiResult<()> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn node(name: &str) -> User {
-        User {
-            name: format!("system:node:{name}"),
-            uid: String::new(),
-            groups: vec!["system:nodes".into(), "system:authenticated".into()],
-        }
-    }
 
     fn admitted(user: &User, group: &str, version: &str, plural: &str, write: Write) -> bool {
         let registry = registry::Registry::builtin();
@@ -90,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_node_writes_only_the_pods_bound_to_it() {
-        let n1 = node("n1");
+        let n1 = User::node("n1");
         let (mine, theirs) = (pod("n1", false), pod("n2", false));
         assert!(admitted(&n1, "", "v1", "pods", Write::UpdateStatus { current: &mine }));
         assert!(admitted(&n1, "", "v1", "pods", Write::Delete { current: &mine }));
@@ -106,7 +100,7 @@ mod tests {
 
     #[test]
     fn a_node_creates_only_its_own_node_and_lease() {
-        let n1 = node("n1");
+        let n1 = User::node("n1");
         let named = |name: &str, namespace: &str| json!({"metadata": {"name": name, "namespace": namespace}});
         assert!(admitted(&n1, "", "v1", "nodes", Write::Create(&named("n1", ""))));
         assert!(!admitted(&n1, "", "v1", "nodes", Write::Create(&named("n2", ""))));
@@ -115,6 +109,6 @@ mod tests {
         };
         assert!(lease("n1", "kube-node-lease"));
         assert!(!lease("n2", "kube-node-lease"));
-        assert!(lease("n2", "default"));
+        assert!(!lease("n1", "kube-system"));
     }
 }

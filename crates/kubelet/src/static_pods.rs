@@ -145,8 +145,15 @@ async fn sync_mirrors(agent: &Agent, found: &BTreeMap<String, Pod>, gone: &[Pod]
         let name = pod.metadata.name.as_deref().unwrap_or("");
         match pods.get_opt(name).await? {
             Some(existing) if mirror_hash(&existing) == Some(uid.as_str()) => continue,
-            // A mirror of an older manifest, or a pod of the API's own that took the name.
-            Some(_) => delete_mirror(&pods, name).await?,
+            // A mirror of an older manifest.
+            Some(existing) if mirror_hash(&existing).is_some() && bound_here(&existing, agent) => {
+                delete_mirror(&pods, name).await?
+            }
+            // A pod of the API's own took the name: it is not the node's to delete.
+            Some(_) => {
+                tracing::warn!(pod = name, "another pod has the static pod's name: no mirror pod is made for it");
+                continue;
+            }
             None => {}
         }
         match pods.create(&PostParams::default(), &mirror(pod, &node)).await {
@@ -177,6 +184,10 @@ pub fn mirror_seen(agent: &Arc<Agent>, mirror: Pod) {
     let Some(mut pod) = agent.static_pods.lock().unwrap().get(&uid).cloned() else { return };
     pod.status = mirror.status;
     agent.dispatch(&uid, Some(pod));
+}
+
+fn bound_here(pod: &Pod, agent: &Agent) -> bool {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(agent.config.node_name.as_str())
 }
 
 fn mirror_hash(pod: &Pod) -> Option<&str> {

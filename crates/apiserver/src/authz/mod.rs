@@ -9,7 +9,7 @@ mod roles;
 use crate::authn::User;
 use crate::request_info::ResourceRequest;
 pub use roles::BuiltinRoles;
-pub(crate) use roles::{NODE_LEASE_NAMESPACE, node_name};
+pub(crate) use roles::NODE_LEASE_NAMESPACE;
 
 pub enum Request<'a> {
     Resource(&'a ResourceRequest),

@@ -2,9 +2,9 @@
 //! for `system:masters`, system:node for the nodes (`system:node:NAME` in `system:nodes`),
 //! and system:discovery and system:basic-user for every signed-in user.
 //!
-//! A node may change only its own Node and its own Lease in kube-node-lease, as
-//! kube-apiserver's NodeRestriction admission keeps it to them, so that one node's credentials
-//! cannot take over another's.
+//! A node may change only its own Node, and touch no Lease but its own in kube-node-lease (as
+//! kube-apiserver's Node authorizer and NodeRestriction admission keep it), so that one node's
+//! credentials can take over neither another node nor the control plane's leader elections.
 
 use super::{Authorizer, Decision, NonResourceRule, Request, ResourceRule, Rules, denial};
 use crate::authn::User;
@@ -41,14 +41,11 @@ const DISCOVERY_PATHS: &[NonResourceRule] = &[NonResourceRule {
 const READ: &[&str] = &["get", "list", "watch"];
 
 /// What a kubelet needs: its Node and Lease, the pods bound to it and their status, what their
-/// volumes and environment read (Secrets, ConfigMaps, claims), and events about them.
+/// volumes and environment read (Secrets, ConfigMaps, claims), and events about them. This is
+/// Kubernetes' `system:node` role without what skiff does not serve or its kubelet does not
+/// use (TokenRequest, reviews, CSRs, CSI objects, evictions), and with Secrets and ConfigMaps
+/// read one by one, not listed.
 const NODE: &[ResourceRule] = &[
-    ResourceRule { verbs: &["create"], groups: &["authentication.k8s.io"], resources: &["tokenreviews"] },
-    ResourceRule {
-        verbs: &["create"],
-        groups: &["authorization.k8s.io"],
-        resources: &["subjectaccessreviews", "localsubjectaccessreviews"],
-    },
     ResourceRule { verbs: READ, groups: &[""], resources: &["services"] },
     ResourceRule {
         verbs: &["create", "get", "list", "watch", "update", "patch"],
@@ -59,51 +56,37 @@ const NODE: &[ResourceRule] = &[
     ResourceRule { verbs: &["create", "update", "patch"], groups: &["", "events.k8s.io"], resources: &["events"] },
     ResourceRule { verbs: &["get", "list", "watch", "create", "delete"], groups: &[""], resources: &["pods"] },
     ResourceRule { verbs: &["update", "patch"], groups: &[""], resources: &["pods/status"] },
-    ResourceRule { verbs: &["create"], groups: &[""], resources: &["pods/eviction"] },
-    ResourceRule { verbs: READ, groups: &[""], resources: &["secrets", "configmaps"] },
-    ResourceRule { verbs: &["get"], groups: &[""], resources: &["persistentvolumeclaims", "persistentvolumes"] },
-    ResourceRule { verbs: &["get", "update", "patch"], groups: &[""], resources: &["persistentvolumeclaims/status"] },
-    ResourceRule { verbs: &["create"], groups: &[""], resources: &["serviceaccounts/token"] },
     ResourceRule {
-        verbs: &["create", "get", "list", "watch"],
-        groups: &["certificates.k8s.io"],
-        resources: &["certificatesigningrequests"],
+        verbs: &["get"],
+        groups: &[""],
+        resources: &["secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes"],
     },
     ResourceRule {
         verbs: &["get", "create", "update", "patch", "delete"],
         groups: &["coordination.k8s.io"],
         resources: &["leases"],
     },
-    ResourceRule { verbs: &["get"], groups: &["storage.k8s.io"], resources: &["volumeattachments"] },
-    ResourceRule { verbs: READ, groups: &["storage.k8s.io"], resources: &["csidrivers"] },
-    ResourceRule {
-        verbs: &["get", "create", "update", "patch", "delete"],
-        groups: &["storage.k8s.io"],
-        resources: &["csinodes"],
-    },
     ResourceRule { verbs: READ, groups: &["node.k8s.io"], resources: &["runtimeclasses"] },
 ];
 
-const NODES_GROUP: &str = "system:nodes";
-const NODE_USER_PREFIX: &str = "system:node:";
 /// Where each node's heartbeat Lease lives, named after the node.
 pub(crate) const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
-/// The node a user is, if it is one: named `system:node:NAME` and in the nodes group.
-pub(crate) fn node_name(user: &User) -> Option<&str> {
-    let name = user.name.strip_prefix(NODE_USER_PREFIX)?;
-    (!name.is_empty() && user.groups.iter().any(|g| g == NODES_GROUP)).then_some(name)
-}
-
-/// The name of another node's own object that the request changes, if it changes one.
-fn another_nodes_object<'r>(node: &str, r: &'r ResourceRequest) -> Option<&'r str> {
+/// Why a node may not make this request whatever its role says: it touches another node's Node
+/// or Lease (any Lease but its own, as kube-apiserver's Node authorizer keeps it).
+fn outside_its_own(node: &str, r: &ResourceRequest) -> Option<String> {
     let reads = matches!(r.verb, "get" | "list" | "watch");
-    let own_kind = (r.group.is_empty() && r.resource == "nodes")
-        || (r.group == "coordination.k8s.io"
-            && r.resource == "leases"
-            && r.namespace.as_deref() == Some(NODE_LEASE_NAMESPACE));
-    let name = r.name.as_deref()?;
-    (!reads && own_kind && name != node).then_some(name)
+    let name = r.name.as_deref();
+    if r.group.is_empty() && r.resource == "nodes" && !reads && name.is_some_and(|n| n != node) {
+        return Some(format!("node \"{node}\" is not allowed to modify node \"{}\"", name.unwrap_or_default()));
+    }
+    let lease = r.group == "coordination.k8s.io" && r.resource == "leases";
+    let own_lease = r.namespace.as_deref() == Some(NODE_LEASE_NAMESPACE) && (r.verb == "create" || name == Some(node));
+    (lease && !own_lease).then(|| {
+        format!(
+            "node \"{node}\" can only access the node lease with its own name in the \"{NODE_LEASE_NAMESPACE}\" namespace"
+        )
+    })
 }
 
 pub struct BuiltinRoles;
@@ -115,7 +98,7 @@ impl Authorizer for BuiltinRoles {
             rules.resource.extend(CLUSTER_ADMIN);
             rules.non_resource.extend(CLUSTER_ADMIN_PATHS);
         }
-        if node_name(user).is_some() {
+        if user.node_name().is_some() {
             rules.resource.extend(NODE);
         }
         if !user.is_anonymous() {
@@ -126,11 +109,13 @@ impl Authorizer for BuiltinRoles {
     }
 
     fn authorize(&self, user: &User, request: &Request) -> Decision {
-        if !user.is_master()
-            && let (Some(node), Request::Resource(r)) = (node_name(user), request)
-            && let Some(other) = another_nodes_object(node, r)
+        if user.is_master() {
+            return Decision::Allow;
+        }
+        if let (Some(node), Request::Resource(r)) = (user.node_name(), request)
+            && let Some(why) = outside_its_own(node, r)
         {
-            return Decision::Deny(format!("node \"{node}\" is not allowed to modify the {} \"{other}\"", r.resource));
+            return Decision::Deny(why);
         }
         if self.rules(user).allow(request) { Decision::Allow } else { Decision::Deny(denial(user, request)) }
     }
@@ -139,6 +124,7 @@ impl Authorizer for BuiltinRoles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authn::NODES;
 
     fn user(name: &str, groups: &[&str]) -> User {
         User { name: name.into(), uid: String::new(), groups: groups.iter().map(|g| g.to_string()).collect() }
@@ -172,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_node_runs_its_pods_and_changes_only_its_own_node_and_lease() {
-        let node = user("system:node:n1", &[NODES_GROUP, "system:authenticated"]);
+        let node = user("system:node:n1", &[NODES, "system:authenticated"]);
         assert!(allowed(&node, &request("watch", "", "pods", None, None)));
         assert!(allowed(&node, &request("patch", "", "pods/status", Some("default"), Some("web"))));
         assert!(allowed(&node, &request("get", "", "secrets", Some("default"), Some("pull"))));
@@ -201,7 +187,7 @@ mod tests {
     fn the_node_role_needs_both_the_name_and_the_group() {
         let impostor = user("system:node:n1", &["system:authenticated"]);
         assert!(!allowed(&impostor, &request("watch", "", "pods", None, None)));
-        let unnamed = user("jane", &[NODES_GROUP, "system:authenticated"]);
+        let unnamed = user("jane", &[NODES, "system:authenticated"]);
         assert!(!allowed(&unnamed, &request("watch", "", "pods", None, None)));
     }
 

@@ -10,6 +10,7 @@
 //!   node in the `system:nodes` group (so a node gets a node's rights, never the CA), and the
 //!   cluster's pod range.
 
+use crate::authn::{NODE_USER_PREFIX, NODES};
 use crate::certs::leaf_params;
 use crate::http_util::{Body, RequestBody, full, read_body, text};
 use base64::Engine;
@@ -23,8 +24,6 @@ pub const NODE_BOOTSTRAP: &str = "/v1-skiff/node-bootstrap";
 /// The users of the basic authentication, as in k3s's tokens (`K10<hash>::server:<password>`).
 const SERVER_USER: &str = "server";
 const NODE_USER: &str = "node";
-const NODE_USER_PREFIX: &str = "system:node:";
-const NODES_GROUP: &str = "system:nodes";
 
 /// The CA's files, the password that opens the bootstraps, and what nodes are told.
 pub struct Join {
@@ -97,14 +96,16 @@ impl Join {
             _ => String::new(),
         };
         let node = user.strip_prefix(NODE_USER_PREFIX).unwrap_or_default();
-        if !is_node_name(node) {
+        let problems = registry::names::NameRule::Subdomain.check(node);
+        if !problems.is_empty() {
             return Err(invalid(format!(
                 "the request's common name is {user:?}: it must be {NODE_USER_PREFIX}NAME, NAME a node name \
-                 (lower-case letters, digits, '-' and '.')"
+                 ({}); give the agent one with --node-name",
+                problems.join("; ")
             )));
         }
         let failed = |e: rcgen::Error| (500, format!("signing the node's certificate: {e}"));
-        csr.params = leaf_params(&user, Some(NODES_GROUP), &[], ExtendedKeyUsagePurpose::ClientAuth).map_err(failed)?;
+        csr.params = leaf_params(&user, Some(NODES), &[], ExtendedKeyUsagePurpose::ClientAuth).map_err(failed)?;
         let (ca_cert, ca_key) = self.read_ca()?;
         let key = KeyPair::from_pem(&ca_key).map_err(failed)?;
         let issuer = Issuer::from_ca_cert_pem(&ca_cert, key).map_err(failed)?;
@@ -120,18 +121,6 @@ impl Join {
             (Err(e), _) | (_, Err(e)) => Err((500, format!("cannot read the cluster CA: {e}"))),
         }
     }
-}
-
-/// A node name as Kubernetes takes one: a DNS subdomain.
-fn is_node_name(name: &str) -> bool {
-    let label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    name.len() <= 253 && name.split('.').all(label)
 }
 
 fn file_response(path: &PathBuf, content_type: &str) -> Response<Body> {
@@ -175,17 +164,6 @@ mod tests {
     }
 
     #[test]
-    fn node_names_are_dns_subdomains() {
-        assert!(is_node_name("worker-1"));
-        assert!(is_node_name("worker-1.example.com"));
-        assert!(!is_node_name(""));
-        assert!(!is_node_name("Worker"));
-        assert!(!is_node_name("-worker"));
-        assert!(!is_node_name("worker..example"));
-        assert!(!is_node_name("a:b"));
-    }
-
-    #[test]
     fn a_node_gets_a_client_certificate_for_its_name_in_the_nodes_group_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let ca_key = KeyPair::generate().unwrap();
@@ -215,7 +193,7 @@ mod tests {
         let cert = pem.parse_x509().unwrap();
         let user = crate::authn::User::from_certificate(&pem.contents).unwrap();
         assert_eq!(user.name, "system:node:worker-1");
-        assert_eq!(user.groups, vec![NODES_GROUP, "system:authenticated"]);
+        assert_eq!(user.groups, vec![NODES, "system:authenticated"]);
         assert!(!cert.is_ca());
         assert!(cert.subject_alternative_name().unwrap().is_none());
         assert!(cert.extended_key_usage().unwrap().unwrap().value.client_auth);

@@ -64,8 +64,10 @@ pub async fn create(ctx: Ctx, req: Request<RequestBody>) -> ApiResult<Response<B
                 .collect();
             let non_resource_rules: Vec<Value> =
                 rules.non_resource.iter().map(|r| json!({"verbs": r.verbs, "nonResourceURLs": r.urls})).collect();
+            // A node's rules do not tell which objects are its own, to which it is held.
+            let incomplete = user.node_name().is_some() && !user.is_master();
             review["status"] = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules,
-                                      "incomplete": false});
+                                      "incomplete": incomplete});
         }
         _ => return Err(ApiError::not_found_path()),
     }

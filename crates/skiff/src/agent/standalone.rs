@@ -32,7 +32,7 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     let agent_dir = data_dir.join("agent");
     std::fs::create_dir_all(&agent_dir).with_context(|| format!("creating {}", agent_dir.display()))?;
     let node_name = args.agent.node_name();
-    let user = format!("system:node:{node_name}");
+    let user = format!("{}{node_name}", apiserver::NODE_USER_PREFIX);
     let key = KeyPair::generate()?;
     let mut request = CertificateParams::new(Vec::<String>::new())?;
     request.distinguished_name.push(DnType::CommonName, user.as_str());
@@ -54,7 +54,7 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     let client = crate::failover::client(&config, &args.server)?;
     let kubelet =
         args.agent.config(&data_dir, crate::host::address(), credentials.ca_cert, &credentials.cluster_cidr)?;
-    eprintln!("skiff agent: node {node_name} is joining the cluster at {}", args.server[0]);
+    eprintln!("skiff agent: node {node_name} joined the cluster; its credentials are in {}", kubeconfig_path.display());
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = kubelet::run(client, kubelet) => result.context("the node agent stopped"),
