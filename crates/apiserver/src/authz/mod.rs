@@ -55,13 +55,18 @@ fn any_or(allowed: &[&str], wanted: &str) -> bool {
     allowed.iter().any(|a| *a == "*" || *a == wanted)
 }
 
+/// The resource a request is for, as rules name it: `pods`, or `pods/status` for a subresource.
+fn resource_of(r: &ResourceRequest) -> String {
+    match &r.subresource {
+        Some(sub) => format!("{}/{sub}", r.resource),
+        None => r.resource.clone(),
+    }
+}
+
 impl ResourceRule {
-    pub fn allows(&self, r: &ResourceRequest) -> bool {
-        let resource = match &r.subresource {
-            Some(sub) => format!("{}/{sub}", r.resource),
-            None => r.resource.clone(),
-        };
-        any_or(self.verbs, r.verb) && any_or(self.groups, &r.group) && any_or(self.resources, &resource)
+    /// Whether the rule allows `r`, whose resource as rules name it is `resource`.
+    fn allows(&self, r: &ResourceRequest, resource: &str) -> bool {
+        any_or(self.verbs, r.verb) && any_or(self.groups, &r.group) && any_or(self.resources, resource)
     }
 }
 
@@ -78,7 +83,10 @@ impl NonResourceRule {
 impl Rules {
     pub fn allow(&self, request: &Request) -> bool {
         match request {
-            Request::Resource(r) => self.resource.iter().any(|rule| rule.allows(r)),
+            Request::Resource(r) => {
+                let resource = resource_of(r);
+                self.resource.iter().any(|rule| rule.allows(r, &resource))
+            }
             Request::NonResource { verb, path } => self.non_resource.iter().any(|rule| rule.allows(verb, path)),
         }
     }
@@ -91,10 +99,7 @@ pub fn denial(user: &User, request: &Request) -> String {
             format!("forbidden: User \"{}\" cannot {verb} path \"{path}\"", user.name)
         }
         Request::Resource(r) => {
-            let resource = match &r.subresource {
-                Some(sub) => format!("{}/{sub}", r.resource),
-                None => r.resource.clone(),
-            };
+            let resource = resource_of(r);
             let scope = match &r.namespace {
                 Some(ns) => format!(" in the namespace \"{ns}\""),
                 None => " at the cluster scope".to_string(),
